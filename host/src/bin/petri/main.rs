@@ -1,0 +1,63 @@
+//! The `petri` command: glue from flags to the petri-host library.
+
+mod inspect;
+mod provenance;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "petri",
+    version,
+    about = "Run lab pipeline stages as deterministic, sandboxed WebAssembly components"
+)]
+struct Cli {
+    /// Data directory (blob store, compiled cache, run records).
+    #[arg(long, global = true, env = petri_host::DATA_DIR_ENV, default_value = ".petri")]
+    data_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a stage's SHA-256 and manifest.
+    Inspect(inspect::Args),
+    /// Run one stage.
+    Run(run::Args),
+    /// Show the provenance record of a run.
+    Provenance(provenance::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Inspect(args) => inspect::main(&cli.data_dir, args).await,
+            Command::Run(args) => run::main(&cli.data_dir, args).await,
+            Command::Provenance(args) => provenance::main(&cli.data_dir, args),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

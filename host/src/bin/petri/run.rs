@@ -1,0 +1,177 @@
+//! `petri run`: run one stage on files and report digests, fuel and status.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use petri_host::{InputSource, Limits, Outcome, Petri, RawParam, RunRequest, StageRecord};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The stage component (.wasm).
+    stage: PathBuf,
+    /// A param as NAME=VALUE (lists are comma-separated). Repeatable.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// An input as PORT=PATH. Repeatable.
+    #[arg(long = "input", short = 'i', value_name = "PORT=PATH")]
+    inputs: Vec<String>,
+    /// Copy outputs here as PORT.FORMAT.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// Fuel budget for the run.
+    #[arg(long, default_value_t = Limits::default().fuel)]
+    fuel: u64,
+    /// Linear memory cap in bytes.
+    #[arg(long, default_value_t = Limits::default().memory_bytes)]
+    memory: u64,
+    /// Cap per output in bytes.
+    #[arg(long, default_value_t = Limits::default().output_bytes)]
+    max_output: u64,
+    /// Print a JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn split<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k, v)),
+        _ => bail!("--{flag} `{s}`: expected NAME=VALUE"),
+    }
+}
+
+pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let params = args
+        .params
+        .iter()
+        .map(|p| split("param", p).map(|(k, v)| (k.to_owned(), RawParam::Text(v.to_owned()))))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let inputs = args
+        .inputs
+        .iter()
+        .map(|i| split("input", i).map(|(k, v)| (k.to_owned(), InputSource::Path(v.into()))))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let limits = Limits {
+        fuel: args.fuel,
+        memory_bytes: args.memory,
+        output_bytes: args.max_output,
+        ..Limits::default()
+    };
+    let petri = Petri::open(data_dir)
+        .with_context(|| format!("opening data dir {}", data_dir.display()))?;
+    let stage = petri
+        .load_file(&args.stage)
+        .with_context(|| format!("loading {}", args.stage.display()))?;
+    let manifest = petri
+        .describe(&stage)
+        .await
+        .with_context(|| format!("describing {}", args.stage.display()))?;
+    let record = petri
+        .run(
+            &stage,
+            RunRequest {
+                params,
+                inputs,
+                limits,
+                attempt: 1,
+            },
+        )
+        .await
+        .with_context(|| format!("running {}", args.stage.display()))?;
+
+    let mut exported = Vec::new();
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for out in &record.outputs {
+            let format = manifest
+                .outputs
+                .iter()
+                .find(|p| p.name == out.port)
+                .map_or("bin", |p| p.format.as_str());
+            let target = dir.join(format!("{}.{format}", out.port));
+            std::fs::copy(petri.blobs().path_of(&out.sha256), &target).with_context(|| {
+                format!("copying output `{}` to {}", out.port, target.display())
+            })?;
+            exported.push(target);
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary_json(&record, &exported))?
+        );
+    } else {
+        print_human(&record, &exported);
+    }
+    Ok(match record.outcome {
+        Outcome::Succeeded { .. } => ExitCode::SUCCESS,
+        Outcome::Failed { .. } => ExitCode::FAILURE,
+    })
+}
+
+fn summary_json(r: &StageRecord, exported: &[PathBuf]) -> serde_json::Value {
+    let failure = match &r.outcome {
+        Outcome::Failed { failure } => {
+            Some(serde_json::json!({ "kind": failure, "message": failure.to_string() }))
+        }
+        Outcome::Succeeded { .. } => None,
+    };
+    let report = match &r.outcome {
+        Outcome::Succeeded { report } => Some(report),
+        Outcome::Failed { .. } => None,
+    };
+    serde_json::json!({
+        "run_id": r.id,
+        "status": r.outcome.status(),
+        "stage": r.stage,
+        "module_sha256": r.module.sha256,
+        "params_sha256": r.params_sha256,
+        "fuel_used": r.fuel_used,
+        "inputs": r.inputs,
+        "outputs": r.outputs,
+        "exported": exported,
+        "report": report,
+        "failure": failure,
+        "engine_profile_id": r.engine_profile_id,
+    })
+}
+
+fn print_human(r: &StageRecord, exported: &[PathBuf]) {
+    println!(
+        "run {}  {} {}  {}",
+        r.id,
+        r.stage.name,
+        r.stage.version,
+        r.outcome.status()
+    );
+    println!("  module  sha256:{}", r.module.sha256);
+    println!("  fuel    {}", r.fuel_used);
+    for i in &r.inputs {
+        println!(
+            "  input   {:<16} sha256:{}  {} bytes",
+            i.port, i.sha256, i.size
+        );
+    }
+    for o in &r.outputs {
+        println!(
+            "  output  {:<16} sha256:{}  {} bytes",
+            o.port, o.sha256, o.size
+        );
+    }
+    match &r.outcome {
+        Outcome::Succeeded { report } => {
+            for m in &report.metrics {
+                let v = match &m.value {
+                    petri_host::MetricValue::Integer(i) => i.to_string(),
+                    petri_host::MetricValue::Float(f) => f.to_string(),
+                    petri_host::MetricValue::Text(t) => t.clone(),
+                };
+                println!("  metric  {:<16} {v} {}", m.name, m.unit);
+            }
+        }
+        Outcome::Failed { failure } => println!("  failure {failure}"),
+    }
+    for p in exported {
+        println!("  wrote   {}", p.display());
+    }
+}

@@ -1,0 +1,112 @@
+//! The wasmtime engine and the engine profile: every setting that affects results.
+
+use serde::Serialize;
+use wasmtime::{Config, Engine, OptLevel};
+
+use crate::digest::Digest;
+
+/// The wasmtime release petri is built against; pinned in the workspace manifest.
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// The stage contract this host implements.
+pub const ABI: &str = "petri:stage@0.1.0";
+
+/// Size of every chunk handed to a stage's reader. Fuel depends on how data
+/// is split, so it is fixed and part of the profile.
+pub const CHUNK_SIZE: u32 = 64 * 1024;
+
+/// Fuel between cooperative yields to the async executor. Scheduling only:
+/// it changes neither results nor fuel counts.
+pub(crate) const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
+
+/// The settings that decide what a stage computes and how much fuel it uses.
+/// Its digest (the profile id) is recorded with every execution and is part
+/// of the compiled-code cache key.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EngineProfile {
+    pub wasmtime_version: &'static str,
+    pub abi: &'static str,
+    pub target: &'static str,
+    pub chunk_size: u32,
+    pub nan_canonicalization: bool,
+    pub relaxed_simd_deterministic: bool,
+    /// Always false: wasmtime is built without the threads feature.
+    pub threads: bool,
+    pub fuel_metering: bool,
+    pub cranelift_opt_level: &'static str,
+    /// Bytes of wasm stack before a stack-overflow trap.
+    pub max_wasm_stack: usize,
+    /// The fixed wall-clock time stages see, seconds since the Unix epoch.
+    pub virtual_wall_clock_secs: u64,
+    /// Seed of the deterministic "random" source stages see.
+    pub random_seed: &'static str,
+}
+
+impl Default for EngineProfile {
+    fn default() -> EngineProfile {
+        EngineProfile {
+            wasmtime_version: WASMTIME_VERSION,
+            abi: ABI,
+            target: std::env::consts::ARCH,
+            chunk_size: CHUNK_SIZE,
+            nan_canonicalization: true,
+            relaxed_simd_deterministic: true,
+            threads: false,
+            fuel_metering: true,
+            cranelift_opt_level: "speed",
+            max_wasm_stack: 1 << 20,
+            // 2000-01-01T00:00:00Z
+            virtual_wall_clock_secs: 946_684_800,
+            random_seed: "petri deterministic random v1",
+        }
+    }
+}
+
+impl EngineProfile {
+    /// The profile id: SHA-256 of the profile's canonical JSON.
+    pub fn id(&self) -> Digest {
+        // Serialising a struct of plain fields cannot fail.
+        Digest::of(&serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Builds an engine with exactly these settings.
+    pub fn engine(&self) -> wasmtime::Result<Engine> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(self.fuel_metering)
+            .cranelift_nan_canonicalization(self.nan_canonicalization)
+            .relaxed_simd_deterministic(self.relaxed_simd_deterministic)
+            .cranelift_opt_level(OptLevel::Speed)
+            .max_wasm_stack(self.max_wasm_stack)
+            // The host stack the guest runs on must exceed its wasm stack cap.
+            .async_stack_size(self.max_wasm_stack + (2 << 20));
+        Engine::new(&config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_id_is_stable_and_sensitive() {
+        let a = EngineProfile::default();
+        assert_eq!(a.id(), EngineProfile::default().id());
+        let b = EngineProfile {
+            nan_canonicalization: false,
+            ..a.clone()
+        };
+        assert_ne!(a.id(), b.id());
+    }
+
+    #[test]
+    fn pinned_version_matches_lockfile() {
+        let lock = include_str!("../../Cargo.lock");
+        let needle = format!("name = \"wasmtime\"\nversion = \"{WASMTIME_VERSION}\"");
+        assert!(
+            lock.contains(&needle),
+            "Cargo.lock does not pin wasmtime {WASMTIME_VERSION}"
+        );
+    }
+}

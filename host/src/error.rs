@@ -1,0 +1,59 @@
+//! The host library's error type: everything that stops petri before or around a run.
+//!
+//! A stage that fails is not an `Error`: that is a recorded [`crate::Failure`].
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cache::CacheError;
+use crate::cas::CasError;
+use crate::failure::Failure;
+use crate::provenance::RecordError;
+
+/// One problem with a run request, located by the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// What the problem is about, such as "param `min-length`" or "input `reads`".
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Store(#[from] CasError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("setting up the engine: {0:#}")]
+    Engine(wasmtime::Error),
+    #[error("the component cannot be instantiated by petri: {0:#}")]
+    Instantiate(wasmtime::Error),
+    #[error("the stage's `describe` failed: {0}")]
+    Describe(Failure),
+    #[error("the stage's manifest is invalid: {0}")]
+    Manifest(String),
+    #[error("the run request has {} problem(s):\n{}", .0.len(), list(.0))]
+    Request(Vec<Problem>),
+}

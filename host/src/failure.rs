@@ -1,0 +1,83 @@
+//! Why a stage execution failed: the typed outcome of running guest code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::StageError;
+use crate::limits::LimitExceeded;
+use crate::streams::StreamAbort;
+
+/// A failed stage execution. The host stays up after every one of these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Failure {
+    /// The stage returned an error of one of its declared kinds.
+    #[error("stage error `{}`: {}{}", error.kind, error.message, location(error))]
+    Stage { error: StageError },
+    /// The fuel budget ran out.
+    #[error("fuel exhausted: used {fuel_used} of a budget of {budget}")]
+    FuelExhausted { fuel_used: u64, budget: u64 },
+    #[error("memory limit exceeded: {message}")]
+    MemoryLimit { message: String },
+    #[error("wasm stack overflow (stack cap {max_wasm_stack} bytes)")]
+    StackOverflow { max_wasm_stack: usize },
+    #[error("output `{port}` exceeded its limit of {limit} bytes")]
+    OutputLimit { port: String, limit: u64 },
+    /// The stage called something outside the petri sandbox.
+    #[error("forbidden import `{import}` called")]
+    ForbiddenImport { import: String },
+    /// Any other trap, such as a guest panic (its message is in the log).
+    #[error("trap: {message}")]
+    Trap { message: String },
+    /// The host could not feed an input or store an output.
+    #[error("host I/O: {message}")]
+    HostIo { message: String },
+}
+
+fn location(e: &StageError) -> String {
+    match (&e.port, e.record) {
+        (Some(p), Some(r)) => format!(" (port `{p}`, record {r})"),
+        (Some(p), None) => format!(" (port `{p}`)"),
+        (None, Some(r)) => format!(" (record {r})"),
+        (None, None) => String::new(),
+    }
+}
+
+impl Failure {
+    /// Classifies an error returned by a guest call.
+    pub(crate) fn from_trap(
+        error: &wasmtime::Error,
+        fuel_used: u64,
+        budget: u64,
+        max_wasm_stack: usize,
+    ) -> Failure {
+        if let Some(abort) = error.downcast_ref::<StreamAbort>() {
+            return match abort {
+                StreamAbort::OutputLimit { port, limit } => Failure::OutputLimit {
+                    port: port.clone(),
+                    limit: *limit,
+                },
+                other => Failure::HostIo {
+                    message: other.to_string(),
+                },
+            };
+        }
+        if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
+            return Failure::MemoryLimit {
+                message: limit.to_string(),
+            };
+        }
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::OutOfFuel) => return Failure::FuelExhausted { fuel_used, budget },
+            Some(wasmtime::Trap::StackOverflow) => {
+                return Failure::StackOverflow { max_wasm_stack };
+            }
+            _ => {}
+        }
+        let message = format!("{error:#}");
+        if let Some(rest) = message.split("unknown import: `").nth(1) {
+            let import = rest.split('`').next().unwrap_or(rest).to_owned();
+            return Failure::ForbiddenImport { import };
+        }
+        Failure::Trap { message }
+    }
+}

@@ -1,0 +1,186 @@
+//! Provenance: one record per stage execution, and where records are kept.
+//!
+//! A record says exactly what ran (module digest), on what (canonical params,
+//! input digests), under which limits and engine profile, and what came out
+//! (output digests, fuel, outcome). Wall-clock times are informational only.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::Report;
+use crate::digest::Digest;
+use crate::failure::Failure;
+use crate::limits::Limits;
+
+/// Format tag of [`StageRecord`]; bumped on incompatible changes.
+pub const RECORD_SCHEMA: &str = "petri.stage-record/v1";
+
+/// One stage execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub schema: String,
+    pub id: String,
+    pub module: ModuleRef,
+    pub stage: StageRef,
+    /// Canonical params (every declared param, defaults filled, keys sorted).
+    pub params: serde_json::Value,
+    pub params_sha256: Digest,
+    pub inputs: Vec<PortData>,
+    pub outputs: Vec<PortData>,
+    /// Fuel consumed by `run` (instantiation excluded).
+    pub fuel_used: u64,
+    pub limits: Limits,
+    pub engine_profile_id: Digest,
+    pub engine_profile: serde_json::Value,
+    pub host_version: String,
+    pub wasmtime_version: String,
+    pub attempt: u32,
+    pub outcome: Outcome,
+    pub log: LogRef,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleRef {
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageRef {
+    pub name: String,
+    pub version: String,
+}
+
+/// The bytes that went through one port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortData {
+    pub port: String,
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+/// How the execution ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    Succeeded { report: Report },
+    Failed { failure: Failure },
+}
+
+impl Outcome {
+    pub fn status(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// The stage's log, stored as a JSON-lines blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRef {
+    pub sha256: Digest,
+    pub lines: u64,
+    pub dropped: u64,
+}
+
+/// Errors reading or writing records.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("provenance records at {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: not a stage record: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("no run record matches `{0}`")]
+    NotFound(String),
+    #[error("`{prefix}` matches several runs: {}", matches.join(", "))]
+    Ambiguous {
+        prefix: String,
+        matches: Vec<String>,
+    },
+}
+
+/// Records as `runs/<id>.json`, each written atomically.
+#[derive(Debug, Clone)]
+pub struct RecordStore {
+    dir: PathBuf,
+}
+
+impl RecordStore {
+    pub fn open(dir: impl Into<PathBuf>) -> Result<RecordStore, RecordError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|source| RecordError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(RecordStore { dir })
+    }
+
+    pub fn save(&self, record: &StageRecord) -> Result<PathBuf, RecordError> {
+        let path = self.dir.join(format!("{}.json", record.id));
+        let io_err = |source| RecordError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io_err)?;
+        serde_json::to_writer_pretty(&mut tmp, record).map_err(|source| RecordError::Parse {
+            path: path.clone(),
+            source,
+        })?;
+        tmp.write_all(b"\n").map_err(io_err)?;
+        tmp.as_file().sync_all().map_err(io_err)?;
+        tmp.persist(&path).map_err(|e| io_err(e.error))?;
+        Ok(path)
+    }
+
+    /// Loads the record whose id is `id` or starts with it.
+    pub fn load(&self, id: &str) -> Result<StageRecord, RecordError> {
+        let path = self.resolve(id)?;
+        let bytes = fs::read(&path).map_err(|source| RecordError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| RecordError::Parse { path, source })
+    }
+
+    fn resolve(&self, id: &str) -> Result<PathBuf, RecordError> {
+        let exact = self.dir.join(format!("{id}.json"));
+        if exact.is_file() {
+            return Ok(exact);
+        }
+        if id.is_empty() || id.contains(['/', '\\', '.']) {
+            return Err(RecordError::NotFound(id.to_owned()));
+        }
+        let entries = fs::read_dir(&self.dir).map_err(|source| RecordError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut matches: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter_map(|n| n.strip_suffix(".json").map(str::to_owned))
+            .filter(|n| n.starts_with(id))
+            .collect();
+        matches.sort();
+        match matches.len() {
+            0 => Err(RecordError::NotFound(id.to_owned())),
+            1 => Ok(self.dir.join(format!("{}.json", matches[0]))),
+            _ => Err(RecordError::Ambiguous {
+                prefix: id.to_owned(),
+                matches,
+            }),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}

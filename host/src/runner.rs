@@ -1,0 +1,415 @@
+//! Running one stage: load, check the request, execute in a fresh sandbox, record provenance.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::bindings::{Manifest, StageWorldPre};
+use crate::cache::{CacheOutcome, CompiledCache};
+use crate::cas::BlobStore;
+use crate::data_dir::DataDir;
+use crate::digest::Digest;
+use crate::engine::{EngineProfile, FUEL_YIELD_INTERVAL, WASMTIME_VERSION};
+use crate::error::{Error, Problem};
+use crate::failure::Failure;
+use crate::limits::{HOOK_FUEL, INSTANTIATION_FUEL, Limits};
+use crate::manifest::check_manifest;
+use crate::params::{ParamSet, RawParam};
+use crate::provenance::{
+    LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordStore, StageRecord, StageRef,
+};
+use crate::sandbox::{StageState, is_provided, linker};
+use crate::streams::{InputStream, OutputStream};
+
+/// Where an input's bytes come from.
+#[derive(Debug, Clone)]
+pub enum InputSource {
+    /// A file; its bytes are also kept in the blob store.
+    Path(PathBuf),
+    /// A blob already in the store.
+    Blob(Digest),
+}
+
+/// What to run a stage on.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    pub params: Vec<(String, RawParam)>,
+    pub inputs: Vec<(String, InputSource)>,
+    pub limits: Limits,
+    /// 1 for a first attempt.
+    pub attempt: u32,
+}
+
+/// A component loaded and ready to instantiate.
+pub struct LoadedStage {
+    pub digest: Digest,
+    pub size: u64,
+    /// Whether compiling was needed.
+    pub cache: CacheOutcome,
+    /// Imports the component declares that petri does not provide; calling one traps.
+    pub forbidden_imports: Vec<String>,
+    pre: StageWorldPre<StageState>,
+}
+
+/// A petri host over one data dir.
+pub struct Petri {
+    profile: EngineProfile,
+    engine: Engine,
+    linker: Linker<StageState>,
+    blobs: BlobStore,
+    cache: CompiledCache,
+    records: RecordStore,
+    manifests: Mutex<HashMap<Digest, Manifest>>,
+}
+
+impl Petri {
+    /// Opens (creating as needed) the data dir at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Petri, Error> {
+        let dir = DataDir::new(root);
+        let profile = EngineProfile::default();
+        let engine = profile.engine().map_err(Error::Engine)?;
+        let linker = linker(&engine).map_err(Error::Engine)?;
+        Ok(Petri {
+            blobs: BlobStore::open(dir.blobs())?,
+            cache: CompiledCache::open(dir.compiled_cache())?,
+            records: RecordStore::open(dir.runs())?,
+            profile,
+            engine,
+            linker,
+            manifests: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn profile(&self) -> &EngineProfile {
+        &self.profile
+    }
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+    pub fn records(&self) -> &RecordStore {
+        &self.records
+    }
+    pub fn cache(&self) -> &CompiledCache {
+        &self.cache
+    }
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads a component file.
+    pub fn load_file(&self, path: &Path) -> Result<LoadedStage, Error> {
+        let wasm = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load(&wasm)
+    }
+
+    /// Loads component bytes: keeps them in the blob store (a run can only be
+    /// re-executed from bytes petri has) and compiles them, or reuses the cache.
+    pub fn load(&self, wasm: &[u8]) -> Result<LoadedStage, Error> {
+        let digest = self.blobs.put(wasm)?;
+        let (component, cache) = self
+            .cache
+            .load(&self.engine, &self.profile, &digest, wasm)?;
+        let forbidden_imports = self.unprovided_imports(&component);
+        let mut linker = self.linker.clone();
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(Error::Instantiate)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(Error::Instantiate)?;
+        let pre = StageWorldPre::new(pre).map_err(Error::Instantiate)?;
+        Ok(LoadedStage {
+            digest,
+            size: wasm.len() as u64,
+            cache,
+            forbidden_imports,
+            pre,
+        })
+    }
+
+    fn unprovided_imports(&self, component: &Component) -> Vec<String> {
+        component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .filter(|name| !is_provided(name))
+            .collect()
+    }
+
+    fn new_store(&self, state: StageState, allowance: u64) -> Result<Store<StageState>, Error> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(allowance).map_err(Error::Engine)?;
+        store
+            .fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))
+            .map_err(Error::Engine)?;
+        Ok(store)
+    }
+
+    /// The stage's manifest (asked once per module per process).
+    pub async fn describe(&self, stage: &LoadedStage) -> Result<Manifest, Error> {
+        if let Some(m) = self
+            .manifests
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&stage.digest).cloned())
+        {
+            return Ok(m);
+        }
+        let limits = Limits::default();
+        let state = StageState::new(&self.profile, limits, Vec::new(), Vec::new());
+        let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
+        let world = stage
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(Error::Instantiate)?;
+        store.set_fuel(HOOK_FUEL).map_err(Error::Engine)?;
+        let manifest = world
+            .petri_stage_stage()
+            .call_describe(&mut store)
+            .await
+            .map_err(|e| {
+                Error::Describe(Failure::from_trap(
+                    &e,
+                    HOOK_FUEL,
+                    HOOK_FUEL,
+                    self.profile.max_wasm_stack,
+                ))
+            })?;
+        check_manifest(&manifest).map_err(Error::Manifest)?;
+        if let Ok(mut m) = self.manifests.lock() {
+            m.insert(stage.digest, manifest.clone());
+        }
+        Ok(manifest)
+    }
+
+    /// Runs the stage once and records the execution. A failing stage gives
+    /// `Ok` with a failed outcome; `Err` means the request or the host failed.
+    pub async fn run(
+        &self,
+        stage: &LoadedStage,
+        request: RunRequest,
+    ) -> Result<StageRecord, Error> {
+        let manifest = self.describe(stage).await?;
+        let started = SystemTime::now();
+        let mut problems = Vec::new();
+        let params = match ParamSet::resolve(&manifest.params, &request.params) {
+            Ok(p) => Some(p),
+            Err(ps) => {
+                problems.extend(ps.into_iter().map(|p| Problem {
+                    field: format!("param `{}`", p.param),
+                    problem: p.problem,
+                }));
+                None
+            }
+        };
+        let inputs = self.open_inputs(&manifest, &request.inputs, &mut problems);
+        let (Some(params), true) = (params, problems.is_empty()) else {
+            return Err(Error::Request(problems));
+        };
+        let outputs = manifest
+            .outputs
+            .iter()
+            .map(|p| {
+                Ok(OutputStream {
+                    port: p.name.clone(),
+                    blob: self.blobs.writer()?,
+                    limit: request.limits.output_bytes,
+                    written: false,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+
+        let budget = request.limits.fuel;
+        let state = StageState::new(&self.profile, request.limits, inputs, outputs);
+        let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
+        let world = stage
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(Error::Instantiate)?;
+        store.set_fuel(budget).map_err(Error::Engine)?;
+        let (readers, writers) = store.data_mut().stream_handles().map_err(Error::Engine)?;
+        let result = world
+            .petri_stage_stage()
+            .call_run(&mut store, &params.to_wit(), &readers, &writers)
+            .await;
+        let fuel_used = budget.saturating_sub(store.get_fuel().unwrap_or(0));
+        let outcome = match result {
+            Ok(Ok(report)) => Outcome::Succeeded { report },
+            Ok(Err(error)) => Outcome::Failed {
+                failure: Failure::Stage { error },
+            },
+            Err(trap) => Outcome::Failed {
+                failure: Failure::from_trap(&trap, fuel_used, budget, self.profile.max_wasm_stack),
+            },
+        };
+
+        let mut state = store.into_data();
+        state.collect_stdio();
+        let inputs = self.finish_inputs(std::mem::take(&mut state.inputs))?;
+        let succeeded = matches!(outcome, Outcome::Succeeded { .. });
+        let mut outputs = Vec::new();
+        for (out, spec) in std::mem::take(&mut state.outputs)
+            .into_iter()
+            .zip(&manifest.outputs)
+        {
+            // Failed runs commit nothing; optional outputs the stage never wrote are absent.
+            if succeeded && (out.written || spec.required) {
+                let (sha256, size) = out.blob.commit()?;
+                outputs.push(PortData {
+                    port: out.port,
+                    sha256,
+                    size,
+                });
+            }
+        }
+        let log = self.store_log(&state)?;
+
+        let record = StageRecord {
+            schema: RECORD_SCHEMA.to_owned(),
+            id: uuid::Uuid::now_v7().to_string(),
+            module: ModuleRef {
+                sha256: stage.digest,
+                size: stage.size,
+            },
+            stage: StageRef {
+                name: manifest.name.clone(),
+                version: manifest.version.clone(),
+            },
+            params: params.to_json(),
+            params_sha256: params.digest(),
+            inputs,
+            outputs,
+            fuel_used,
+            limits: request.limits,
+            engine_profile_id: self.profile.id(),
+            engine_profile: serde_json::to_value(&self.profile).unwrap_or_default(),
+            host_version: env!("CARGO_PKG_VERSION").to_owned(),
+            wasmtime_version: WASMTIME_VERSION.to_owned(),
+            attempt: request.attempt.max(1),
+            outcome,
+            log,
+            started_at: humantime::format_rfc3339_millis(started).to_string(),
+            finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        };
+        self.records.save(&record)?;
+        Ok(record)
+    }
+
+    /// Opens every given input in manifest order, noting every problem.
+    fn open_inputs(
+        &self,
+        manifest: &Manifest,
+        given: &[(String, InputSource)],
+        problems: &mut Vec<Problem>,
+    ) -> Vec<InputStream> {
+        let mut problem = |port: &str, problem: String| {
+            problems.push(Problem {
+                field: format!("input `{port}`"),
+                problem,
+            })
+        };
+        let declared: Vec<&str> = manifest.inputs.iter().map(|p| p.name.as_str()).collect();
+        for (i, (port, _)) in given.iter().enumerate() {
+            if !declared.contains(&port.as_str()) {
+                problem(
+                    port,
+                    format!(
+                        "unknown input port; this stage takes: {}",
+                        declared.join(", ")
+                    ),
+                );
+            } else if given[..i].iter().any(|(p, _)| p == port) {
+                problem(port, "given more than once".to_owned());
+            }
+        }
+        let mut streams = Vec::new();
+        for spec in &manifest.inputs {
+            let Some((_, source)) = given.iter().find(|(p, _)| p == &spec.name) else {
+                if spec.required {
+                    problem(
+                        &spec.name,
+                        format!("required ({}) and not given", spec.format),
+                    );
+                }
+                continue;
+            };
+            match self.open_source(source) {
+                Ok((reader, tee)) => streams.push(InputStream::new(spec.name.clone(), reader, tee)),
+                Err(e) => problem(&spec.name, e),
+            }
+        }
+        streams
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn open_source(
+        &self,
+        source: &InputSource,
+    ) -> Result<
+        (
+            Box<dyn std::io::Read + Send>,
+            Option<crate::cas::BlobWriter>,
+        ),
+        String,
+    > {
+        match source {
+            InputSource::Path(path) => {
+                if path.is_dir() {
+                    return Err(format!("{} is a directory, not a file", path.display()));
+                }
+                let file =
+                    File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                let tee = self.blobs.writer().map_err(|e| e.to_string())?;
+                Ok((Box::new(BufReader::with_capacity(1 << 16, file)), Some(tee)))
+            }
+            InputSource::Blob(d) => {
+                let file = self.blobs.open_blob(d).map_err(|e| e.to_string())?;
+                Ok((Box::new(BufReader::with_capacity(1 << 16, file)), None))
+            }
+        }
+    }
+
+    fn finish_inputs(&self, inputs: Vec<InputStream>) -> Result<Vec<PortData>, Error> {
+        let mut out = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let port = input.port.clone();
+            let (sha256, size, tee) = input.finish().map_err(|source| Error::Read {
+                path: PathBuf::from(&port),
+                source,
+            })?;
+            if let Some(tee) = tee {
+                tee.commit()?;
+            }
+            out.push(PortData { port, sha256, size });
+        }
+        Ok(out)
+    }
+
+    fn store_log(&self, state: &StageState) -> Result<LogRef, Error> {
+        let mut bytes = Vec::new();
+        for line in &state.log.lines {
+            if let Ok(json) = serde_json::to_string(line) {
+                bytes.extend_from_slice(json.as_bytes());
+                bytes.push(b'\n');
+            }
+        }
+        let sha256 = self.blobs.put(&bytes)?;
+        Ok(LogRef {
+            sha256,
+            lines: state.log.lines.len() as u64,
+            dropped: state.log.dropped,
+        })
+    }
+}
