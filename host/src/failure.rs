@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bindings::StageError;
 use crate::limits::LimitExceeded;
+use crate::sandbox::ForbiddenCall;
 use crate::streams::StreamAbort;
 
 /// A failed stage execution. The host stays up after every one of these.
@@ -22,6 +23,10 @@ pub enum Failure {
     StackOverflow { max_wasm_stack: usize },
     #[error("output `{port}` exceeded its limit of {limit} bytes")]
     OutputLimit { port: String, limit: u64 },
+    /// An out-of-bounds memory access. Deep recursion in a Rust guest usually
+    /// ends here: its shadow stack lives in linear memory and runs off the bottom.
+    #[error("memory fault: {message}")]
+    MemoryFault { message: String },
     /// The stage called something outside the petri sandbox.
     #[error("forbidden import `{import}` called")]
     ForbiddenImport { import: String },
@@ -31,6 +36,15 @@ pub enum Failure {
     /// The host could not feed an input or store an output.
     #[error("host I/O: {message}")]
     HostIo { message: String },
+}
+
+/// The innermost message of an error chain (without the wasm backtrace).
+fn root_cause(error: &wasmtime::Error) -> String {
+    error
+        .chain()
+        .last()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| error.to_string())
 }
 
 fn location(e: &StageError) -> String {
@@ -66,18 +80,23 @@ impl Failure {
                 message: limit.to_string(),
             };
         }
+        if let Some(call) = error.downcast_ref::<ForbiddenCall>() {
+            return Failure::ForbiddenImport {
+                import: call.import.clone(),
+            };
+        }
         match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::OutOfFuel) => return Failure::FuelExhausted { fuel_used, budget },
-            Some(wasmtime::Trap::StackOverflow) => {
-                return Failure::StackOverflow { max_wasm_stack };
-            }
-            _ => {}
+            Some(wasmtime::Trap::OutOfFuel) => Failure::FuelExhausted { fuel_used, budget },
+            Some(wasmtime::Trap::StackOverflow) => Failure::StackOverflow { max_wasm_stack },
+            Some(wasmtime::Trap::MemoryOutOfBounds) => Failure::MemoryFault {
+                message: root_cause(error),
+            },
+            Some(trap) => Failure::Trap {
+                message: trap.to_string(),
+            },
+            None => Failure::Trap {
+                message: root_cause(error),
+            },
         }
-        let message = format!("{error:#}");
-        if let Some(rest) = message.split("unknown import: `").nth(1) {
-            let import = rest.split('`').next().unwrap_or(rest).to_owned();
-            return Failure::ForbiddenImport { import };
-        }
-        Failure::Trap { message }
     }
 }

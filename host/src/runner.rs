@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
 use crate::bindings::{Manifest, StageWorldPre};
@@ -24,7 +24,7 @@ use crate::params::{ParamSet, RawParam};
 use crate::provenance::{
     LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordStore, StageRecord, StageRef,
 };
-use crate::sandbox::{StageState, is_provided, linker};
+use crate::sandbox::{StageState, linker, stub_forbidden};
 use crate::streams::{InputStream, OutputStream};
 
 /// Where an input's bytes come from.
@@ -118,11 +118,9 @@ impl Petri {
         let (component, cache) = self
             .cache
             .load(&self.engine, &self.profile, &digest, wasm)?;
-        let forbidden_imports = self.unprovided_imports(&component);
         let mut linker = self.linker.clone();
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(Error::Instantiate)?;
+        let forbidden_imports =
+            stub_forbidden(&mut linker, &self.engine, &component).map_err(Error::Instantiate)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(Error::Instantiate)?;
@@ -134,15 +132,6 @@ impl Petri {
             forbidden_imports,
             pre,
         })
-    }
-
-    fn unprovided_imports(&self, component: &Component) -> Vec<String> {
-        component
-            .component_type()
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_owned())
-            .filter(|name| !is_provided(name))
-            .collect()
     }
 
     fn new_store(&self, state: StageState, allowance: u64) -> Result<Store<StageState>, Error> {

@@ -3,14 +3,15 @@
 //! A stage gets the `petri:stage` imports and the parts of WASI that Rust's std
 //! needs, made virtual: no preopened directories, no environment or arguments,
 //! a fixed wall clock, a monotonic clock that advances one microsecond per
-//! reading, and a seeded "random" source. Sockets are not linked at all: a call
-//! to any import outside this set traps as a forbidden import.
+//! reading, and a seeded "random" source. Sockets are not linked at all: every import outside this set
+//! is defined as a stub that traps with a typed "forbidden import" error.
 
 use std::time::Duration;
 
 use wasmtime::Engine;
-use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
-use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasData, HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView,
@@ -18,6 +19,7 @@ use wasmtime_wasi::{
     clocks::{WasiClocks, WasiClocksView},
     filesystem::{WasiFilesystem, WasiFilesystemView},
     random::WasiRandom,
+    sockets::{WasiSockets, WasiSocketsView},
 };
 
 use crate::bindings::StageWorld;
@@ -124,6 +126,9 @@ impl HostMonotonicClock for SteppingClock {
     }
 }
 
+/// The WASI 0.2 release wasmtime-wasi 48 implements (its `wit/deps` packages).
+const WASI_P2_VERSION: &str = "0.2.12";
+
 /// Interfaces a stage may import (any version). Everything else, such as
 /// `wasi:sockets` or `wasi:http`, is forbidden: it is linked as a trap.
 const PROVIDED: &[&str] = &[
@@ -138,6 +143,54 @@ const PROVIDED: &[&str] = &[
 /// Whether the sandbox provides the import named `name`.
 pub(crate) fn is_provided(name: &str) -> bool {
     PROVIDED.iter().any(|p| name.starts_with(p))
+}
+
+/// The error a forbidden import's stub traps with.
+#[derive(Debug, thiserror::Error)]
+#[error("forbidden import `{import}` called")]
+pub struct ForbiddenCall {
+    pub import: String,
+}
+
+/// Replaces every function of every import of `component` that the sandbox
+/// does not provide with a stub that traps with [`ForbiddenCall`], and returns
+/// the names of those imports. The socket interfaces are linked (so their
+/// resource types exist) but every socket function is such a stub.
+pub(crate) fn stub_forbidden(
+    linker: &mut Linker<StageState>,
+    engine: &Engine,
+    component: &Component,
+) -> wasmtime::Result<Vec<String>> {
+    linker.allow_shadowing(true);
+    let mut stubbed = Vec::new();
+    for (name, item) in component.component_type().imports(engine) {
+        if is_provided(name) {
+            continue;
+        }
+        stubbed.push(name.to_owned());
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        // Shadow inside the instance the linker registered (semver-compatible
+        // imports such as `@0.2.6` resolve to it), not a new one beside it.
+        let linked = match name.split_once('@') {
+            Some((path, _)) if path.starts_with("wasi:") => format!("{path}@{WASI_P2_VERSION}"),
+            _ => name.to_owned(),
+        };
+        let mut inst = linker.instance(&linked)?;
+        for (export, item) in instance.exports(engine) {
+            if let ComponentItem::ComponentFunc(_) = item.ty {
+                let import = format!("{name}#{export}");
+                inst.func_new(export, move |_, _, _, _| {
+                    Err(wasmtime::Error::new(ForbiddenCall {
+                        import: import.clone(),
+                    }))
+                })?;
+            }
+        }
+    }
+    linker.allow_shadowing(false);
+    Ok(stubbed)
 }
 
 struct HasIo;
@@ -172,5 +225,15 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StageState>> {
     cli::terminal_stdin::add_to_linker::<StageState, WasiCli>(&mut l, |s| s.cli())?;
     cli::terminal_stdout::add_to_linker::<StageState, WasiCli>(&mut l, |s| s.cli())?;
     cli::terminal_stderr::add_to_linker::<StageState, WasiCli>(&mut l, |s| s.cli())?;
+    // Sockets: linked only for their types; `stub_forbidden` replaces every
+    // function with a trap, and the context grants no network access anyway.
+    let net = sockets::network::LinkOptions::default();
+    sockets::network::add_to_linker::<StageState, WasiSockets>(&mut l, &net, |s| s.sockets())?;
+    sockets::instance_network::add_to_linker::<StageState, WasiSockets>(&mut l, |s| s.sockets())?;
+    sockets::tcp::add_to_linker::<StageState, WasiSockets>(&mut l, |s| s.sockets())?;
+    sockets::tcp_create_socket::add_to_linker::<StageState, WasiSockets>(&mut l, |s| s.sockets())?;
+    sockets::udp::add_to_linker::<StageState, WasiSockets>(&mut l, |s| s.sockets())?;
+    sockets::udp_create_socket::add_to_linker::<StageState, WasiSockets>(&mut l, |s| s.sockets())?;
+    sockets::ip_name_lookup::add_to_linker::<StageState, WasiSockets>(&mut l, |s| s.sockets())?;
     Ok(l)
 }

@@ -1,0 +1,3 @@
+//! petri-plugins: paths of every plugin under `plugins/`, freshly built to wasm32-wasip2 by build.rs.
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));

@@ -1,0 +1,177 @@
+//! petri-plugin-testkit: one stage whose `mode` param picks a behaviour, for host tests.
+//!
+//! Well-behaved modes: `copy` (input to output, counting bytes) and `probe`
+//! (reports what the sandbox lets it see: environment, clock, randomness,
+//! files). Hostile modes: `spin`, `memory-bomb`, `recurse` (deep frames on the shadow stack), `descend`
+//! (small frames on the wasm stack), `flood`, `socket`,
+//! `panic`, and `fail` (a stage error at a given record).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use petri_sdk::{Manifest, ParamSpec, Ports, Report, Stage, StageError};
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Params {
+    pub mode: String,
+    pub record: i64,
+}
+
+/// Copies `input` to `output` in 8 KiB reads; returns bytes copied.
+pub fn copy(mut input: impl Read, mut output: impl Write) -> std::io::Result<u64> {
+    let mut buf = [0u8; 8192];
+    let mut total = 0;
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        output.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// What the sandbox shows a stage, as JSON.
+pub fn probe() -> serde_json::Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let t0 = std::time::Instant::now();
+    let elapsed_ns = t0.elapsed().as_nanos() as u64;
+    // HashMap iteration order comes from the host's insecure random seed.
+    let map: HashMap<u32, u32> = (0..16).map(|i| (i, i)).collect();
+    let order: Vec<u32> = map.keys().copied().collect();
+    serde_json::json!({
+        "env_vars": std::env::vars().count(),
+        "args": std::env::args().count(),
+        "unix_time": now,
+        "monotonic_step_ns": elapsed_ns,
+        "hashmap_order": order,
+        "read_etc_passwd": std::fs::read("/etc/passwd").is_ok(),
+        "read_dir_root": std::fs::read_dir("/").is_ok(),
+        "current_dir": std::env::current_dir().is_ok(),
+    })
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let pad = std::hint::black_box([depth; 16]);
+    recurse(depth + 1) + pad[3]
+}
+
+/// Recursion with small frames kept in wasm locals: exhausts the wasm stack.
+/// Subtraction is not associative, so the call cannot become a loop.
+fn descend(depth: u64, limit: u64) -> u64 {
+    if depth == limit {
+        return 0;
+    }
+    depth.wrapping_sub(descend(depth + 1, limit))
+}
+
+fn io_err(e: std::io::Error) -> StageError {
+    StageError::new("io", e.to_string())
+}
+
+pub struct Testkit;
+
+impl Stage for Testkit {
+    type Params = Params;
+
+    fn manifest() -> Manifest {
+        Manifest::new(
+            "testkit",
+            env!("CARGO_PKG_VERSION"),
+            "Host test behaviours, picked by `mode`",
+        )
+        .param(ParamSpec::choice(
+            "mode",
+            &[
+                "copy",
+                "probe",
+                "spin",
+                "memory-bomb",
+                "recurse",
+                "descend",
+                "flood",
+                "socket",
+                "panic",
+                "fail",
+            ],
+            "copy",
+            "Behaviour",
+        ))
+        .param(ParamSpec::integer("record", 1, "Record number reported by `fail`").range(0.0, 1e12))
+        .input("data", "bin", false, "Bytes to copy")
+        .output("out", "bin", true, "Copied bytes, or what `probe` saw")
+        .error("io", "I/O failed")
+        .error("injected", "The failure `fail` mode raises")
+    }
+
+    fn run(p: Params, ports: &mut Ports) -> Result<Report, StageError> {
+        let mut out = ports.output("out")?;
+        match p.mode.as_str() {
+            "copy" => {
+                let n = match ports.input("data") {
+                    Some(input) => copy(input, &mut out).map_err(io_err)?,
+                    None => 0,
+                };
+                return Ok(Report::new().integer("bytes", n as i64, "bytes"));
+            }
+            "probe" => {
+                let json = probe().to_string();
+                println!("probe ran");
+                out.write_all(json.as_bytes()).map_err(io_err)?;
+            }
+            "spin" => {
+                let mut x = 0u64;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "memory-bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 16 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recurse" => {
+                std::hint::black_box(recurse(0));
+            }
+            "descend" => {
+                let limit = std::hint::black_box(u64::MAX);
+                std::hint::black_box(descend(0, limit));
+            }
+            "flood" => loop {
+                out.write_all(&[b'x'; 4096]).map_err(io_err)?;
+            },
+            "socket" => {
+                let r = std::net::TcpStream::connect("127.0.0.1:9");
+                return Err(StageError::new(
+                    "io",
+                    format!("connect returned instead of trapping: {r:?}"),
+                ));
+            }
+            "panic" => panic!("testkit was asked to panic"),
+            _ => {
+                return Err(StageError::new("injected", "injected failure")
+                    .at("data", Some(p.record as u64)));
+            }
+        }
+        Ok(Report::new())
+    }
+}
+
+petri_sdk::export_stage!(Testkit);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn copy_counts_bytes() {
+        let mut out = Vec::new();
+        assert_eq!(super::copy(&b"hello"[..], &mut out).unwrap(), 5);
+        assert_eq!(out, b"hello");
+    }
+}
