@@ -144,6 +144,15 @@ impl Petri {
         Ok(store)
     }
 
+    /// Instantiates the stage in a fresh sandbox and drops it: what every run
+    /// pays before the guest starts. Used by benchmarks and health checks.
+    pub async fn instantiate(&self, stage: &LoadedStage) -> Result<(), Error> {
+        let state = StageState::new(&self.profile, Limits::default(), Vec::new(), Vec::new());
+        let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
+        stage.pre.instantiate_async(&mut store).await.map_err(Error::Instantiate)?;
+        Ok(())
+    }
+
     /// The stage's manifest (asked once per module per process).
     pub async fn describe(&self, stage: &LoadedStage) -> Result<Manifest, Error> {
         if let Some(m) = self

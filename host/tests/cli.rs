@@ -1,0 +1,122 @@
+//! The `petri` binary end to end: two processes agree byte for byte; bad input fails clearly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lambda(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/lambda").join(file)
+}
+
+fn petri(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_petri"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("running petri")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn qc_lambda(data_dir: &Path) -> serde_json::Value {
+    let reads = format!("reads={}", lambda("reads_1.fq.gz").display());
+    let mates = format!("mates={}", lambda("reads_2.fq.gz").display());
+    let out = petri(data_dir, &["run", petri_plugins::FASTQ_QC, "-i", &reads, "-i", &mates, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    json(&out)
+}
+
+#[test]
+fn qc_twice_in_two_processes_is_identical() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = qc_lambda(a.path());
+    let second = qc_lambda(b.path());
+    assert_eq!(first["status"], "succeeded");
+    assert_eq!(first["outputs"], second["outputs"]);
+    assert_eq!(first["fuel_used"], second["fuel_used"]);
+    assert_ne!(first["run_id"], second["run_id"]);
+
+    // The module digest is sha256sum of the .wasm file.
+    let sum = Command::new("sha256sum").arg(petri_plugins::FASTQ_QC).output().unwrap();
+    let sum = String::from_utf8(sum.stdout).unwrap();
+    assert_eq!(first["module_sha256"].as_str().unwrap(), sum.split_whitespace().next().unwrap());
+
+    // The provenance record says the same, by full id or a prefix.
+    let id = first["run_id"].as_str().unwrap();
+    let out = petri(a.path(), &["provenance", id, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record = json(&out);
+    assert_eq!(record["module"]["sha256"], first["module_sha256"]);
+    assert_eq!(record["outputs"], first["outputs"]);
+    assert_eq!(record["fuel_used"], first["fuel_used"]);
+    assert_eq!(record["stage"]["name"], "fastq-qc");
+    assert_eq!(record["params"]["quality-cutoff"], 20);
+    assert_eq!(record["wasmtime_version"], "48.0.8");
+    let prefix = &id[..13];
+    assert!(petri(a.path(), &["provenance", prefix]).status.success());
+}
+
+#[test]
+fn outputs_are_exported_and_inspect_shows_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let reads = format!("reads={}", lambda("reads_1.fq.gz").display());
+    let out = petri(dir.path(), &["run", petri_plugins::FASTQ_QC, "-i", &reads, "-p", "min-length=50", "--output-dir", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out_dir.join("trimmed.fastq").is_file());
+    assert!(out_dir.join("summary.json").is_file());
+    assert!(!out_dir.join("trimmed-mates.fastq").exists(), "unpaired run writes no mates");
+
+    let out = petri(dir.path(), &["inspect", petri_plugins::FASTQ_QC, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["manifest"]["name"], "fastq-qc");
+    assert_eq!(v["manifest"]["inputs"][0]["name"], "reads");
+}
+
+#[test]
+fn bad_input_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let qc = petri_plugins::FASTQ_QC;
+    let reads = format!("reads={}", lambda("reads_1.fq.gz").display());
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", qc, "-i", &reads, "-p", "min-length=abc"], "param `min-length`: expected an integer, got `abc`"),
+        (vec!["run", qc, "-i", &reads, "-p", "nonsense"], "expected NAME=VALUE"),
+        (vec!["run", qc, "-i", "reads=/no/such/file.fq"], "/no/such/file.fq"),
+        (vec!["run", qc], "input `reads`: required"),
+        (vec!["run", "/no/such/stage.wasm"], "/no/such/stage.wasm"),
+        (vec!["provenance", "nonexistent"], "no run record matches `nonexistent`"),
+    ];
+    for (args, needle) in cases {
+        let out = petri(d, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: `{needle}` not in:\n{}", stderr(&out));
+    }
+
+    // Not a component: the path and the reason.
+    let fake = d.join("fake.wasm");
+    std::fs::write(&fake, b"not wasm").unwrap();
+    let out = petri(d, &["inspect", fake.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("fake.wasm") && stderr(&out).contains("not a valid WebAssembly component"), "{}", stderr(&out));
+
+    // A stage that fails: exit 1, and the record names the problem.
+    let bad = d.join("bad.fq");
+    std::fs::write(&bad, "@r1\nACGT\n+\nIIII\nr2\nACGT\n+\nIIII\n").unwrap();
+    let arg = format!("reads={}", bad.display());
+    let out = petri(d, &["run", qc, "-i", &arg, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["status"], "failed");
+    assert!(v["failure"]["message"].as_str().unwrap().contains("record 2"), "{v}");
+}
