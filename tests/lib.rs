@@ -1,4 +1,5 @@
 //! Shared fixtures for petri's integration tests and benchmarks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // fixtures: a failed setup should fail the test loudly
 
 use std::path::PathBuf;
 

@@ -46,6 +46,12 @@ pub struct RunRequest {
     pub attempt: u32,
 }
 
+/// An opened input and, for files, the blob its bytes are copied into.
+type OpenedInput = (
+    Box<dyn std::io::Read + Send>,
+    Option<crate::cas::BlobWriter>,
+);
+
 /// A component loaded and ready to instantiate.
 pub struct LoadedStage {
     pub digest: Digest,
@@ -149,7 +155,11 @@ impl Petri {
     pub async fn instantiate(&self, stage: &LoadedStage) -> Result<(), Error> {
         let state = StageState::new(&self.profile, Limits::default(), Vec::new(), Vec::new());
         let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
-        stage.pre.instantiate_async(&mut store).await.map_err(Error::Instantiate)?;
+        stage
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(Error::Instantiate)?;
         Ok(())
     }
 
@@ -351,17 +361,7 @@ impl Petri {
         streams
     }
 
-    #[allow(clippy::type_complexity)]
-    fn open_source(
-        &self,
-        source: &InputSource,
-    ) -> Result<
-        (
-            Box<dyn std::io::Read + Send>,
-            Option<crate::cas::BlobWriter>,
-        ),
-        String,
-    > {
+    fn open_source(&self, source: &InputSource) -> Result<OpenedInput, String> {
         match source {
             InputSource::Path(path) => {
                 if path.is_dir() {

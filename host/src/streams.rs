@@ -147,11 +147,12 @@ impl HostWriter for StageState {
     }
 }
 
+/// The guest's handles to every input and output, in port order.
+pub(crate) type StreamHandles = (Vec<Resource<ReaderSlot>>, Vec<Resource<WriterSlot>>);
+
 impl StageState {
     /// Hands every input and output to the guest as resources, in port order.
-    pub(crate) fn stream_handles(
-        &mut self,
-    ) -> wasmtime::Result<(Vec<Resource<ReaderSlot>>, Vec<Resource<WriterSlot>>)> {
+    pub(crate) fn stream_handles(&mut self) -> wasmtime::Result<StreamHandles> {
         let readers = (0..self.inputs.len())
             .map(|i| self.table.push(ReaderSlot(i)))
             .collect::<Result<_, _>>()?;

@@ -1,10 +1,13 @@
 //! The `petri` binary end to end: two processes agree byte for byte; bad input fails clearly.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn lambda(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/lambda").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/data/lambda")
+        .join(file)
 }
 
 fn petri(data_dir: &Path, args: &[&str]) -> Output {
@@ -18,7 +21,11 @@ fn petri(data_dir: &Path, args: &[&str]) -> Output {
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }
 
@@ -29,7 +36,18 @@ fn stderr(out: &Output) -> String {
 fn qc_lambda(data_dir: &Path) -> serde_json::Value {
     let reads = format!("reads={}", lambda("reads_1.fq.gz").display());
     let mates = format!("mates={}", lambda("reads_2.fq.gz").display());
-    let out = petri(data_dir, &["run", petri_plugins::FASTQ_QC, "-i", &reads, "-i", &mates, "--json"]);
+    let out = petri(
+        data_dir,
+        &[
+            "run",
+            petri_plugins::FASTQ_QC,
+            "-i",
+            &reads,
+            "-i",
+            &mates,
+            "--json",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     json(&out)
 }
@@ -45,9 +63,15 @@ fn qc_twice_in_two_processes_is_identical() {
     assert_ne!(first["run_id"], second["run_id"]);
 
     // The module digest is sha256sum of the .wasm file.
-    let sum = Command::new("sha256sum").arg(petri_plugins::FASTQ_QC).output().unwrap();
+    let sum = Command::new("sha256sum")
+        .arg(petri_plugins::FASTQ_QC)
+        .output()
+        .unwrap();
     let sum = String::from_utf8(sum.stdout).unwrap();
-    assert_eq!(first["module_sha256"].as_str().unwrap(), sum.split_whitespace().next().unwrap());
+    assert_eq!(
+        first["module_sha256"].as_str().unwrap(),
+        sum.split_whitespace().next().unwrap()
+    );
 
     // The provenance record says the same, by full id or a prefix.
     let id = first["run_id"].as_str().unwrap();
@@ -69,11 +93,26 @@ fn outputs_are_exported_and_inspect_shows_the_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let reads = format!("reads={}", lambda("reads_1.fq.gz").display());
-    let out = petri(dir.path(), &["run", petri_plugins::FASTQ_QC, "-i", &reads, "-p", "min-length=50", "--output-dir", out_dir.to_str().unwrap()]);
+    let out = petri(
+        dir.path(),
+        &[
+            "run",
+            petri_plugins::FASTQ_QC,
+            "-i",
+            &reads,
+            "-p",
+            "min-length=50",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out_dir.join("trimmed.fastq").is_file());
     assert!(out_dir.join("summary.json").is_file());
-    assert!(!out_dir.join("trimmed-mates.fastq").exists(), "unpaired run writes no mates");
+    assert!(
+        !out_dir.join("trimmed-mates.fastq").exists(),
+        "unpaired run writes no mates"
+    );
 
     let out = petri(dir.path(), &["inspect", petri_plugins::FASTQ_QC, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -90,17 +129,33 @@ fn bad_input_fails_with_a_clear_message() {
     let reads = format!("reads={}", lambda("reads_1.fq.gz").display());
 
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["run", qc, "-i", &reads, "-p", "min-length=abc"], "param `min-length`: expected an integer, got `abc`"),
-        (vec!["run", qc, "-i", &reads, "-p", "nonsense"], "expected NAME=VALUE"),
-        (vec!["run", qc, "-i", "reads=/no/such/file.fq"], "/no/such/file.fq"),
+        (
+            vec!["run", qc, "-i", &reads, "-p", "min-length=abc"],
+            "param `min-length`: expected an integer, got `abc`",
+        ),
+        (
+            vec!["run", qc, "-i", &reads, "-p", "nonsense"],
+            "expected NAME=VALUE",
+        ),
+        (
+            vec!["run", qc, "-i", "reads=/no/such/file.fq"],
+            "/no/such/file.fq",
+        ),
         (vec!["run", qc], "input `reads`: required"),
         (vec!["run", "/no/such/stage.wasm"], "/no/such/stage.wasm"),
-        (vec!["provenance", "nonexistent"], "no run record matches `nonexistent`"),
+        (
+            vec!["provenance", "nonexistent"],
+            "no run record matches `nonexistent`",
+        ),
     ];
     for (args, needle) in cases {
         let out = petri(d, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(needle), "{args:?}: `{needle}` not in:\n{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "{args:?}: `{needle}` not in:\n{}",
+            stderr(&out)
+        );
     }
 
     // Not a component: the path and the reason.
@@ -108,7 +163,12 @@ fn bad_input_fails_with_a_clear_message() {
     std::fs::write(&fake, b"not wasm").unwrap();
     let out = petri(d, &["inspect", fake.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("fake.wasm") && stderr(&out).contains("not a valid WebAssembly component"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("fake.wasm")
+            && stderr(&out).contains("not a valid WebAssembly component"),
+        "{}",
+        stderr(&out)
+    );
 
     // A stage that fails: exit 1, and the record names the problem.
     let bad = d.join("bad.fq");
@@ -118,5 +178,11 @@ fn bad_input_fails_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
     assert_eq!(v["status"], "failed");
-    assert!(v["failure"]["message"].as_str().unwrap().contains("record 2"), "{v}");
+    assert!(
+        v["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("record 2"),
+        "{v}"
+    );
 }

@@ -1,4 +1,5 @@
 //! petri's integration tests: one binary, hermetic (temp data dirs).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure report
 
 mod cache;
 mod hostile;
