@@ -21,12 +21,13 @@ pub(crate) const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
 
 /// The settings that decide what a stage computes and how much fuel it uses.
 /// Its digest (the profile id) is recorded with every execution and is part
-/// of the compiled-code cache key.
+/// of the compiled-code cache key. The CPU architecture is deliberately not
+/// here: results do not depend on it (the cache key covers it separately,
+/// through wasmtime's compatibility hash).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EngineProfile {
     pub wasmtime_version: &'static str,
     pub abi: &'static str,
-    pub target: &'static str,
     pub chunk_size: u32,
     pub nan_canonicalization: bool,
     pub relaxed_simd_deterministic: bool,
@@ -47,7 +48,6 @@ impl Default for EngineProfile {
         EngineProfile {
             wasmtime_version: WASMTIME_VERSION,
             abi: ABI,
-            target: std::env::consts::ARCH,
             chunk_size: CHUNK_SIZE,
             nan_canonicalization: true,
             relaxed_simd_deterministic: true,

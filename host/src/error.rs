@@ -52,6 +52,8 @@ pub enum Error {
     Instantiate(wasmtime::Error),
     #[error("the stage's `describe` failed: {0}")]
     Describe(Failure),
+    #[error("the stage's `recover` failed: {0}")]
+    Recover(Failure),
     #[error("the stage's manifest is invalid: {0}")]
     Manifest(String),
     #[error("the run request has {} problem(s):\n{}", .0.len(), list(.0))]

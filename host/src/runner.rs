@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{Manifest, StageWorldPre};
+use crate::bindings::{Decision, Manifest, StageError, StageWorldPre};
 use crate::cache::{CacheOutcome, CompiledCache};
 use crate::cas::BlobStore;
 use crate::data_dir::DataDir;
@@ -161,6 +161,36 @@ impl Petri {
             .await
             .map_err(Error::Instantiate)?;
         Ok(())
+    }
+
+    /// Asks the stage's `recover` hook what to do after `error` on `attempt`
+    /// (counting from 1). Whether the proposal is allowed is the caller's policy.
+    pub async fn recover(
+        &self,
+        stage: &LoadedStage,
+        error: &StageError,
+        attempt: u32,
+    ) -> Result<Decision, Error> {
+        let state = StageState::new(&self.profile, Limits::default(), Vec::new(), Vec::new());
+        let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
+        let world = stage
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(Error::Instantiate)?;
+        store.set_fuel(HOOK_FUEL).map_err(Error::Engine)?;
+        world
+            .petri_stage_stage()
+            .call_recover(&mut store, error, attempt)
+            .await
+            .map_err(|e| {
+                Error::Recover(Failure::from_trap(
+                    &e,
+                    HOOK_FUEL,
+                    HOOK_FUEL,
+                    self.profile.max_wasm_stack,
+                ))
+            })
     }
 
     /// The stage's manifest (asked once per module per process).

@@ -130,3 +130,36 @@ fn stage_error_reports_port_and_record() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn panic_message_is_kept_in_the_stage_log() {
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let record = run(&petri, &stage, request(&[("mode", "panic")], &[]));
+    assert!(matches!(failed(&record), Failure::Trap { .. }));
+    let log = String::from_utf8(petri.blobs().read(&record.log.sha256).unwrap()).unwrap();
+    assert!(log.contains("testkit was asked to panic"), "{log}");
+    assert!(log.contains("\"source\":\"stderr\""), "{log}");
+}
+
+#[test]
+fn recover_hook_proposes_a_decision() {
+    use petri_host::{Decision, StageError};
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let record = run(&petri, &stage, request(&[("mode", "fail")], &[]));
+    let Failure::Stage { error } = failed(&record) else {
+        panic!("expected a stage error")
+    };
+    let decide =
+        |e: &StageError, attempt| petri_tests::block_on(petri.recover(&stage, e, attempt)).unwrap();
+    assert_eq!(decide(error, 1), Decision::Retry);
+    assert_eq!(decide(error, 3), Decision::Skip);
+    let other = StageError {
+        kind: "io".into(),
+        message: String::new(),
+        port: None,
+        record: None,
+    };
+    assert_eq!(decide(&other, 1), Decision::Abort);
+}

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
-use petri_sdk::{Manifest, ParamSpec, Ports, Report, Stage, StageError};
+use petri_sdk::{Decision, Manifest, ParamSpec, Ports, Report, Stage, StageError};
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -161,6 +161,15 @@ impl Stage for Testkit {
             }
         }
         Ok(Report::new())
+    }
+
+    /// Retries an injected failure twice, then asks to skip; aborts on anything else.
+    fn recover(error: &StageError, attempt: u32) -> Decision {
+        match (error.kind.as_str(), attempt) {
+            ("injected", 1..=2) => Decision::Retry,
+            ("injected", _) => Decision::Skip,
+            _ => Decision::Abort,
+        }
     }
 }
 
