@@ -5,6 +5,7 @@
 //! <data-dir>/blobs/tmp/              blobs being written; never visible under sha256/
 //! <data-dir>/cache/compiled/         compiled components (see `cache`)
 //! <data-dir>/runs/<id>.json          one provenance record per stage execution
+//! <data-dir>/registry.json           module names → digests (`petri plugin add`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,12 @@ impl DataDir {
     }
     pub fn compiled_cache(&self) -> PathBuf {
         self.root.join("cache").join("compiled")
+    }
+    pub fn registry(&self) -> PathBuf {
+        self.root.join("registry.json")
+    }
+    pub fn state_db(&self) -> PathBuf {
+        self.root.join("petri.sqlite")
     }
     pub fn runs(&self) -> PathBuf {
         self.root.join("runs")

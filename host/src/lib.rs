@@ -17,7 +17,9 @@ mod failure;
 mod limits;
 mod manifest;
 mod params;
+pub mod pipeline;
 mod provenance;
+mod registry;
 mod runner;
 mod sandbox;
 mod stage_log;
@@ -40,5 +42,6 @@ pub use provenance::{
     LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordError, RecordStore, StageRecord,
     StageRef,
 };
+pub use registry::{Registry, RegistryEntry, RegistryError};
 pub use runner::{InputSource, LoadedStage, Petri, RunRequest};
 pub use stage_log::LogLine;

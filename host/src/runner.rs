@@ -24,6 +24,7 @@ use crate::params::{ParamSet, RawParam};
 use crate::provenance::{
     LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordStore, StageRecord, StageRef,
 };
+use crate::registry::Registry;
 use crate::sandbox::{StageState, linker, stub_forbidden};
 use crate::streams::{InputStream, OutputStream};
 
@@ -71,6 +72,7 @@ pub struct Petri {
     blobs: BlobStore,
     cache: CompiledCache,
     records: RecordStore,
+    registry: Registry,
     manifests: Mutex<HashMap<Digest, Manifest>>,
 }
 
@@ -85,6 +87,7 @@ impl Petri {
             blobs: BlobStore::open(dir.blobs())?,
             cache: CompiledCache::open(dir.compiled_cache())?,
             records: RecordStore::open(dir.runs())?,
+            registry: Registry::new(dir.registry()),
             profile,
             engine,
             linker,
@@ -100,6 +103,9 @@ impl Petri {
     }
     pub fn records(&self) -> &RecordStore {
         &self.records
+    }
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
     pub fn cache(&self) -> &CompiledCache {
         &self.cache

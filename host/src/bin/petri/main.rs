@@ -1,8 +1,10 @@
 //! The `petri` command: glue from flags to the petri-host library.
 
 mod inspect;
+mod plugin;
 mod provenance;
 mod run;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +34,11 @@ enum Command {
     Run(run::Args),
     /// Show the provenance record of a run.
     Provenance(provenance::Args),
+    /// Check a pipeline file without running it.
+    Validate(validate::Args),
+    /// Manage the registry of stage modules.
+    #[command(subcommand)]
+    Plugin(plugin::Command),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +58,8 @@ fn main() -> ExitCode {
             Command::Inspect(args) => inspect::main(&cli.data_dir, args).await,
             Command::Run(args) => run::main(&cli.data_dir, args).await,
             Command::Provenance(args) => provenance::main(&cli.data_dir, args),
+            Command::Validate(args) => validate::main(&cli.data_dir, args).await,
+            Command::Plugin(cmd) => plugin::main(&cli.data_dir, cmd).await,
         }
     });
     match result {

@@ -1,0 +1,87 @@
+//! `petri validate`: check a pipeline file whole, reporting every problem with its location.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use petri_host::Petri;
+use petri_host::pipeline::{Wire, validate};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The pipeline file (.toml).
+    pipeline: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let petri = Petri::open(data_dir)
+        .with_context(|| format!("opening data dir {}", data_dir.display()))?;
+    match validate(&petri, &args.pipeline).await {
+        Ok(plan) => {
+            if args.json {
+                let stages: Vec<_> = plan
+                    .stages
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "id": s.id,
+                            "stage": s.manifest.name,
+                            "module_sha256": s.module.digest,
+                            "params": s.params.to_json(),
+                            "inputs": s.inputs,
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"valid": true, "stages": stages})
+                    )?
+                );
+            } else {
+                println!(
+                    "{}: valid, {} stage(s)",
+                    args.pipeline.display(),
+                    plan.stages.len()
+                );
+                for s in &plan.stages {
+                    let from: Vec<String> = s
+                        .inputs
+                        .iter()
+                        .map(|(port, w)| match w {
+                            Wire::Input { name } => format!("{port}←inputs.{name}"),
+                            Wire::Stage { stage, port: out } => format!("{port}←{stage}.{out}"),
+                        })
+                        .collect();
+                    println!(
+                        "  {:<16} {} {}  {}",
+                        s.id,
+                        s.manifest.name,
+                        s.manifest.version,
+                        from.join(" ")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            if args.json {
+                let out = serde_json::json!({"valid": false, "problems": diagnostics});
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for d in &diagnostics {
+                    eprintln!("error: {d}");
+                }
+                eprintln!(
+                    "{} problem(s) in {}",
+                    diagnostics.len(),
+                    args.pipeline.display()
+                );
+            }
+            Ok(ExitCode::from(2))
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! A validated pipeline: every stage loaded and described, every wire checked, in run order.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::bindings::Manifest;
+use crate::digest::Digest;
+use crate::params::ParamSet;
+use crate::runner::LoadedStage;
+
+/// Where a stage input's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", rename_all = "kebab-case")]
+pub enum Wire {
+    /// A pipeline-level input.
+    Input { name: String },
+    /// Another stage's output port.
+    Stage { stage: String, port: String },
+}
+
+/// A decision a stage's `recover` hook may propose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionKind {
+    Retry,
+    RetryWith,
+    Skip,
+    Salvage,
+    Abort,
+}
+
+impl DecisionKind {
+    pub const ALL: [(&'static str, DecisionKind); 5] = [
+        ("retry", DecisionKind::Retry),
+        ("retry-with", DecisionKind::RetryWith),
+        ("skip", DecisionKind::Skip),
+        ("salvage", DecisionKind::Salvage),
+        ("abort", DecisionKind::Abort),
+    ];
+}
+
+/// What may happen when a stage fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub max_attempts: u32,
+    pub fuel: u64,
+    /// Multiplies the fuel budget on a retry after fuel exhaustion.
+    pub fuel_growth: u64,
+    pub allow: Vec<DecisionKind>,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            max_attempts: 1,
+            fuel: crate::limits::Limits::default().fuel,
+            fuel_growth: 1,
+            allow: vec![DecisionKind::Abort],
+        }
+    }
+}
+
+/// A pipeline-level input.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanInput {
+    pub name: String,
+    /// The file (absent: every sample gives it).
+    pub path: Option<PathBuf>,
+    pub format: String,
+    pub sha256: Option<Digest>,
+}
+
+/// One stage, ready to run.
+#[derive(Clone)]
+pub struct PlanStage {
+    pub id: String,
+    pub module: Arc<LoadedStage>,
+    pub manifest: Manifest,
+    pub params: ParamSet,
+    /// (input port, source), in manifest order.
+    pub inputs: Vec<(String, Wire)>,
+    pub policy: Policy,
+    pub instrument: String,
+}
+
+/// A validated pipeline; `stages` is in a topological order.
+#[derive(Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    pub file: PathBuf,
+    pub file_sha256: Digest,
+    pub inputs: Vec<PlanInput>,
+    pub stages: Vec<PlanStage>,
+}

@@ -1,0 +1,533 @@
+//! Whole-DAG validation: every problem in a pipeline file, each with its location and a hint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::DiGraph;
+use toml::Spanned;
+
+use super::diagnostic::{Diagnostic, Diagnostics};
+use super::file::{self, PolicyDecl, StageDecl};
+use super::plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Wire};
+use super::sniff;
+use crate::bindings::Manifest;
+use crate::digest::Digest;
+use crate::params::{ParamSet, RawParam};
+use crate::runner::{LoadedStage, Petri};
+
+type Module = (Arc<LoadedStage>, Manifest);
+
+/// Loads and checks the pipeline at `path`. Nothing runs; every problem found
+/// is reported together.
+pub async fn validate(petri: &Petri, path: &Path) -> Result<Plan, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the pipeline file: {e}"),
+            hint: None,
+        }]
+    })?;
+    let mut d = Diagnostics::new(path, &text);
+    let parsed = match file::parse(&text) {
+        Ok(p) => p,
+        Err((message, span)) => {
+            d.error(
+                span,
+                message,
+                Some("see examples/lambda/pipeline.toml for the format".into()),
+            );
+            return Err(d.list);
+        }
+    };
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    if parsed.stages.is_empty() {
+        d.error(
+            None,
+            "the pipeline has no stages",
+            Some("add a [stages.<id>] table".into()),
+        );
+    }
+
+    let inputs = check_inputs(&parsed, &base, &mut d);
+    let mut modules: HashMap<String, Option<Module>> = HashMap::new();
+    let mut resolved: BTreeMap<String, Option<Module>> = BTreeMap::new();
+    for (id, decl) in &parsed.stages {
+        check_id(&mut d, id, "stage");
+        let reference = decl.get_ref().module.get_ref().clone();
+        if !modules.contains_key(&reference) {
+            let m = match resolve_module(petri, &base, &reference).await {
+                Ok(m) => Some(m),
+                Err((message, hint)) => {
+                    d.error(Some(decl.get_ref().module.span()), message, hint);
+                    None
+                }
+            };
+            modules.insert(reference.clone(), m);
+        }
+        resolved.insert(
+            id.get_ref().clone(),
+            modules.get(&reference).cloned().flatten(),
+        );
+    }
+
+    let mut stages = Vec::new();
+    for (id, decl) in &parsed.stages {
+        let Some((module, manifest)) = resolved.get(id.get_ref()).cloned().flatten() else {
+            continue;
+        };
+        let params = check_params(&mut d, id, decl.get_ref(), &manifest);
+        let wires = check_wiring(
+            &mut d,
+            id,
+            decl.get_ref(),
+            &manifest,
+            &parsed,
+            &resolved,
+            &inputs,
+        );
+        let policy = check_policy(&mut d, decl.get_ref().policy.as_ref());
+        let instrument = decl
+            .get_ref()
+            .resources
+            .as_ref()
+            .and_then(|r| r.get_ref().instrument.as_ref())
+            .map_or_else(|| "compute".to_owned(), |i| i.get_ref().clone());
+        if let Some(params) = params {
+            stages.push(PlanStage {
+                id: id.get_ref().clone(),
+                module,
+                manifest,
+                params,
+                inputs: wires,
+                policy,
+                instrument,
+            });
+        }
+    }
+    let order = check_cycles(&mut d, &parsed.stages);
+    if !d.list.is_empty() {
+        let mut list = d.list;
+        list.sort_by_key(|x| (x.line, x.column));
+        return Err(list);
+    }
+    let mut by_id: HashMap<String, PlanStage> =
+        stages.into_iter().map(|s| (s.id.clone(), s)).collect();
+    let stages = order
+        .into_iter()
+        .filter_map(|id| by_id.remove(&id))
+        .collect();
+    Ok(Plan {
+        name: parsed.pipeline.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned())
+        }),
+        description: parsed.pipeline.description.clone().unwrap_or_default(),
+        file: path.to_owned(),
+        file_sha256: Digest::of(text.as_bytes()),
+        inputs,
+        stages,
+    })
+}
+
+fn check_id(d: &mut Diagnostics<'_>, id: &Spanned<String>, what: &str) {
+    let ok = !id.get_ref().is_empty()
+        && id
+            .get_ref()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        d.error(
+            Some(id.span()),
+            format!(
+                "{what} id `{}` may only use letters, digits, `-` and `_`",
+                id.get_ref()
+            ),
+            None,
+        );
+    }
+}
+
+fn check_inputs(
+    parsed: &file::PipelineFile,
+    base: &Path,
+    d: &mut Diagnostics<'_>,
+) -> Vec<PlanInput> {
+    let mut out = Vec::new();
+    for (name, decl) in &parsed.inputs {
+        check_id(d, name, "input");
+        let decl = decl.get_ref();
+        let path = decl
+            .path
+            .as_ref()
+            .map(|p| (base.join(p.get_ref()), p.span()));
+        let mut readable = false;
+        if let Some((p, span)) = &path {
+            match std::fs::File::open(p) {
+                Ok(_) if p.is_file() => readable = true,
+                Ok(_) => d.error(
+                    Some(span.clone()),
+                    format!("{} is not a file", p.display()),
+                    None,
+                ),
+                Err(e) => d.error(
+                    Some(span.clone()),
+                    format!("input file {}: {e}", p.display()),
+                    Some("paths are relative to the pipeline file".into()),
+                ),
+            }
+        }
+        let format = match (&decl.format, &path) {
+            (Some(f), Some((p, _))) if readable => {
+                if let Err(e) = sniff::check_format(p, f.get_ref()) {
+                    d.error(
+                        Some(f.span()),
+                        e,
+                        Some("check the file or the declared format".into()),
+                    );
+                }
+                f.get_ref().clone()
+            }
+            (Some(f), _) => f.get_ref().clone(),
+            (None, Some((p, _))) if readable => sniff::guess_format(p).unwrap_or("any").to_owned(),
+            (None, _) => "any".to_owned(),
+        };
+        let sha256 = decl
+            .sha256
+            .as_ref()
+            .and_then(|s| match s.get_ref().parse::<Digest>() {
+                Ok(digest) => Some(digest),
+                Err(e) => {
+                    d.error(Some(s.span()), e.to_string(), None);
+                    None
+                }
+            });
+        out.push(PlanInput {
+            name: name.get_ref().clone(),
+            path: path.map(|(p, _)| p),
+            format,
+            sha256,
+        });
+    }
+    out
+}
+
+async fn resolve_module(
+    petri: &Petri,
+    base: &Path,
+    reference: &str,
+) -> Result<Module, (String, Option<String>)> {
+    let loaded = if let Some(hex) = reference.strip_prefix("sha256:") {
+        let digest: Digest = hex
+            .parse()
+            .map_err(|e: crate::digest::ParseDigestError| (e.to_string(), None))?;
+        let bytes = petri.blobs().read(&digest).map_err(|e| {
+            (
+                e.to_string(),
+                Some("add the module to this data dir with `petri plugin add`".into()),
+            )
+        })?;
+        petri.load(&bytes)
+    } else if reference.ends_with(".wasm") || reference.contains('/') {
+        let path: PathBuf = base.join(reference);
+        if !path.is_file() {
+            return Err((
+                format!("stage module {} not found", path.display()),
+                Some("module paths are relative to the pipeline file".into()),
+            ));
+        }
+        petri.load_file(&path)
+    } else {
+        let registered = petri.registry().list().map_err(|e| (e.to_string(), None))?;
+        let Some(entry) = registered.iter().find(|e| e.name == reference) else {
+            let names: Vec<&str> = registered.iter().map(|e| e.name.as_str()).collect();
+            let hint = if names.is_empty() {
+                "no modules are registered; `petri plugin add <stage.wasm>` or give a path"
+                    .to_owned()
+            } else {
+                format!(
+                    "registered modules: {} (`petri plugin list`)",
+                    names.join(", ")
+                )
+            };
+            return Err((format!("unknown stage module `{reference}`"), Some(hint)));
+        };
+        let bytes = petri
+            .blobs()
+            .read(&entry.sha256)
+            .map_err(|e| (e.to_string(), None))?;
+        petri.load(&bytes)
+    };
+    let stage = loaded.map_err(|e| (format!("{e}"), None))?;
+    let manifest = petri
+        .describe(&stage)
+        .await
+        .map_err(|e| (format!("{e}"), None))?;
+    Ok((Arc::new(stage), manifest))
+}
+
+fn check_params(
+    d: &mut Diagnostics<'_>,
+    id: &Spanned<String>,
+    decl: &StageDecl,
+    manifest: &Manifest,
+) -> Option<ParamSet> {
+    let mut given = Vec::new();
+    for (name, value) in &decl.params {
+        match serde_json::to_value(value.get_ref()) {
+            Ok(json) => given.push((name.get_ref().clone(), RawParam::Json(json))),
+            Err(e) => d.error(
+                Some(value.span()),
+                format!("param `{}`: {e}", name.get_ref()),
+                None,
+            ),
+        }
+    }
+    match ParamSet::resolve(&manifest.params, &given) {
+        Ok(p) => Some(p),
+        Err(problems) => {
+            for p in problems {
+                let span = decl
+                    .params
+                    .iter()
+                    .find(|(n, _)| n.get_ref() == &p.param)
+                    .map_or(id.span(), |(_, v)| v.span());
+                let hint = manifest
+                    .params
+                    .iter()
+                    .find(|s| s.name == p.param)
+                    .map(|s| s.doc.clone());
+                d.error(
+                    Some(span),
+                    format!(
+                        "stage `{}`: param `{}`: {}",
+                        id.get_ref(),
+                        p.param,
+                        p.problem
+                    ),
+                    hint,
+                );
+            }
+            None
+        }
+    }
+}
+
+fn check_wiring(
+    d: &mut Diagnostics<'_>,
+    id: &Spanned<String>,
+    decl: &StageDecl,
+    manifest: &Manifest,
+    parsed: &file::PipelineFile,
+    resolved: &BTreeMap<String, Option<Module>>,
+    inputs: &[PlanInput],
+) -> Vec<(String, Wire)> {
+    let sid = id.get_ref();
+    let mut wires = Vec::new();
+    for (port, source) in &decl.inputs {
+        let Some(spec) = manifest.inputs.iter().find(|p| &p.name == port.get_ref()) else {
+            let ports: Vec<&str> = manifest.inputs.iter().map(|p| p.name.as_str()).collect();
+            d.error(
+                Some(port.span()),
+                format!(
+                    "stage `{sid}` ({}) has no input port `{}`",
+                    manifest.name,
+                    port.get_ref()
+                ),
+                Some(format!("its input ports: {}", ports.join(", "))),
+            );
+            continue;
+        };
+        let (wire, format) = match source.get_ref().split_once('.') {
+            Some(("inputs", name)) => match inputs.iter().find(|i| i.name == name) {
+                Some(i) => (
+                    Wire::Input {
+                        name: name.to_owned(),
+                    },
+                    Some(i.format.clone()),
+                ),
+                None => {
+                    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+                    d.error(
+                        Some(source.span()),
+                        format!("unknown pipeline input `{name}`"),
+                        Some(format!("declared inputs: {}", names.join(", "))),
+                    );
+                    continue;
+                }
+            },
+            Some((stage, out)) => {
+                if !parsed.stages.keys().any(|k| k.get_ref() == stage) {
+                    let names: Vec<&str> =
+                        parsed.stages.keys().map(|k| k.get_ref().as_str()).collect();
+                    d.error(
+                        Some(source.span()),
+                        format!("unknown stage `{stage}`"),
+                        Some(format!(
+                            "stages: {}; pipeline inputs are `inputs.<name>`",
+                            names.join(", ")
+                        )),
+                    );
+                    continue;
+                }
+                let format = match resolved.get(stage).cloned().flatten() {
+                    Some((_, m)) => match m.outputs.iter().find(|p| p.name == out) {
+                        Some(p) => Some(p.format.clone()),
+                        None => {
+                            let ports: Vec<&str> =
+                                m.outputs.iter().map(|p| p.name.as_str()).collect();
+                            d.error(
+                                Some(source.span()),
+                                format!("stage `{stage}` ({}) has no output port `{out}`", m.name),
+                                Some(format!("its output ports: {}", ports.join(", "))),
+                            );
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                (
+                    Wire::Stage {
+                        stage: stage.to_owned(),
+                        port: out.to_owned(),
+                    },
+                    format,
+                )
+            }
+            None => {
+                d.error(
+                    Some(source.span()),
+                    format!("`{}` is not a source", source.get_ref()),
+                    Some("write `inputs.<name>` or `<stage>.<output port>`".into()),
+                );
+                continue;
+            }
+        };
+        if let Some(f) = format
+            && !compatible(&f, &spec.format)
+        {
+            d.error(
+                Some(source.span()),
+                format!(
+                    "format mismatch: `{}` is {f} but input `{}` of stage `{sid}` takes {}",
+                    source.get_ref(),
+                    spec.name,
+                    spec.format
+                ),
+                None,
+            );
+        }
+        wires.push((spec.name.clone(), wire));
+    }
+    for spec in &manifest.inputs {
+        if spec.required && !decl.inputs.keys().any(|k| k.get_ref() == &spec.name) {
+            d.error(
+                Some(id.span()),
+                format!(
+                    "stage `{sid}`: required input `{}` ({}) is not connected",
+                    spec.name, spec.format
+                ),
+                Some(format!(
+                    "add `{} = \"inputs.<name>\"` or `\"<stage>.<port>\"` to its inputs",
+                    spec.name
+                )),
+            );
+        }
+    }
+    // Manifest order, so the stage sees its ports in a stable order.
+    wires.sort_by_key(|(port, _)| manifest.inputs.iter().position(|p| &p.name == port));
+    wires
+}
+
+fn compatible(from: &str, to: &str) -> bool {
+    from == to || ["any", "bin"].contains(&from) || ["any", "bin"].contains(&to)
+}
+
+fn check_policy(d: &mut Diagnostics<'_>, decl: Option<&Spanned<PolicyDecl>>) -> Policy {
+    let mut policy = Policy::default();
+    let Some(decl) = decl else { return policy };
+    let decl = decl.get_ref();
+    let mut int = |v: &Option<Spanned<i64>>, what: &str, min: i64, max: i64| -> Option<i64> {
+        let v = v.as_ref()?;
+        if (min..=max).contains(v.get_ref()) {
+            Some(*v.get_ref())
+        } else {
+            d.error(
+                Some(v.span()),
+                format!("policy `{what}` must be between {min} and {max}"),
+                None,
+            );
+            None
+        }
+    };
+    if let Some(n) = int(&decl.max_attempts, "max-attempts", 1, 100) {
+        policy.max_attempts = n as u32;
+    }
+    if let Some(n) = int(&decl.fuel, "fuel", 1, i64::MAX) {
+        policy.fuel = n as u64;
+    }
+    if let Some(n) = int(&decl.fuel_growth, "fuel-growth", 1, 1000) {
+        policy.fuel_growth = n as u64;
+    }
+    if let Some(allow) = &decl.allow {
+        policy.allow.clear();
+        for a in allow {
+            match DecisionKind::ALL.iter().find(|(n, _)| n == a.get_ref()) {
+                Some((_, k)) => policy.allow.push(*k),
+                None => d.error(
+                    Some(a.span()),
+                    format!("unknown decision `{}`", a.get_ref()),
+                    Some("allowed: retry, retry-with, skip, salvage, abort".into()),
+                ),
+            }
+        }
+    }
+    policy
+}
+
+/// Reports every cycle; returns the stage ids in a topological order.
+fn check_cycles(
+    d: &mut Diagnostics<'_>,
+    stages: &BTreeMap<Spanned<String>, Spanned<StageDecl>>,
+) -> Vec<String> {
+    let mut graph = DiGraph::<&str, ()>::new();
+    let nodes: HashMap<&str, _> = stages
+        .keys()
+        .map(|k| (k.get_ref().as_str(), graph.add_node(k.get_ref().as_str())))
+        .collect();
+    for (id, decl) in stages {
+        for source in decl.get_ref().inputs.values() {
+            if let Some((stage, _)) = source.get_ref().split_once('.')
+                && let (Some(&from), Some(&to)) =
+                    (nodes.get(stage), nodes.get(id.get_ref().as_str()))
+            {
+                graph.add_edge(from, to, ());
+            }
+        }
+    }
+    // Tarjan yields components in reverse topological order.
+    let sccs = tarjan_scc(&graph);
+    for scc in &sccs {
+        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() > 1 || self_loop {
+            let mut names: Vec<&str> = scc.iter().map(|n| graph[*n]).collect();
+            names.sort_unstable();
+            let span = stages
+                .keys()
+                .find(|k| k.get_ref() == names[0])
+                .map(|k| k.span());
+            d.error(
+                span,
+                format!("stages form a cycle: {} → {}", names.join(" → "), names[0]),
+                Some("a stage cannot depend, directly or not, on its own output".into()),
+            );
+        }
+    }
+    sccs.iter()
+        .rev()
+        .flat_map(|scc| scc.iter().map(|n| graph[*n].to_owned()))
+        .collect()
+}
