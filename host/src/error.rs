@@ -56,6 +56,8 @@ pub enum Error {
     Recover(Failure),
     #[error("the stage's manifest is invalid: {0}")]
     Manifest(String),
+    #[error("{0}")]
+    State(String),
     #[error("the run request has {} problem(s):\n{}", .0.len(), list(.0))]
     Request(Vec<Problem>),
 }

@@ -23,6 +23,7 @@ mod registry;
 mod runner;
 mod sandbox;
 mod stage_log;
+mod state;
 mod streams;
 
 pub use bindings::{
@@ -45,3 +46,4 @@ pub use provenance::{
 pub use registry::{Registry, RegistryEntry, RegistryError};
 pub use runner::{InputSource, LoadedStage, Petri, RunRequest};
 pub use stage_log::LogLine;
+pub use state::{StateError, StateStore};

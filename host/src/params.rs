@@ -134,7 +134,7 @@ pub(crate) fn kind_name(kind: ParamKind) -> &'static str {
     }
 }
 
-fn value_to_json(v: &Value) -> serde_json::Value {
+pub(crate) fn value_to_json(v: &Value) -> serde_json::Value {
     use serde_json::Value as J;
     match v {
         Value::Boolean(b) => J::Bool(*b),

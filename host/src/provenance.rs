@@ -125,7 +125,38 @@ impl RecordStore {
     }
 
     pub fn save(&self, record: &StageRecord) -> Result<PathBuf, RecordError> {
-        let path = self.dir.join(format!("{}.json", record.id));
+        self.write(&record.id, record)
+    }
+
+    /// Saves a pipeline run record (same directory and id space as stage records).
+    pub fn save_run(&self, record: &crate::pipeline::RunRecord) -> Result<PathBuf, RecordError> {
+        self.write(&record.id, record)
+    }
+
+    /// Loads a pipeline run record by id or unique prefix.
+    pub fn load_run(&self, id: &str) -> Result<crate::pipeline::RunRecord, RecordError> {
+        let path = self.resolve(id)?;
+        let bytes = fs::read(&path).map_err(|source| RecordError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| RecordError::Parse { path, source })
+    }
+
+    /// The schema tag of the record `id` (stage or pipeline run).
+    pub fn schema_of(&self, id: &str) -> Result<String, RecordError> {
+        let path = self.resolve(id)?;
+        let bytes = fs::read(&path).map_err(|source| RecordError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| RecordError::Parse { path, source })?;
+        Ok(v["schema"].as_str().unwrap_or_default().to_owned())
+    }
+
+    fn write(&self, id: &str, record: &impl Serialize) -> Result<PathBuf, RecordError> {
+        let path = self.dir.join(format!("{id}.json"));
         let io_err = |source| RecordError::Io {
             path: path.clone(),
             source,

@@ -1,11 +1,17 @@
 //! Pipelines: a declarative TOML file, checked whole before anything runs.
 
 mod diagnostic;
+mod execute;
 mod file;
 mod plan;
+mod record;
 mod sniff;
 mod validate;
+mod verify;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use execute::{DEFAULT_SAMPLE, RunOptions, StageCallback, cache_key, run_plan};
 pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Wire};
+pub use record::{Attempt, Edge, PipelineRef, RUN_SCHEMA, RunInput, RunRecord, RunStage};
 pub use validate::validate;
+pub use verify::{Mismatch, verify_run};

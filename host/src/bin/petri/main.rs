@@ -1,10 +1,12 @@
 //! The `petri` command: glue from flags to the petri-host library.
 
 mod inspect;
+mod pipeline;
 mod plugin;
 mod provenance;
 mod run;
 mod validate;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,10 +32,12 @@ struct Cli {
 enum Command {
     /// Show a stage's SHA-256 and manifest.
     Inspect(inspect::Args),
-    /// Run one stage.
+    /// Run one stage (a .wasm) or a pipeline (a .toml).
     Run(run::Args),
     /// Show the provenance record of a run.
     Provenance(provenance::Args),
+    /// Re-execute a pipeline run from the store and compare digests and fuel.
+    Verify(verify::Args),
     /// Check a pipeline file without running it.
     Validate(validate::Args),
     /// Manage the registry of stage modules.
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
             Command::Inspect(args) => inspect::main(&cli.data_dir, args).await,
             Command::Run(args) => run::main(&cli.data_dir, args).await,
             Command::Provenance(args) => provenance::main(&cli.data_dir, args),
+            Command::Verify(args) => verify::main(&cli.data_dir, args).await,
             Command::Validate(args) => validate::main(&cli.data_dir, args).await,
             Command::Plugin(cmd) => plugin::main(&cli.data_dir, cmd).await,
         }

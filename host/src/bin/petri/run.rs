@@ -8,8 +8,11 @@ use petri_host::{InputSource, Limits, Outcome, Petri, RawParam, RunRequest, Stag
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The stage component (.wasm).
+    /// The stage component (.wasm) or pipeline file (.toml).
     stage: PathBuf,
+    /// Pipelines: run every stage even when a cached result exists.
+    #[arg(long)]
+    no_cache: bool,
     /// A param as NAME=VALUE (lists are comma-separated). Repeatable.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
     params: Vec<String>,
@@ -41,6 +44,9 @@ fn split<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
 }
 
 pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    if args.stage.extension().is_some_and(|e| e == "toml") {
+        return crate::pipeline::main(data_dir, &args.stage, args.no_cache, args.json).await;
+    }
     let params = args
         .params
         .iter()

@@ -1,0 +1,102 @@
+//! `petri run <pipeline.toml>`: validate, then run the DAG with caching and resume.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use petri_host::pipeline::{RunOptions, RunRecord, RunStage, StageCallback, run_plan, validate};
+use petri_host::{DataDir, Petri, StateStore};
+
+pub async fn main(
+    data_dir: &Path,
+    pipeline: &Path,
+    no_cache: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let petri = Arc::new(
+        Petri::open(data_dir)
+            .with_context(|| format!("opening data dir {}", data_dir.display()))?,
+    );
+    let plan = match validate(&petri, pipeline).await {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                eprintln!("error: {d}");
+            }
+            anyhow::bail!(
+                "{} problem(s) in {}; nothing was run",
+                diagnostics.len(),
+                pipeline.display()
+            );
+        }
+    };
+    let state = StateStore::open(&DataDir::new(data_dir).state_db()).await?;
+    let on_stage: Option<StageCallback> = if json {
+        None
+    } else {
+        Some(Arc::new(|s: &RunStage| {
+            eprintln!(
+                "  {:<10} {:<16} {:<9} cache {:<4} fuel {}",
+                s.sample, s.stage, s.status, s.cache, s.fuel_used
+            )
+        }))
+    };
+    let options = RunOptions { no_cache, on_stage };
+    let record = run_plan(petri.clone(), &state, &plan, &options)
+        .await
+        .context("running the pipeline")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary(&record))?);
+    } else {
+        println!(
+            "run {}  {}  {}",
+            record.id, record.pipeline.name, record.status
+        );
+        println!("  root    sha256:{}", record.root);
+        for s in &record.stages {
+            for o in &s.outputs {
+                println!(
+                    "  {:<16} {:<16} sha256:{}  {} bytes",
+                    s.stage, o.port, o.sha256, o.size
+                );
+            }
+            if let Some(r) = &s.reason {
+                println!("  {:<16} {}: {r}", s.stage, s.status);
+            }
+        }
+    }
+    Ok(if record.status == "completed" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn summary(r: &RunRecord) -> serde_json::Value {
+    let stages: Vec<_> = r
+        .stages
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "sample": s.sample,
+                "stage": s.stage,
+                "module_sha256": s.module_sha256,
+                "status": s.status,
+                "cache": s.cache,
+                "fuel_used": s.fuel_used,
+                "outputs": s.outputs,
+                "record_id": s.record_id,
+                "attempts": s.attempts,
+                "reason": s.reason,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "run_id": r.id,
+        "pipeline": r.pipeline,
+        "status": r.status,
+        "root": r.root,
+        "stages": stages,
+    })
+}

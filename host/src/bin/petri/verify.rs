@@ -1,0 +1,64 @@
+//! `petri verify`: re-execute a run from the store and compare every digest and fuel count.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use petri_host::Petri;
+use petri_host::pipeline::{RunRecord, verify_run};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A run id (or unique prefix), or a run record file (.json).
+    run: String,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let petri = Petri::open(data_dir)
+        .with_context(|| format!("opening data dir {}", data_dir.display()))?;
+    let as_path = PathBuf::from(&args.run);
+    let run: RunRecord = if as_path.is_file() {
+        let bytes =
+            std::fs::read(&as_path).with_context(|| format!("reading {}", as_path.display()))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a run record", as_path.display()))?
+    } else {
+        petri
+            .records()
+            .load_run(&args.run)
+            .with_context(|| format!("loading run `{}`", args.run))?
+    };
+    let mismatches = verify_run(&petri, &run)
+        .await
+        .context("re-executing the run")?;
+    if args.json {
+        let out = serde_json::json!({"run_id": run.id, "verified": mismatches.is_empty(), "mismatches": mismatches});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if mismatches.is_empty() {
+        let n = run
+            .stages
+            .iter()
+            .filter(|s| s.status == "succeeded")
+            .count();
+        println!(
+            "run {} verified: {n} stage(s) reproduced byte for byte, same fuel",
+            run.id
+        );
+    } else {
+        for m in &mismatches {
+            eprintln!("mismatch: {m}");
+        }
+        eprintln!(
+            "run {} did not verify: {} mismatch(es)",
+            run.id,
+            mismatches.len()
+        );
+    }
+    Ok(if mismatches.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

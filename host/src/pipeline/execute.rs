@@ -1,0 +1,475 @@
+//! Executing a validated plan: ingest inputs, run ready stages concurrently, reuse cached results,
+//! apply each stage's recovery policy, and write the run record.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::task::JoinSet;
+
+use super::plan::{DecisionKind, Plan, PlanStage, Wire};
+use super::record::{Attempt, Edge, PipelineRef, RUN_SCHEMA, RunInput, RunRecord, RunStage};
+use crate::bindings::Decision;
+use crate::digest::Digest;
+use crate::error::{Error, Problem};
+use crate::failure::Failure;
+use crate::limits::Limits;
+use crate::params::RawParam;
+use crate::provenance::{Outcome, PortData, StageRecord};
+use crate::runner::{InputSource, Petri, RunRequest};
+use crate::state::StateStore;
+
+/// The one sample of a run without a sample sheet.
+pub const DEFAULT_SAMPLE: &str = "default";
+
+/// Called with each stage's result as it ends.
+pub type StageCallback = Arc<dyn Fn(&RunStage) + Send + Sync>;
+
+/// How to run a pipeline.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Run every stage even when a cached result exists.
+    pub no_cache: bool,
+    /// Called as each stage ends (for progress displays).
+    pub on_stage: Option<StageCallback>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("no_cache", &self.no_cache)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// The cache key of a stage execution: everything its outputs are a function of.
+pub fn cache_key(petri: &Petri, stage: &PlanStage, inputs: &[(String, Digest)]) -> Digest {
+    let key = serde_json::json!([
+        "petri stage cache v1",
+        stage.module.digest,
+        stage.params.digest(),
+        inputs,
+        petri.profile().id(),
+    ]);
+    Digest::of(key.to_string().as_bytes())
+}
+
+/// Runs `plan` and returns its run record (also saved in the data dir). A run
+/// with the same pipeline and inputs that was interrupted is resumed under its id.
+pub async fn run_plan(
+    petri: Arc<Petri>,
+    state: &StateStore,
+    plan: &Plan,
+    options: &RunOptions,
+) -> Result<RunRecord, Error> {
+    let started_at = now();
+    let inputs = ingest_inputs(&petri, plan).await?;
+    let run_key = Digest::of(
+        serde_json::json!([plan.file_sha256, inputs])
+            .to_string()
+            .as_bytes(),
+    );
+    let state_err = |e: crate::state::StateError| Error::State(e.to_string());
+    let run_id = match state
+        .unfinished_run(&run_key.to_hex())
+        .await
+        .map_err(state_err)?
+    {
+        Some(id) => id,
+        None => uuid::Uuid::now_v7().to_string(),
+    };
+    state
+        .start_run(&run_id, &run_key.to_hex(), &plan.name, &started_at)
+        .await
+        .map_err(state_err)?;
+
+    let sample = DEFAULT_SAMPLE.to_owned();
+    let input_digests: HashMap<&str, Digest> =
+        inputs.iter().map(|i| (i.name.as_str(), i.sha256)).collect();
+    let mut results: HashMap<String, RunStage> = HashMap::new();
+    let mut started: Vec<bool> = vec![false; plan.stages.len()];
+    let mut running = JoinSet::new();
+    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+    loop {
+        for (i, stage) in plan.stages.iter().enumerate() {
+            if started[i] || running.len() >= slots {
+                continue;
+            }
+            // Ready when every source is known: a pipeline input or a finished stage.
+            let mut wired = Vec::new();
+            let mut blocked = None;
+            let mut waiting = false;
+            for (port, wire) in &stage.inputs {
+                match wire {
+                    Wire::Input { name } => match input_digests.get(name.as_str()) {
+                        Some(d) => wired.push((port.clone(), *d, format!("inputs.{name}"))),
+                        None => blocked = Some(format!("pipeline input `{name}` has no file")),
+                    },
+                    Wire::Stage {
+                        stage: up,
+                        port: out,
+                    } => match results.get(up) {
+                        None => waiting = true,
+                        Some(r) if r.status != "succeeded" => {
+                            blocked = Some(format!("upstream stage `{up}` {}", r.status))
+                        }
+                        Some(r) => match r.outputs.iter().find(|o| &o.port == out) {
+                            Some(o) => wired.push((port.clone(), o.sha256, format!("{up}.{out}"))),
+                            None => {
+                                blocked = Some(format!("upstream stage `{up}` produced no `{out}`"))
+                            }
+                        },
+                    },
+                }
+            }
+            if waiting && blocked.is_none() {
+                continue;
+            }
+            started[i] = true;
+            if let Some(reason) = blocked {
+                let skipped = skipped_stage(&sample, stage, reason);
+                state
+                    .stage_state(&run_id, &sample, &stage.id, "skipped", None, Some("none"))
+                    .await
+                    .map_err(state_err)?;
+                if let Some(cb) = &options.on_stage {
+                    cb(&skipped);
+                }
+                results.insert(stage.id.clone(), skipped);
+                continue;
+            }
+            let (petri, state, stage, run_id, sample, no_cache) = (
+                petri.clone(),
+                state.clone(),
+                stage.clone(),
+                run_id.clone(),
+                sample.clone(),
+                options.no_cache,
+            );
+            running.spawn(async move {
+                let r = exec_stage(&petri, &state, &run_id, &sample, &stage, wired, no_cache).await;
+                (stage.id.clone(), r)
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (id, result) = joined.map_err(|e| Error::State(format!("stage task failed: {e}")))?;
+        let stage = result?;
+        if let Some(cb) = &options.on_stage {
+            cb(&stage);
+        }
+        results.insert(id, stage);
+    }
+
+    let mut stages = Vec::new();
+    let mut edges = Vec::new();
+    for s in &plan.stages {
+        if let Some(r) = results.remove(&s.id) {
+            for (port, wire) in &s.inputs {
+                let from = match wire {
+                    Wire::Input { name } => format!("inputs.{name}"),
+                    Wire::Stage { stage, port } => format!("{stage}.{port}"),
+                };
+                if let Some(d) = r.inputs.iter().find(|i| &i.port == port) {
+                    edges.push(Edge {
+                        sample: sample.clone(),
+                        from,
+                        to_stage: s.id.clone(),
+                        to_port: port.clone(),
+                        sha256: d.sha256,
+                    });
+                }
+            }
+            stages.push(r);
+        }
+    }
+    let status = if stages.iter().all(|s| s.status == "succeeded") {
+        "completed"
+    } else {
+        "failed"
+    };
+    let mut record = RunRecord {
+        schema: RUN_SCHEMA.to_owned(),
+        id: run_id.clone(),
+        pipeline: PipelineRef {
+            name: plan.name.clone(),
+            file: plan.file.display().to_string(),
+            sha256: plan.file_sha256,
+        },
+        inputs,
+        stages,
+        edges,
+        root: Digest::of(b""),
+        status: status.to_owned(),
+        started_at,
+        finished_at: now(),
+    };
+    record.root = record.compute_root();
+    petri.records().save_run(&record)?;
+    state
+        .finish_run(&run_id, status, &record.finished_at)
+        .await
+        .map_err(state_err)?;
+    Ok(record)
+}
+
+async fn ingest_inputs(petri: &Arc<Petri>, plan: &Plan) -> Result<Vec<RunInput>, Error> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for input in &plan.inputs {
+        let Some(path) = input.path.clone() else {
+            problems.push(Problem {
+                field: format!("input `{}`", input.name),
+                problem: "has no path (and no sample sheet gives one)".into(),
+            });
+            continue;
+        };
+        let p = petri.clone();
+        let path2 = path.clone();
+        let (sha256, size) = tokio::task::spawn_blocking(move || p.blobs().put_file(&path2))
+            .await
+            .map_err(|e| Error::State(e.to_string()))??;
+        if let Some(expected) = input.sha256
+            && expected != sha256
+        {
+            problems.push(Problem {
+                field: format!("input `{}`", input.name),
+                problem: format!(
+                    "{}: sha256 is {sha256}, the pipeline expects {expected}",
+                    path.display()
+                ),
+            });
+        }
+        out.push(RunInput {
+            sample: DEFAULT_SAMPLE.to_owned(),
+            name: input.name.clone(),
+            path: path.display().to_string(),
+            sha256,
+            size,
+        });
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::Request(problems))
+    }
+}
+
+fn skipped_stage(sample: &str, stage: &PlanStage, reason: String) -> RunStage {
+    RunStage {
+        sample: sample.to_owned(),
+        stage: stage.id.clone(),
+        name: stage.manifest.name.clone(),
+        version: stage.manifest.version.clone(),
+        module_sha256: stage.module.digest,
+        params_sha256: stage.params.digest(),
+        status: "skipped".into(),
+        cache: "none".into(),
+        cache_key: None,
+        record_id: None,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        fuel_used: 0,
+        attempts: Vec::new(),
+        reason: Some(reason),
+    }
+}
+
+fn decision_kind(d: &Decision) -> DecisionKind {
+    match d {
+        Decision::Retry => DecisionKind::Retry,
+        Decision::RetryWith(_) => DecisionKind::RetryWith,
+        Decision::Skip => DecisionKind::Skip,
+        Decision::Salvage => DecisionKind::Salvage,
+        Decision::Abort => DecisionKind::Abort,
+    }
+}
+
+/// Runs one stage with its policy, or reuses a cached result.
+async fn exec_stage(
+    petri: &Petri,
+    state: &StateStore,
+    run_id: &str,
+    sample: &str,
+    stage: &PlanStage,
+    wired: Vec<(String, Digest, String)>,
+    no_cache: bool,
+) -> Result<RunStage, Error> {
+    let state_err = |e: crate::state::StateError| Error::State(e.to_string());
+    let inputs: Vec<(String, Digest)> = wired.iter().map(|(p, d, _)| (p.clone(), *d)).collect();
+    let key = cache_key(petri, stage, &inputs);
+    let mut result = skipped_stage(sample, stage, String::new());
+    result.reason = None;
+    result.cache_key = Some(key);
+    state
+        .stage_state(run_id, sample, &stage.id, "running", None, None)
+        .await
+        .map_err(state_err)?;
+
+    if !no_cache && let Some(hit) = cached_record(petri, state, &key).await? {
+        result.status = "succeeded".into();
+        result.cache = "hit".into();
+        result.record_id = Some(hit.id.clone());
+        result.inputs = hit.inputs.clone();
+        result.outputs = hit.outputs.clone();
+        result.fuel_used = hit.fuel_used;
+        state
+            .stage_state(
+                run_id,
+                sample,
+                &stage.id,
+                "succeeded",
+                Some(&hit.id),
+                Some("hit"),
+            )
+            .await
+            .map_err(state_err)?;
+        return Ok(result);
+    }
+
+    result.cache = "miss".into();
+    let mut params: Vec<(String, RawParam)> = match stage.params.to_json() {
+        serde_json::Value::Object(m) => {
+            m.into_iter().map(|(k, v)| (k, RawParam::Json(v))).collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut fuel = stage.policy.fuel;
+    let mut attempt = 1;
+    loop {
+        let request = RunRequest {
+            params: params.clone(),
+            inputs: inputs
+                .iter()
+                .map(|(p, d)| (p.clone(), InputSource::Blob(*d)))
+                .collect(),
+            limits: Limits {
+                fuel,
+                ..Limits::default()
+            },
+            attempt,
+        };
+        let record = petri.run(&stage.module, request).await?;
+        result.record_id = Some(record.id.clone());
+        result.inputs = record.inputs.clone();
+        result.fuel_used = record.fuel_used;
+        let failure = match &record.outcome {
+            Outcome::Succeeded { .. } => {
+                result.attempts.push(Attempt {
+                    record_id: record.id.clone(),
+                    outcome: "succeeded".into(),
+                    decision: None,
+                });
+                result.status = "succeeded".into();
+                result.outputs = record.outputs.clone();
+                // Outputs and record are durable: only now is the result reusable.
+                state
+                    .remember(&key.to_hex(), &record.id)
+                    .await
+                    .map_err(state_err)?;
+                break;
+            }
+            Outcome::Failed { failure } => failure.clone(),
+        };
+        // Ask the stage (stage errors) or apply the host rule (fuel), then check the policy.
+        let proposed = match &failure {
+            Failure::Stage { error } => petri.recover(&stage.module, error, attempt).await?,
+            Failure::FuelExhausted { .. } if stage.policy.fuel_growth > 1 => Decision::Retry,
+            _ => Decision::Abort,
+        };
+        let kind = decision_kind(&proposed);
+        let allowed = kind == DecisionKind::Abort || stage.policy.allow.contains(&kind);
+        let retrying = matches!(kind, DecisionKind::Retry | DecisionKind::RetryWith);
+        let note = if !allowed {
+            format!("{kind:?} proposed but not allowed by policy: abort").to_lowercase()
+        } else if retrying && attempt >= stage.policy.max_attempts {
+            format!(
+                "{kind:?} proposed but max-attempts ({}) reached: abort",
+                stage.policy.max_attempts
+            )
+            .to_lowercase()
+        } else {
+            serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        result.attempts.push(Attempt {
+            record_id: record.id.clone(),
+            outcome: failure.to_string(),
+            decision: Some(note),
+        });
+        match (allowed, proposed) {
+            (true, Decision::Retry) if attempt < stage.policy.max_attempts => {
+                if matches!(failure, Failure::FuelExhausted { .. }) {
+                    fuel = fuel.saturating_mul(stage.policy.fuel_growth);
+                }
+            }
+            (true, Decision::RetryWith(changed)) if attempt < stage.policy.max_attempts => {
+                for p in changed {
+                    let value = crate::params::value_to_json(&p.value);
+                    params.retain(|(n, _)| n != &p.name);
+                    params.push((p.name, RawParam::Json(value)));
+                }
+            }
+            (true, Decision::Skip) => {
+                result.status = "skipped".into();
+                result.reason = Some(format!(
+                    "skipped by the stage's recover hook after: {failure}"
+                ));
+                break;
+            }
+            _ => {
+                result.status = "failed".into();
+                result.reason = Some(failure.to_string());
+                break;
+            }
+        }
+        attempt += 1;
+    }
+    state
+        .stage_state(
+            run_id,
+            sample,
+            &stage.id,
+            &result.status,
+            result.record_id.as_deref(),
+            Some("miss"),
+        )
+        .await
+        .map_err(state_err)?;
+    Ok(result)
+}
+
+/// The record behind a cache entry, if its outputs are all still stored.
+async fn cached_record(
+    petri: &Petri,
+    state: &StateStore,
+    key: &Digest,
+) -> Result<Option<StageRecord>, Error> {
+    let Some(id) = state
+        .cached(&key.to_hex())
+        .await
+        .map_err(|e| Error::State(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let usable = petri.records().load(&id).ok().filter(|r| {
+        matches!(r.outcome, Outcome::Succeeded { .. })
+            && r.outputs
+                .iter()
+                .all(|o: &PortData| petri.blobs().contains(&o.sha256))
+    });
+    if usable.is_none() {
+        state
+            .forget(&key.to_hex())
+            .await
+            .map_err(|e| Error::State(e.to_string()))?;
+    }
+    Ok(usable)
+}

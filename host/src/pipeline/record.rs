@@ -1,0 +1,122 @@
+//! The run record: a pipeline run as a Merkle DAG of stage executions and the edges between them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::provenance::PortData;
+
+/// Format tag of [`RunRecord`].
+pub const RUN_SCHEMA: &str = "petri.run-record/v1";
+
+/// One pipeline run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub schema: String,
+    pub id: String,
+    pub pipeline: PipelineRef,
+    pub inputs: Vec<RunInput>,
+    pub stages: Vec<RunStage>,
+    pub edges: Vec<Edge>,
+    /// SHA-256 over the deterministic content of the run (pipeline digest,
+    /// inputs, every stage's module, params, input and output digests and fuel,
+    /// and the edges): two honest runs of the same pipeline on the same
+    /// inputs have the same root, whatever their ids and times.
+    pub root: Digest,
+    /// `completed` when every stage succeeded, else `failed`.
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineRef {
+    pub name: String,
+    pub file: String,
+    pub sha256: Digest,
+}
+
+/// A pipeline-level input as ingested into the blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInput {
+    pub sample: String,
+    pub name: String,
+    pub path: String,
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+/// What happened to one stage of one sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStage {
+    pub sample: String,
+    pub stage: String,
+    pub name: String,
+    pub version: String,
+    pub module_sha256: Digest,
+    pub params_sha256: Digest,
+    /// `succeeded`, `failed` or `skipped`.
+    pub status: String,
+    /// `hit` (outputs reused), `miss` (ran) or `none` (did not run).
+    pub cache: String,
+    pub cache_key: Option<Digest>,
+    /// The stage record that produced the outputs (for a hit: the original run's).
+    pub record_id: Option<String>,
+    pub inputs: Vec<PortData>,
+    pub outputs: Vec<PortData>,
+    pub fuel_used: u64,
+    /// Every execution attempt and the decision taken after it.
+    pub attempts: Vec<Attempt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One execution of a stage within a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub record_id: String,
+    pub outcome: String,
+    /// The decision after a failure (`retry`, `retry-with`, `skip`, `abort`…) and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+}
+
+/// Which bytes fed which input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edge {
+    pub sample: String,
+    /// `inputs.<name>` or `<stage>.<port>`.
+    pub from: String,
+    pub to_stage: String,
+    pub to_port: String,
+    pub sha256: Digest,
+}
+
+impl RunRecord {
+    /// Computes the Merkle root over the deterministic content.
+    pub fn compute_root(&self) -> Digest {
+        let stages: Vec<_> = self
+            .stages
+            .iter()
+            .map(|s| {
+                let leaf = serde_json::json!([
+                    s.sample,
+                    s.stage,
+                    s.module_sha256,
+                    s.params_sha256,
+                    s.status,
+                    s.inputs,
+                    s.outputs,
+                    s.fuel_used
+                ]);
+                Digest::of(leaf.to_string().as_bytes())
+            })
+            .collect();
+        let inputs: Vec<_> = self
+            .inputs
+            .iter()
+            .map(|i| (&i.sample, &i.name, i.sha256))
+            .collect();
+        let top = serde_json::json!([self.pipeline.sha256, inputs, stages, self.edges]);
+        Digest::of(top.to_string().as_bytes())
+    }
+}

@@ -1,0 +1,194 @@
+//! Verifying a run: re-execute every stage from the blob store and compare digests and fuel.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::record::RunRecord;
+use crate::digest::Digest;
+use crate::error::Error;
+use crate::params::RawParam;
+use crate::provenance::Outcome;
+use crate::runner::{InputSource, Petri, RunRequest};
+
+/// One way a run failed to reproduce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    pub sample: String,
+    pub stage: String,
+    /// What differs: `module`, `input`, `output`, `stored output`, `fuel`, `record`, `outcome`.
+    pub what: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    pub expected: String,
+    pub got: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sample `{}` stage `{}`: {}",
+            self.sample, self.stage, self.what
+        )?;
+        if let Some(p) = &self.port {
+            write!(f, " `{p}`")?;
+        }
+        write!(f, ": expected {}, got {}", self.expected, self.got)
+    }
+}
+
+/// Re-executes every succeeded stage of `run` from the recorded module bytes,
+/// params and input blobs, and checks that the stored blobs still hash to
+/// their names. Returns every mismatch; empty means the run reproduces.
+pub async fn verify_run(petri: &Petri, run: &RunRecord) -> Result<Vec<Mismatch>, Error> {
+    let mut out = Vec::new();
+    for s in run.stages.iter().filter(|s| s.status == "succeeded") {
+        let mut miss = |what: &str, port: Option<&str>, expected: String, got: String| {
+            out.push(Mismatch {
+                sample: s.sample.clone(),
+                stage: s.stage.clone(),
+                what: what.to_owned(),
+                port: port.map(str::to_owned),
+                expected,
+                got,
+            })
+        };
+        let Some(record) = s
+            .record_id
+            .as_deref()
+            .and_then(|id| petri.records().load(id).ok())
+        else {
+            miss(
+                "record",
+                None,
+                format!("stage record {:?}", s.record_id),
+                "missing".into(),
+            );
+            continue;
+        };
+        // Stored outputs must still be the bytes they are named after.
+        for o in &s.outputs {
+            match petri.blobs().open_blob(&o.sha256).map(Digest::of_reader) {
+                Ok(Ok((d, _))) if d == o.sha256 => {}
+                Ok(Ok((d, _))) => miss(
+                    "stored output",
+                    Some(&o.port),
+                    o.sha256.to_string(),
+                    d.to_string(),
+                ),
+                _ => miss(
+                    "stored output",
+                    Some(&o.port),
+                    o.sha256.to_string(),
+                    "missing blob".into(),
+                ),
+            }
+        }
+        let wasm = match petri.blobs().read(&record.module.sha256) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                miss(
+                    "module",
+                    None,
+                    record.module.sha256.to_string(),
+                    "missing blob".into(),
+                );
+                continue;
+            }
+        };
+        let actual = Digest::of(&wasm);
+        if actual != record.module.sha256 {
+            miss(
+                "module",
+                None,
+                record.module.sha256.to_string(),
+                actual.to_string(),
+            );
+            continue;
+        }
+        let missing: Vec<_> = record
+            .inputs
+            .iter()
+            .filter(|i| !petri.blobs().contains(&i.sha256))
+            .collect();
+        for i in &missing {
+            miss(
+                "input",
+                Some(&i.port),
+                i.sha256.to_string(),
+                "missing blob".into(),
+            );
+        }
+        if !missing.is_empty() {
+            continue;
+        }
+        let stage = petri.load(&wasm)?;
+        let params = match &record.params {
+            serde_json::Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), RawParam::Json(v.clone())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let request = RunRequest {
+            params,
+            inputs: record
+                .inputs
+                .iter()
+                .map(|i| (i.port.clone(), InputSource::Blob(i.sha256)))
+                .collect(),
+            limits: record.limits,
+            attempt: record.attempt,
+        };
+        let again = petri.run(&stage, request).await?;
+        if !matches!(again.outcome, Outcome::Succeeded { .. }) {
+            miss(
+                "outcome",
+                None,
+                "succeeded".into(),
+                again.outcome.status().into(),
+            );
+            continue;
+        }
+        for i in &record.inputs {
+            let got = again
+                .inputs
+                .iter()
+                .find(|x| x.port == i.port)
+                .map(|x| x.sha256.to_string());
+            if got.as_deref() != Some(&i.sha256.to_string()) {
+                miss(
+                    "input",
+                    Some(&i.port),
+                    i.sha256.to_string(),
+                    got.unwrap_or_else(|| "absent".into()),
+                );
+            }
+        }
+        for o in &record.outputs {
+            let got = again
+                .outputs
+                .iter()
+                .find(|x| x.port == o.port)
+                .map(|x| x.sha256.to_string());
+            if got.as_deref() != Some(&o.sha256.to_string()) {
+                miss(
+                    "output",
+                    Some(&o.port),
+                    o.sha256.to_string(),
+                    got.unwrap_or_else(|| "absent".into()),
+                );
+            }
+        }
+        if again.fuel_used != record.fuel_used {
+            miss(
+                "fuel",
+                None,
+                record.fuel_used.to_string(),
+                again.fuel_used.to_string(),
+            );
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,169 @@
+//! Durable run state in SQLite (WAL, synchronous=FULL): the stage cache and each run's progress.
+//!
+//! The stage cache maps a cache key (module digest, canonical params digest,
+//! ordered input digests, engine profile) to the stage record that
+//! produced the outputs. A key is written only after the outputs and the
+//! record are durable, so a run killed at any moment leaves either a complete
+//! entry or none; running again resumes from the completed stages. SQL is kept
+//! portable so a PostgreSQL backend can share this interface.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+
+/// Errors of the state database.
+#[derive(Debug, thiserror::Error)]
+#[error("state database: {0}")]
+pub struct StateError(#[from] sqlx::Error);
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS stage_cache (
+        cache_key TEXT PRIMARY KEY,
+        record_id TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        run_key TEXT NOT NULL,
+        pipeline TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS runs_by_key ON runs (run_key, status)",
+    "CREATE TABLE IF NOT EXISTS run_stages (
+        run_id TEXT NOT NULL,
+        sample TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        status TEXT NOT NULL,
+        record_id TEXT,
+        cache TEXT,
+        PRIMARY KEY (run_id, sample, stage)
+    )",
+];
+
+/// The state database of one data dir.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    pool: SqlitePool,
+}
+
+impl StateStore {
+    pub async fn open(path: &Path) -> Result<StateStore, StateError> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePool::connect_with(options).await?;
+        for stmt in SCHEMA {
+            sqlx::query(*stmt).execute(&pool).await?;
+        }
+        Ok(StateStore { pool })
+    }
+
+    /// The stage record that produced the outputs for `key`, if any.
+    pub async fn cached(&self, key: &str) -> Result<Option<String>, StateError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT record_id FROM stage_cache WHERE cache_key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Remembers that `record_id` produced the outputs for `key`.
+    pub async fn remember(&self, key: &str, record_id: &str) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
+             ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
+        )
+        .bind(key)
+        .bind(record_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a cache entry whose outputs are gone.
+    pub async fn forget(&self, key: &str) -> Result<(), StateError> {
+        sqlx::query("DELETE FROM stage_cache WHERE cache_key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// An unfinished run with the same run key, to resume under its id.
+    pub async fn unfinished_run(&self, run_key: &str) -> Result<Option<String>, StateError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT run_id FROM runs WHERE run_key = $1 AND status = 'running' ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(run_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn start_run(
+        &self,
+        run_id: &str,
+        run_key: &str,
+        pipeline: &str,
+        now: &str,
+    ) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO runs (run_id, run_key, pipeline, status, started_at) VALUES ($1, $2, $3, 'running', $4)
+             ON CONFLICT (run_id) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(run_key)
+        .bind(pipeline)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        now: &str,
+    ) -> Result<(), StateError> {
+        sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3")
+            .bind(status)
+            .bind(now)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a stage's state within a run (before it starts and after it ends).
+    pub async fn stage_state(
+        &self,
+        run_id: &str,
+        sample: &str,
+        stage: &str,
+        status: &str,
+        record_id: Option<&str>,
+        cache: Option<&str>,
+    ) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO run_stages (run_id, sample, stage, status, record_id, cache) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (run_id, sample, stage) DO UPDATE
+             SET status = excluded.status, record_id = excluded.record_id, cache = excluded.cache",
+        )
+        .bind(run_id)
+        .bind(sample)
+        .bind(stage)
+        .bind(status)
+        .bind(record_id)
+        .bind(cache)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
