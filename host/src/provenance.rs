@@ -30,6 +30,9 @@ pub struct StageRecord {
     pub params_sha256: Digest,
     pub inputs: Vec<PortData>,
     pub outputs: Vec<PortData>,
+    /// What a failed run had written, kept for salvage; never part of `outputs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial_outputs: Vec<PortData>,
     /// Fuel consumed by `run` (instantiation excluded).
     pub fuel_used: u64,
     pub limits: Limits,

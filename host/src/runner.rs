@@ -303,15 +303,23 @@ impl Petri {
         state.collect_stdio();
         let inputs = self.finish_inputs(std::mem::take(&mut state.inputs))?;
         let succeeded = matches!(outcome, Outcome::Succeeded { .. });
-        let mut outputs = Vec::new();
+        let (mut outputs, mut partial_outputs) = (Vec::new(), Vec::new());
         for (out, spec) in std::mem::take(&mut state.outputs)
             .into_iter()
             .zip(&manifest.outputs)
         {
-            // Failed runs commit nothing; optional outputs the stage never wrote are absent.
+            // Optional outputs the stage never wrote are absent. What a failed
+            // run wrote is kept apart, for a policy that salvages it.
             if succeeded && (out.written || spec.required) {
                 let (sha256, size) = out.blob.commit()?;
                 outputs.push(PortData {
+                    port: out.port,
+                    sha256,
+                    size,
+                });
+            } else if !succeeded && out.written {
+                let (sha256, size) = out.blob.commit()?;
+                partial_outputs.push(PortData {
                     port: out.port,
                     sha256,
                     size,
@@ -335,6 +343,7 @@ impl Petri {
             params_sha256: params.digest(),
             inputs,
             outputs,
+            partial_outputs,
             fuel_used,
             limits: request.limits,
             engine_profile_id: self.profile.id(),

@@ -3,6 +3,7 @@
 
 mod cache;
 mod hostile;
+mod pipeline;
 mod plugins;
 mod qc;
 mod streaming;

@@ -417,6 +417,12 @@ async fn exec_stage(
                     params.push((p.name, RawParam::Json(value)));
                 }
             }
+            (true, Decision::Salvage) => {
+                result.status = "salvaged".into();
+                result.outputs = record.partial_outputs.clone();
+                result.reason = Some(format!("partial outputs salvaged after: {failure}"));
+                break;
+            }
             (true, Decision::Skip) => {
                 result.status = "skipped".into();
                 result.reason = Some(format!(

@@ -54,7 +54,8 @@ pub struct RunStage {
     pub version: String,
     pub module_sha256: Digest,
     pub params_sha256: Digest,
-    /// `succeeded`, `failed` or `skipped`.
+    /// `succeeded`, `failed`, `skipped`, or `salvaged` (outputs are the partial
+    /// outputs of a failed attempt; downstream stages do not run on them).
     pub status: String,
     /// `hit` (outputs reused), `miss` (ran) or `none` (did not run).
     pub cache: String,

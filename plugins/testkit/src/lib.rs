@@ -4,7 +4,8 @@
 //! (reports what the sandbox lets it see: environment, clock, randomness,
 //! files). Hostile modes: `spin`, `memory-bomb`, `recurse` (deep frames on the shadow stack), `descend`
 //! (small frames on the wasm stack), `flood`, `socket`,
-//! `panic`, and `fail` (a stage error at a given record).
+//! `panic`. For recovery tests: `fail` (a stage error at a given record; see
+//! `recover`) and `burn` (needs `record` million iterations of fuel).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -95,6 +96,7 @@ impl Stage for Testkit {
                 "recurse",
                 "descend",
                 "flood",
+                "burn",
                 "socket",
                 "panic",
                 "fail",
@@ -147,6 +149,22 @@ impl Stage for Testkit {
             "flood" => loop {
                 out.write_all(&[b'x'; 4096]).map_err(io_err)?;
             },
+            "burn" => {
+                // Needs about `record` × 10⁶ iterations of fuel, then copies.
+                let mut x = 0u64;
+                for i in 0..(p.record as u64).saturating_mul(1_000_000) {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                }
+                let n = match ports.input("data") {
+                    Some(input) => copy(input, &mut out).map_err(io_err)?,
+                    None => 0,
+                };
+                return Ok(Report::new().integer("bytes", n as i64, "bytes").integer(
+                    "burned",
+                    x as i64 & 1,
+                    "",
+                ));
+            }
             "socket" => {
                 let r = std::net::TcpStream::connect("127.0.0.1:9");
                 return Err(StageError::new(
@@ -163,11 +181,18 @@ impl Stage for Testkit {
         Ok(Report::new())
     }
 
-    /// Retries an injected failure twice, then asks to skip; aborts on anything else.
+    /// Fault injection for recovery tests, keyed by the failing record number:
+    /// 1 → retry twice, then skip; 2 → retry with `mode=copy`; 3 → salvage;
+    /// anything else (and any other error kind) → abort.
     fn recover(error: &StageError, attempt: u32) -> Decision {
-        match (error.kind.as_str(), attempt) {
-            ("injected", 1..=2) => Decision::Retry,
-            ("injected", _) => Decision::Skip,
+        match (error.kind.as_str(), error.record, attempt) {
+            ("injected", Some(1), 1..=2) => Decision::Retry,
+            ("injected", Some(1), _) => Decision::Skip,
+            ("injected", Some(2), _) => Decision::RetryWith(vec![petri_sdk::Param {
+                name: "mode".into(),
+                value: petri_sdk::Value::Text("copy".into()),
+            }]),
+            ("injected", Some(3), _) => Decision::Salvage,
             _ => Decision::Abort,
         }
     }

@@ -1,0 +1,404 @@
+//! Pipelines: validation with locations, the content-keyed cache, recovery policies, verify.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use petri_host::pipeline::{RunOptions, RunRecord, run_plan, validate, verify_run};
+use petri_host::{DataDir, Petri, StateStore};
+use petri_tests::{block_on, lambda};
+
+struct Fixture {
+    petri: Arc<Petri>,
+    state: StateStore,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let petri = Arc::new(Petri::open(dir.path().join("data")).unwrap());
+        let state = block_on(StateStore::open(
+            &DataDir::new(dir.path().join("data")).state_db(),
+        ))
+        .unwrap();
+        Fixture { petri, state, dir }
+    }
+
+    /// Writes `text` as a pipeline file (with `TESTKIT`/`QC` replaced by module paths).
+    fn pipeline(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let text = text
+            .replace("TESTKIT", petri_plugins::TESTKIT)
+            .replace("QC", petri_plugins::FASTQ_QC);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn run(&self, path: &Path, no_cache: bool) -> RunRecord {
+        let plan =
+            block_on(validate(&self.petri, path)).unwrap_or_else(|d| panic!("invalid: {d:?}"));
+        let options = RunOptions {
+            no_cache,
+            on_stage: None,
+        };
+        block_on(run_plan(self.petri.clone(), &self.state, &plan, &options)).unwrap()
+    }
+}
+
+fn stage<'a>(r: &'a RunRecord, id: &str) -> &'a petri_host::pipeline::RunStage {
+    r.stages.iter().find(|s| s.stage == id).unwrap()
+}
+
+const CHAIN: &str = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.first]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.data" }
+
+[stages.second]
+module = "TESTKIT"
+params = { mode = "burn", record = 1 }
+inputs = { data = "first.out" }
+"#;
+
+#[test]
+fn every_validation_problem_is_located() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("ref.fa"), ">chr\nACGT\n").unwrap();
+    let path = f.pipeline(
+        "bad.toml",
+        r#"[inputs.reads]
+path = "ref.fa"
+format = "fastq"
+
+[inputs.gone]
+path = "missing.fq"
+
+[stages.qc]
+module = "QC"
+params = { min-length = "ten", quality-cutoff = 500, bogus = 1 }
+inputs = { reeds = "inputs.reads", mates = "nowhere.out" }
+policy = { max-attempts = 0, allow = ["pray"] }
+
+[stages.qc2]
+module = "QC"
+inputs = { reads = "qc.summary" }
+
+[stages.loop1]
+module = "TESTKIT"
+inputs = { data = "loop2.out" }
+
+[stages.loop2]
+module = "TESTKIT"
+inputs = { data = "loop1.out" }
+
+[stages.ghost]
+module = "not-registered"
+"#,
+    );
+    let problems = block_on(validate(&f.petri, &path)).err().unwrap();
+    let at = |needle: &str| {
+        problems
+            .iter()
+            .find(|d| d.message.contains(needle))
+            .map(|d| (d.line, d.column))
+            .unwrap_or_else(|| panic!("no problem mentions `{needle}`:\n{problems:#?}"))
+    };
+    assert_eq!(
+        at("is not fastq"),
+        (3, 10),
+        "declared format vs sniffed content"
+    );
+    assert_eq!(at("missing.fq"), (6, 8), "missing input file");
+    assert_eq!(at("param `min-length`: expected an integer"), (10, 25));
+    assert_eq!(at("500 is above the maximum 93"), (10, 49));
+    assert_eq!(at("param `bogus`: unknown param"), (10, 62));
+    assert_eq!(at("no input port `reeds`"), (11, 12));
+    assert_eq!(at("unknown stage `nowhere`"), (11, 44));
+    assert_eq!(
+        at("required input `reads` (fastq) is not connected"),
+        (8, 9)
+    );
+    assert_eq!(at("max-attempts"), (12, 27));
+    assert_eq!(at("unknown decision `pray`"), (12, 39));
+    assert_eq!(at("format mismatch: `qc.summary` is json"), (16, 20));
+    assert_eq!(at("cycle: loop1 → loop2 → loop1"), (18, 9));
+    assert_eq!(at("unknown stage module `not-registered`"), (27, 10));
+    assert_eq!(problems.len(), 13, "{problems:#?}");
+    // Sorted by position, each with file:line:column.
+    assert!(
+        problems
+            .windows(2)
+            .all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column))
+    );
+    assert!(
+        problems[0]
+            .to_string()
+            .starts_with(&format!("{}:3:10: ", path.display()))
+    );
+}
+
+#[test]
+fn syntax_errors_and_duplicate_ids_have_a_location() {
+    let f = Fixture::new();
+    let dup = f.pipeline(
+        "dup.toml",
+        "[stages.a]\nmodule = \"TESTKIT\"\n[stages.a]\nmodule = \"TESTKIT\"\n",
+    );
+    let p = block_on(validate(&f.petri, &dup)).err().unwrap();
+    assert_eq!((p[0].line, p.len()), (3, 1), "{p:?}");
+    let bad = f.pipeline(
+        "syntax.toml",
+        "[stages.a]\nmodule = \"TESTKIT\nparams = {}\n",
+    );
+    let p = block_on(validate(&f.petri, &bad)).err().unwrap();
+    assert_eq!(p[0].line, 2, "{p:?}");
+    let unknown = f.pipeline("field.toml", "[stages.a]\nmodul = \"x\"\n");
+    let p = block_on(validate(&f.petri, &unknown)).err().unwrap();
+    assert!(p[0].message.contains("modul"), "{p:?}");
+}
+
+#[test]
+fn cache_hits_on_same_content_and_misses_on_any_change() {
+    let f = Fixture::new();
+    let data = f.dir.path().join("data.bin");
+    std::fs::write(&data, vec![7u8; 200_000]).unwrap();
+    let path = f.pipeline("chain.toml", CHAIN);
+    let first = f.run(&path, false);
+    assert_eq!(first.status, "completed");
+    assert!(first.stages.iter().all(|s| s.cache == "miss"));
+
+    let again = f.run(&path, false);
+    assert!(
+        again.stages.iter().all(|s| s.cache == "hit"),
+        "{:?}",
+        again.stages
+    );
+    assert_eq!(
+        again.root, first.root,
+        "a cached run has the same Merkle root"
+    );
+
+    // Touching the file (mtime only) changes nothing.
+    let file = std::fs::File::options().append(true).open(&data).unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+    assert!(f.run(&path, false).stages.iter().all(|s| s.cache == "hit"));
+
+    // Moving pipeline and data elsewhere changes nothing either.
+    let moved = f.dir.path().join("moved");
+    std::fs::create_dir(&moved).unwrap();
+    std::fs::copy(&data, moved.join("data.bin")).unwrap();
+    std::fs::copy(&path, moved.join("chain.toml")).unwrap();
+    assert!(
+        f.run(&moved.join("chain.toml"), false)
+            .stages
+            .iter()
+            .all(|s| s.cache == "hit")
+    );
+
+    // A param change misses for that stage only.
+    let changed = f.pipeline("chain2.toml", &CHAIN.replace("record = 1", "record = 2"));
+    let r = f.run(&changed, false);
+    assert_eq!(
+        (
+            stage(&r, "first").cache.as_str(),
+            stage(&r, "second").cache.as_str()
+        ),
+        ("hit", "miss")
+    );
+
+    // One byte of input changes misses everything downstream.
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[100_000] ^= 1;
+    std::fs::write(&data, bytes).unwrap();
+    let r = f.run(&path, false);
+    assert!(r.stages.iter().all(|s| s.cache == "miss"));
+    assert_ne!(r.root, first.root);
+
+    // --no-cache runs everything and reproduces the same digests.
+    let forced = f.run(&path, true);
+    assert!(forced.stages.iter().all(|s| s.cache == "miss"));
+    assert_eq!(forced.root, r.root);
+}
+
+#[test]
+fn lambda_pipeline_runs_and_verifies_then_tampering_is_named() {
+    let f = Fixture::new();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lambda/pipeline.toml"),
+    )
+    .unwrap()
+    .replace("module = \"fastq-qc\"", "module = \"QC\"")
+    .replace("../data/lambda/", &format!("{}/", lambda("").display()));
+    let path = f.pipeline("lambda.toml", &text);
+    let run = f.run(&path, false);
+    assert_eq!(run.status, "completed");
+    let qc = stage(&run, "qc");
+    assert_eq!(qc.outputs.len(), 3);
+    assert_eq!(run.edges.len(), 2, "reads and mates feed qc");
+    assert!(block_on(verify_run(&f.petri, &run)).unwrap().is_empty());
+
+    // Tamper with a stored output: verify names the stage and port.
+    let trimmed = qc.outputs.iter().find(|o| o.port == "trimmed").unwrap();
+    let blob = f.petri.blobs().path_of(&trimmed.sha256);
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    let original = std::fs::read(&blob).unwrap();
+    std::fs::write(&blob, b"@forged\nA\n+\nI\n").unwrap();
+    let m = block_on(verify_run(&f.petri, &run)).unwrap();
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(
+        (
+            m[0].stage.as_str(),
+            m[0].what.as_str(),
+            m[0].port.as_deref()
+        ),
+        ("qc", "stored output", Some("trimmed"))
+    );
+    std::fs::write(&blob, original).unwrap();
+
+    // Tamper with the module: verify refuses to trust it.
+    let module = f.petri.blobs().path_of(&qc.module_sha256);
+    let mut wasm = std::fs::read(&module).unwrap();
+    let n = wasm.len() - 10;
+    wasm[n] ^= 0xff;
+    std::fs::write(&module, wasm).unwrap();
+    let m = block_on(verify_run(&f.petri, &run)).unwrap();
+    assert!(
+        m.iter().any(|m| m.stage == "qc" && m.what == "module"),
+        "{m:?}"
+    );
+}
+
+fn recovery(policy: &str, mode: &str, record: u32) -> RunRecord {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"hello").unwrap();
+    let text = format!(
+        r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.flaky]
+module = "TESTKIT"
+params = {{ mode = "{mode}", record = {record} }}
+inputs = {{ data = "inputs.data" }}
+policy = {policy}
+
+[stages.after]
+module = "TESTKIT"
+inputs = {{ data = "flaky.out" }}
+"#
+    );
+    let path = f.pipeline("recovery.toml", &text);
+    f.run(&path, false)
+}
+
+#[test]
+fn retry_then_skip_under_policy() {
+    let r = recovery(
+        r#"{ max-attempts = 5, allow = ["retry", "skip"] }"#,
+        "fail",
+        1,
+    );
+    let flaky = stage(&r, "flaky");
+    let decisions: Vec<_> = flaky
+        .attempts
+        .iter()
+        .map(|a| a.decision.clone().unwrap())
+        .collect();
+    assert_eq!(decisions, ["retry", "retry", "skip"]);
+    assert_eq!(flaky.status, "skipped");
+    assert_eq!(stage(&r, "after").status, "skipped");
+    assert_eq!(r.status, "failed");
+}
+
+#[test]
+fn decision_outside_policy_aborts() {
+    let r = recovery(r#"{ max-attempts = 5, allow = ["skip"] }"#, "fail", 1);
+    let flaky = stage(&r, "flaky");
+    assert_eq!(flaky.status, "failed");
+    assert_eq!(flaky.attempts.len(), 1);
+    assert!(
+        flaky.attempts[0]
+            .decision
+            .as_deref()
+            .unwrap()
+            .contains("not allowed by policy")
+    );
+}
+
+#[test]
+fn max_attempts_bounds_retries() {
+    let r = recovery(
+        r#"{ max-attempts = 2, allow = ["retry", "skip"] }"#,
+        "fail",
+        1,
+    );
+    let flaky = stage(&r, "flaky");
+    assert_eq!(flaky.attempts.len(), 2);
+    assert!(
+        flaky.attempts[1]
+            .decision
+            .as_deref()
+            .unwrap()
+            .contains("max-attempts (2) reached")
+    );
+    assert_eq!(flaky.status, "failed");
+}
+
+#[test]
+fn retry_with_changed_params_succeeds() {
+    let r = recovery(r#"{ max-attempts = 2, allow = ["retry-with"] }"#, "fail", 2);
+    let flaky = stage(&r, "flaky");
+    assert_eq!(flaky.status, "succeeded");
+    assert_eq!(flaky.attempts.len(), 2);
+    assert_eq!(flaky.attempts[0].decision.as_deref(), Some("retry-with"));
+    assert_eq!(stage(&r, "after").status, "succeeded");
+    assert_eq!(r.status, "completed");
+}
+
+#[test]
+fn salvage_keeps_partial_outputs_flagged() {
+    let r = recovery(r#"{ allow = ["salvage"] }"#, "fail", 3);
+    let flaky = stage(&r, "flaky");
+    assert_eq!(flaky.status, "salvaged");
+    assert_eq!(stage(&r, "after").status, "skipped");
+}
+
+#[test]
+fn fuel_exhaustion_retries_with_a_larger_budget_deterministically() {
+    let policy = r#"{ max-attempts = 3, fuel = 2_000_000, fuel-growth = 100, allow = ["retry"] }"#;
+    let r = recovery(policy, "burn", 1);
+    let flaky = stage(&r, "flaky");
+    assert_eq!(flaky.status, "succeeded", "{flaky:?}");
+    assert!(
+        flaky.attempts[0]
+            .outcome
+            .contains("fuel exhausted: used 2000000"),
+        "{flaky:?}"
+    );
+    let again = recovery(policy, "burn", 1);
+    assert_eq!(stage(&again, "flaky").fuel_used, flaky.fuel_used);
+    assert_eq!(again.root, r.root);
+}
+
+#[test]
+fn trap_aborts_and_downstream_is_skipped() {
+    let r = recovery(r#"{ max-attempts = 3, allow = ["retry"] }"#, "panic", 1);
+    assert_eq!(stage(&r, "flaky").status, "failed");
+    let after = stage(&r, "after");
+    assert_eq!(after.status, "skipped");
+    assert!(
+        after
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("upstream stage `flaky` failed")
+    );
+}
