@@ -282,3 +282,71 @@ fn killed_runs_resume_to_the_digests_of_an_uninterrupted_run() {
     let verify = petri(&data, &["verify", resumed["run_id"].as_str().unwrap()]);
     assert!(verify.status.success(), "{}", stderr(&verify));
 }
+
+#[test]
+fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let text = std::fs::read_to_string(examples.join("lambda/pipeline.toml"))
+        .unwrap()
+        .replace(
+            "module = \"fastq-qc\"",
+            &format!("module = \"{}\"", petri_plugins::FASTQ_QC),
+        )
+        .replace(
+            "../data/lambda/",
+            &format!("{}/", examples.join("data/lambda").display()),
+        );
+    let pipeline = dir.path().join("lambda.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    let data = dir.path().join("data");
+    let out = petri(&data, &["run", pipeline.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = json(&out);
+    let id = run["run_id"].as_str().unwrap();
+
+    // JSON: the run record itself.
+    let record = json(&petri(&data, &["provenance", id, "--format", "json"]));
+    assert_eq!(record["root"], run["root"]);
+    assert_eq!(record["schema"], "petri.run-record/v1");
+
+    // PROV-JSON: the stage execution used both inputs and generated three outputs.
+    let prov = json(&petri(&data, &["provenance", id, "--format", "prov"]));
+    assert_eq!(prov["activity"].as_object().unwrap().len(), 1);
+    assert_eq!(prov["used"].as_object().unwrap().len(), 2);
+    assert_eq!(prov["wasGeneratedBy"].as_object().unwrap().len(), 3);
+    let trimmed = run["stages"][0]["outputs"][0]["sha256"].as_str().unwrap();
+    assert!(prov["entity"].get(format!("sha256:{trimmed}")).is_some());
+
+    // RO-Crate: passes roc-validator's Workflow Run Crate 0.5 profile.
+    let crate_dir = dir.path().join("crate");
+    let out = petri(
+        &data,
+        &[
+            "provenance",
+            id,
+            "--format",
+            "ro-crate",
+            "--out",
+            crate_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        crate_dir.join("data").join(trimmed).is_file(),
+        "outputs are in the crate"
+    );
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scripts/validate_ro_crate.py");
+    let check = Command::new("python3")
+        .arg(script)
+        .arg(&crate_dir)
+        .output()
+        .expect("python3");
+    assert!(
+        check.status.success(),
+        "roc-validator (pip install roc-validator rocrate; .ci/run does) rejected the crate:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

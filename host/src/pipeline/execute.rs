@@ -67,6 +67,17 @@ pub async fn run_plan(
     options: &RunOptions,
 ) -> Result<RunRecord, Error> {
     let started_at = now();
+    // The pipeline file itself is provenance: keep its exact bytes.
+    let text = std::fs::read(&plan.file).map_err(|source| Error::Read {
+        path: plan.file.clone(),
+        source,
+    })?;
+    if petri.blobs().put(&text)? != plan.file_sha256 {
+        return Err(Error::State(format!(
+            "{} changed after it was validated",
+            plan.file.display()
+        )));
+    }
     let inputs = ingest_inputs(&petri, plan).await?;
     let run_key = Digest::of(
         serde_json::json!([plan.file_sha256, inputs])

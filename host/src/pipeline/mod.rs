@@ -2,6 +2,7 @@
 
 mod diagnostic;
 mod execute;
+mod export;
 mod file;
 mod plan;
 mod record;
@@ -11,6 +12,7 @@ mod verify;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use execute::{DEFAULT_SAMPLE, RunOptions, StageCallback, cache_key, run_plan};
+pub use export::{prov_json, write_ro_crate};
 pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Wire};
 pub use record::{Attempt, Edge, PipelineRef, RUN_SCHEMA, RunInput, RunRecord, RunStage};
 pub use validate::validate;

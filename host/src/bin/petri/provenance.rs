@@ -8,15 +8,31 @@ use petri_host::{DataDir, RecordStore};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Run id (or a unique prefix of one).
+    /// Run id (or a unique prefix of one): a stage execution or a pipeline run.
     id: String,
-    /// Print the full JSON record.
+    /// Print the full JSON record (same as `--format json`).
     #[arg(long)]
     json: bool,
+    /// Export format for a pipeline run.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Directory to write the RO-Crate into (`--format ro-crate`).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Prov,
+    RoCrate,
 }
 
 pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let records = RecordStore::open(DataDir::new(data_dir).runs())?;
+    if records.schema_of(&args.id)? == petri_host::pipeline::RUN_SCHEMA {
+        return pipeline_run(data_dir, &records, &args);
+    }
     let r = records
         .load(&args.id)
         .with_context(|| format!("in data dir {}", data_dir.display()))?;
@@ -55,5 +71,58 @@ pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         r.log.sha256, r.log.lines, r.log.dropped
     );
     println!("time       {} .. {}", r.started_at, r.finished_at);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pipeline_run(data_dir: &Path, records: &RecordStore, args: &Args) -> anyhow::Result<ExitCode> {
+    let run = records.load_run(&args.id)?;
+    match (args.format, args.json) {
+        (Some(Format::Json), _) | (None, true) => {
+            println!("{}", serde_json::to_string_pretty(&run)?)
+        }
+        (Some(Format::Prov), _) => {
+            let petri = petri_host::Petri::open(data_dir)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&petri_host::pipeline::prov_json(&petri, &run))?
+            );
+        }
+        (Some(Format::RoCrate), _) => {
+            let petri = petri_host::Petri::open(data_dir)?;
+            let dir = args
+                .out
+                .clone()
+                .unwrap_or_else(|| format!("ro-crate-{}", run.id).into());
+            let path = petri_host::pipeline::write_ro_crate(&petri, &run, &dir)
+                .with_context(|| format!("writing the RO-Crate to {}", dir.display()))?;
+            println!("{}", path.display());
+        }
+        (None, false) => {
+            println!("run        {}", run.id);
+            println!(
+                "pipeline   {} sha256:{}",
+                run.pipeline.name, run.pipeline.sha256
+            );
+            println!("status     {}", run.status);
+            println!("root       sha256:{}", run.root);
+            for s in &run.stages {
+                println!(
+                    "stage      {:<10} {:<16} {:<9} cache {:<4} fuel {:<12} record {}",
+                    s.sample,
+                    s.stage,
+                    s.status,
+                    s.cache,
+                    s.fuel_used,
+                    s.record_id.as_deref().unwrap_or("-")
+                );
+            }
+            for e in &run.edges {
+                println!(
+                    "edge       {:<24} -> {}.{}  sha256:{}",
+                    e.from, e.to_stage, e.to_port, e.sha256
+                );
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
