@@ -35,8 +35,8 @@ impl Fixture {
     }
 
     fn run(&self, path: &Path, no_cache: bool) -> RunRecord {
-        let plan =
-            block_on(validate(&self.petri, path)).unwrap_or_else(|d| panic!("invalid: {d:?}"));
+        let plan = block_on(validate(&self.petri, path, None))
+            .unwrap_or_else(|d| panic!("invalid: {d:?}"));
         let options = RunOptions {
             no_cache,
             on_stage: None,
@@ -99,7 +99,7 @@ inputs = { data = "loop1.out" }
 module = "not-registered"
 "#,
     );
-    let problems = block_on(validate(&f.petri, &path)).err().unwrap();
+    let problems = block_on(validate(&f.petri, &path, None)).err().unwrap();
     let at = |needle: &str| {
         problems
             .iter()
@@ -148,16 +148,16 @@ fn syntax_errors_and_duplicate_ids_have_a_location() {
         "dup.toml",
         "[stages.a]\nmodule = \"TESTKIT\"\n[stages.a]\nmodule = \"TESTKIT\"\n",
     );
-    let p = block_on(validate(&f.petri, &dup)).err().unwrap();
+    let p = block_on(validate(&f.petri, &dup, None)).err().unwrap();
     assert_eq!((p[0].line, p.len()), (3, 1), "{p:?}");
     let bad = f.pipeline(
         "syntax.toml",
         "[stages.a]\nmodule = \"TESTKIT\nparams = {}\n",
     );
-    let p = block_on(validate(&f.petri, &bad)).err().unwrap();
+    let p = block_on(validate(&f.petri, &bad, None)).err().unwrap();
     assert_eq!(p[0].line, 2, "{p:?}");
     let unknown = f.pipeline("field.toml", "[stages.a]\nmodul = \"x\"\n");
-    let p = block_on(validate(&f.petri, &unknown)).err().unwrap();
+    let p = block_on(validate(&f.petri, &unknown, None)).err().unwrap();
     assert!(p[0].message.contains("modul"), "{p:?}");
 }
 
@@ -401,4 +401,121 @@ fn trap_aborts_and_downstream_is_skipped() {
             .unwrap()
             .contains("upstream stage `flaky` failed")
     );
+}
+
+const PER_SAMPLE: &str = r#"
+[inputs.data]
+
+[stages.first]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.data" }
+
+[stages.second]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "first.out" }
+"#;
+
+#[test]
+fn sample_sheet_fans_out_one_dag_per_sample_urgent_first() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("a.bin"), b"sample a").unwrap();
+    std::fs::write(f.dir.path().join("b.bin"), b"sample b").unwrap();
+    let sheet = f.dir.path().join("samples.tsv");
+    std::fs::write(
+        &sheet,
+        "sample\tdata\tcollected_at\tstability_hours\tpriority\n\
+         a\ta.bin\t2026-11-20T08:00:00Z\t72\tnormal\n\
+         b\tb.bin\t2026-11-21T08:00:00Z\t24\turgent\n",
+    )
+    .unwrap();
+    let path = f.pipeline("per-sample.toml", PER_SAMPLE);
+    let plan =
+        block_on(validate(&f.petri, &path, Some(&sheet))).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert_eq!(plan.samples.len(), 2);
+    let r = block_on(run_plan(
+        f.petri.clone(),
+        &f.state,
+        &plan,
+        &RunOptions::default(),
+    ))
+    .unwrap();
+    assert_eq!(r.status, "completed");
+    assert_eq!(r.stages.len(), 4);
+    let order: Vec<_> = r
+        .stages
+        .iter()
+        .map(|s| format!("{}/{}", s.sample, s.stage))
+        .collect();
+    assert_eq!(
+        order,
+        ["b/first", "b/second", "a/first", "a/second"],
+        "urgent sample first"
+    );
+    let out = |sample: &str| {
+        let s = r
+            .stages
+            .iter()
+            .find(|s| s.sample == sample && s.stage == "second")
+            .unwrap();
+        f.petri.blobs().read(&s.outputs[0].sha256).unwrap()
+    };
+    assert_eq!(
+        (out("a"), out("b")),
+        (b"sample a".to_vec(), b"sample b".to_vec())
+    );
+    assert!(r.samples.is_some(), "the run names its sample sheet");
+    assert_eq!(r.sample_info[0].stability_hours, Some(24.0));
+    // Without a sheet, an input without a path is a located error.
+    let problems = block_on(validate(&f.petri, &path, None)).err().unwrap();
+    assert_eq!(
+        (problems[0].line, problems[0].message.as_str()),
+        (2, "input `data` has no path")
+    );
+}
+
+#[test]
+fn sample_sheet_problems_name_row_and_column() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("a.bin"), b"x").unwrap();
+    let sheet = f.dir.path().join("bad.csv");
+    std::fs::write(
+        &sheet,
+        "sample,data,colour,collected_at,priority\n\
+         a,a.bin,red,2026-11-20T08:00:00Z,normal\n\
+         a,a.bin,red,2026-11-20T08:00:00Z,normal\n\
+         b,missing.bin,red,yesterday,asap\n\
+         ,a.bin,red,2026-11-20T08:00:00Z,normal\n",
+    )
+    .unwrap();
+    let path = f.pipeline("per-sample.toml", PER_SAMPLE);
+    let problems = block_on(validate(&f.petri, &path, Some(&sheet)))
+        .err()
+        .unwrap();
+    let at = |needle: &str| {
+        problems
+            .iter()
+            .find(|d| d.message.contains(needle))
+            .map(|d| {
+                (
+                    d.file.file_name().unwrap().to_str().unwrap().to_owned(),
+                    d.line,
+                    d.column,
+                )
+            })
+            .unwrap_or_else(|| panic!("no problem mentions `{needle}`:\n{problems:#?}"))
+    };
+    assert_eq!(at("unknown column `colour`"), ("bad.csv".into(), 1, 3));
+    assert_eq!(
+        at("duplicate sample `a` (first on line 2)"),
+        ("bad.csv".into(), 3, 1)
+    );
+    assert_eq!(at("missing.bin not found"), ("bad.csv".into(), 4, 2));
+    assert_eq!(
+        at("`yesterday` is not an RFC 3339 time"),
+        ("bad.csv".into(), 4, 4)
+    );
+    assert_eq!(at("priority `asap`"), ("bad.csv".into(), 4, 5));
+    assert_eq!(at("empty sample id"), ("bad.csv".into(), 5, 1));
 }

@@ -58,7 +58,11 @@ impl<'a> Diagnostics<'a> {
 
     /// 1-based line and column of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
+        let mut end = offset.min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = &self.text[..end];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         (line, column)
@@ -108,6 +112,7 @@ mod tests {
         let d = Diagnostics::new(Path::new("p.toml"), "ab\ncdé\nf");
         assert_eq!(d.line_col(0), (1, 1));
         assert_eq!(d.line_col(4), (2, 2));
-        assert_eq!(d.line_col(9), (3, 1));
+        assert_eq!(d.line_col(8), (3, 1));
+        assert_eq!(d.line_col(6), (2, 3), "inside a multi-byte char");
     }
 }

@@ -8,7 +8,10 @@ use std::time::SystemTime;
 use tokio::task::JoinSet;
 
 use super::plan::{DecisionKind, Plan, PlanStage, Wire};
-use super::record::{Attempt, Edge, PipelineRef, RUN_SCHEMA, RunInput, RunRecord, RunStage};
+use super::record::{
+    Attempt, Edge, PipelineRef, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
+};
+use super::samples::Sample;
 use crate::bindings::Decision;
 use crate::digest::Digest;
 use crate::error::{Error, Problem};
@@ -58,8 +61,9 @@ pub fn cache_key(petri: &Petri, stage: &PlanStage, inputs: &[(String, Digest)]) 
     Digest::of(key.to_string().as_bytes())
 }
 
-/// Runs `plan` and returns its run record (also saved in the data dir). A run
-/// with the same pipeline and inputs that was interrupted is resumed under its id.
+/// Runs `plan` for every sample (urgent and clinical samples first) and
+/// returns its run record (also saved in the data dir). A run with the same
+/// pipeline, sample sheet and inputs that was interrupted is resumed under its id.
 pub async fn run_plan(
     petri: Arc<Petri>,
     state: &StateStore,
@@ -67,20 +71,27 @@ pub async fn run_plan(
     options: &RunOptions,
 ) -> Result<RunRecord, Error> {
     let started_at = now();
-    // The pipeline file itself is provenance: keep its exact bytes.
-    let text = std::fs::read(&plan.file).map_err(|source| Error::Read {
-        path: plan.file.clone(),
-        source,
-    })?;
-    if petri.blobs().put(&text)? != plan.file_sha256 {
-        return Err(Error::State(format!(
-            "{} changed after it was validated",
-            plan.file.display()
-        )));
+    // The pipeline file and sample sheet are provenance: keep their exact bytes.
+    for (path, digest) in std::iter::once((&plan.file, plan.file_sha256))
+        .chain(plan.sample_sheet.iter().map(|(p, d)| (p, *d)))
+    {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if petri.blobs().put(&bytes)? != digest {
+            return Err(Error::State(format!(
+                "{} changed after it was validated",
+                path.display()
+            )));
+        }
     }
-    let inputs = ingest_inputs(&petri, plan).await?;
+    let mut samples: Vec<&Sample> = plan.samples.iter().collect();
+    samples.sort_by_key(|s| s.priority == "normal");
+    let inputs = ingest_inputs(&petri, plan, &samples).await?;
+    let sheet_digest = plan.sample_sheet.as_ref().map(|(_, d)| *d);
     let run_key = Digest::of(
-        serde_json::json!([plan.file_sha256, inputs])
+        serde_json::json!([plan.file_sha256, sheet_digest, inputs])
             .to_string()
             .as_bytes(),
     );
@@ -98,15 +109,23 @@ pub async fn run_plan(
         .await
         .map_err(state_err)?;
 
-    let sample = DEFAULT_SAMPLE.to_owned();
-    let input_digests: HashMap<&str, Digest> =
-        inputs.iter().map(|i| (i.name.as_str(), i.sha256)).collect();
-    let mut results: HashMap<String, RunStage> = HashMap::new();
-    let mut started: Vec<bool> = vec![false; plan.stages.len()];
+    let digest_of = |sample: &str, name: &str| {
+        inputs
+            .iter()
+            .find(|i| i.sample == sample && i.name == name)
+            .map(|i| i.sha256)
+    };
+    // Work items are (sample, stage) in sample-priority then topological order.
+    let work: Vec<(&Sample, &PlanStage)> = samples
+        .iter()
+        .flat_map(|s| plan.stages.iter().map(move |st| (*s, st)))
+        .collect();
+    let mut results: HashMap<(String, String), RunStage> = HashMap::new();
+    let mut started = vec![false; work.len()];
     let mut running = JoinSet::new();
     let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
     loop {
-        for (i, stage) in plan.stages.iter().enumerate() {
+        for (i, (sample, stage)) in work.iter().enumerate() {
             if started[i] || running.len() >= slots {
                 continue;
             }
@@ -116,14 +135,14 @@ pub async fn run_plan(
             let mut waiting = false;
             for (port, wire) in &stage.inputs {
                 match wire {
-                    Wire::Input { name } => match input_digests.get(name.as_str()) {
-                        Some(d) => wired.push((port.clone(), *d, format!("inputs.{name}"))),
-                        None => blocked = Some(format!("pipeline input `{name}` has no file")),
+                    Wire::Input { name } => match digest_of(&sample.id, name) {
+                        Some(d) => wired.push((port.clone(), d, format!("inputs.{name}"))),
+                        None => blocked = Some(format!("sample has no file for input `{name}`")),
                     },
                     Wire::Stage {
                         stage: up,
                         port: out,
-                    } => match results.get(up) {
+                    } => match results.get(&(sample.id.clone(), up.clone())) {
                         None => waiting = true,
                         Some(r) if r.status != "succeeded" => {
                             blocked = Some(format!("upstream stage `{up}` {}", r.status))
@@ -142,62 +161,70 @@ pub async fn run_plan(
             }
             started[i] = true;
             if let Some(reason) = blocked {
-                let skipped = skipped_stage(&sample, stage, reason);
+                let skipped = skipped_stage(&sample.id, stage, reason);
                 state
-                    .stage_state(&run_id, &sample, &stage.id, "skipped", None, Some("none"))
+                    .stage_state(
+                        &run_id,
+                        &sample.id,
+                        &stage.id,
+                        "skipped",
+                        None,
+                        Some("none"),
+                    )
                     .await
                     .map_err(state_err)?;
                 if let Some(cb) = &options.on_stage {
                     cb(&skipped);
                 }
-                results.insert(stage.id.clone(), skipped);
+                results.insert((sample.id.clone(), stage.id.clone()), skipped);
                 continue;
             }
             let (petri, state, stage, run_id, sample, no_cache) = (
                 petri.clone(),
                 state.clone(),
-                stage.clone(),
+                (*stage).clone(),
                 run_id.clone(),
-                sample.clone(),
+                sample.id.clone(),
                 options.no_cache,
             );
             running.spawn(async move {
                 let r = exec_stage(&petri, &state, &run_id, &sample, &stage, wired, no_cache).await;
-                (stage.id.clone(), r)
+                ((sample, stage.id.clone()), r)
             });
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let (id, result) = joined.map_err(|e| Error::State(format!("stage task failed: {e}")))?;
+        let (key, result) = joined.map_err(|e| Error::State(format!("stage task failed: {e}")))?;
         let stage = result?;
         if let Some(cb) = &options.on_stage {
             cb(&stage);
         }
-        results.insert(id, stage);
+        results.insert(key, stage);
     }
 
     let mut stages = Vec::new();
     let mut edges = Vec::new();
-    for s in &plan.stages {
-        if let Some(r) = results.remove(&s.id) {
-            for (port, wire) in &s.inputs {
-                let from = match wire {
-                    Wire::Input { name } => format!("inputs.{name}"),
-                    Wire::Stage { stage, port } => format!("{stage}.{port}"),
-                };
-                if let Some(d) = r.inputs.iter().find(|i| &i.port == port) {
-                    edges.push(Edge {
-                        sample: sample.clone(),
-                        from,
-                        to_stage: s.id.clone(),
-                        to_port: port.clone(),
-                        sha256: d.sha256,
-                    });
-                }
+    for (sample, s) in &work {
+        let Some(r) = results.remove(&(sample.id.clone(), s.id.clone())) else {
+            continue;
+        };
+        for (port, wire) in &s.inputs {
+            let from = match wire {
+                Wire::Input { name } => format!("inputs.{name}"),
+                Wire::Stage { stage, port } => format!("{stage}.{port}"),
+            };
+            if let Some(d) = r.inputs.iter().find(|i| &i.port == port) {
+                edges.push(Edge {
+                    sample: sample.id.clone(),
+                    from,
+                    to_stage: s.id.clone(),
+                    to_port: port.clone(),
+                    sha256: d.sha256,
+                });
             }
-            stages.push(r);
         }
+        stages.push(r);
     }
     let status = if stages.iter().all(|s| s.status == "succeeded") {
         "completed"
@@ -212,6 +239,11 @@ pub async fn run_plan(
             file: plan.file.display().to_string(),
             sha256: plan.file_sha256,
         },
+        samples: plan.sample_sheet.as_ref().map(|(p, d)| SheetRef {
+            file: p.display().to_string(),
+            sha256: *d,
+        }),
+        sample_info: samples.iter().map(|s| (*s).clone()).collect(),
         inputs,
         stages,
         edges,
@@ -229,40 +261,43 @@ pub async fn run_plan(
     Ok(record)
 }
 
-async fn ingest_inputs(petri: &Arc<Petri>, plan: &Plan) -> Result<Vec<RunInput>, Error> {
+async fn ingest_inputs(
+    petri: &Arc<Petri>,
+    plan: &Plan,
+    samples: &[&Sample],
+) -> Result<Vec<RunInput>, Error> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    for input in &plan.inputs {
-        let Some(path) = input.path.clone() else {
-            problems.push(Problem {
-                field: format!("input `{}`", input.name),
-                problem: "has no path (and no sample sheet gives one)".into(),
-            });
-            continue;
-        };
-        let p = petri.clone();
-        let path2 = path.clone();
-        let (sha256, size) = tokio::task::spawn_blocking(move || p.blobs().put_file(&path2))
-            .await
-            .map_err(|e| Error::State(e.to_string()))??;
-        if let Some(expected) = input.sha256
-            && expected != sha256
-        {
-            problems.push(Problem {
-                field: format!("input `{}`", input.name),
-                problem: format!(
-                    "{}: sha256 is {sha256}, the pipeline expects {expected}",
-                    path.display()
-                ),
+    for sample in samples {
+        for input in &plan.inputs {
+            let Some(path) = sample.inputs.get(&input.name).cloned() else {
+                continue;
+            };
+            let p = petri.clone();
+            let path2 = path.clone();
+            let (sha256, size) = tokio::task::spawn_blocking(move || p.blobs().put_file(&path2))
+                .await
+                .map_err(|e| Error::State(e.to_string()))??;
+            if let Some(expected) = input.sha256
+                && expected != sha256
+                && input.path.as_ref() == Some(&path)
+            {
+                problems.push(Problem {
+                    field: format!("input `{}`", input.name),
+                    problem: format!(
+                        "{}: sha256 is {sha256}, the pipeline expects {expected}",
+                        path.display()
+                    ),
+                });
+            }
+            out.push(RunInput {
+                sample: sample.id.clone(),
+                name: input.name.clone(),
+                path: path.display().to_string(),
+                sha256,
+                size,
             });
         }
-        out.push(RunInput {
-            sample: DEFAULT_SAMPLE.to_owned(),
-            name: input.name.clone(),
-            path: path.display().to_string(),
-            sha256,
-            size,
-        });
     }
     if problems.is_empty() {
         Ok(out)

@@ -85,9 +85,13 @@ pub struct PlanStage {
     pub instrument: String,
 }
 
-/// A validated pipeline; `stages` is in a topological order.
+/// A validated pipeline; `stages` is in a topological order. Without a sample
+/// sheet there is one sample, `default`, whose inputs are the declared paths.
 #[derive(Clone)]
 pub struct Plan {
+    pub samples: Vec<super::samples::Sample>,
+    /// The sample sheet and the SHA-256 of its bytes, if one was given.
+    pub sample_sheet: Option<(PathBuf, Digest)>,
     pub name: String,
     pub description: String,
     pub file: PathBuf,

@@ -14,6 +14,12 @@ pub struct RunRecord {
     pub schema: String,
     pub id: String,
     pub pipeline: PipelineRef,
+    /// The sample sheet, when the run fanned out over one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<SheetRef>,
+    /// Every sample and how it decays (one `default` sample without a sheet).
+    #[serde(default)]
+    pub sample_info: Vec<super::samples::Sample>,
     pub inputs: Vec<RunInput>,
     pub stages: Vec<RunStage>,
     pub edges: Vec<Edge>,
@@ -31,6 +37,13 @@ pub struct RunRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineRef {
     pub name: String,
+    pub file: String,
+    pub sha256: Digest,
+}
+
+/// The sample sheet a run used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetRef {
     pub file: String,
     pub sha256: Digest,
 }
@@ -117,7 +130,8 @@ impl RunRecord {
             .iter()
             .map(|i| (&i.sample, &i.name, i.sha256))
             .collect();
-        let top = serde_json::json!([self.pipeline.sha256, inputs, stages, self.edges]);
+        let sheet = self.samples.as_ref().map(|s| s.sha256);
+        let top = serde_json::json!([self.pipeline.sha256, sheet, inputs, stages, self.edges]);
         Digest::of(top.to_string().as_bytes())
     }
 }

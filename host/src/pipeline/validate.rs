@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::file::{self, PolicyDecl, StageDecl};
 use super::plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Wire};
+use super::samples::{Sample, parse_sheet};
 use super::sniff;
 use crate::bindings::Manifest;
 use crate::digest::Digest;
@@ -19,9 +20,13 @@ use crate::runner::{LoadedStage, Petri};
 
 type Module = (Arc<LoadedStage>, Manifest);
 
-/// Loads and checks the pipeline at `path`. Nothing runs; every problem found
-/// is reported together.
-pub async fn validate(petri: &Petri, path: &Path) -> Result<Plan, Vec<Diagnostic>> {
+/// Loads and checks the pipeline at `path` (and the sample sheet, if given).
+/// Nothing runs; every problem found is reported together.
+pub async fn validate(
+    petri: &Petri,
+    path: &Path,
+    sheet: Option<&Path>,
+) -> Result<Plan, Vec<Diagnostic>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![Diagnostic {
             file: path.to_owned(),
@@ -52,7 +57,47 @@ pub async fn validate(petri: &Petri, path: &Path) -> Result<Plan, Vec<Diagnostic
         );
     }
 
-    let inputs = check_inputs(&parsed, &base, &mut d);
+    let inputs = check_inputs(&parsed, &base, sheet.is_some(), &mut d);
+    let mut sheet_problems = Vec::new();
+    let (samples, sample_sheet) = match sheet {
+        Some(sheet) => match std::fs::read_to_string(sheet) {
+            Ok(sheet_text) => {
+                let mut sd = Diagnostics::new(sheet, &sheet_text);
+                let samples = parse_sheet(sheet, &sheet_text, &inputs, &mut sd);
+                sheet_problems = sd.list;
+                (
+                    samples,
+                    Some((sheet.to_owned(), Digest::of(sheet_text.as_bytes()))),
+                )
+            }
+            Err(e) => {
+                sheet_problems.push(Diagnostic {
+                    file: sheet.to_owned(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read the sample sheet: {e}"),
+                    hint: None,
+                });
+                (Vec::new(), None)
+            }
+        },
+        None => {
+            let inputs = inputs
+                .iter()
+                .filter_map(|i| Some((i.name.clone(), i.path.clone()?)))
+                .collect();
+            let sample = Sample {
+                id: super::execute::DEFAULT_SAMPLE.to_owned(),
+                line: 0,
+                inputs,
+                collected_at: None,
+                expires_at: None,
+                stability_hours: None,
+                priority: "normal".to_owned(),
+            };
+            (vec![sample], None)
+        }
+    };
     let mut modules: HashMap<String, Option<Module>> = HashMap::new();
     let mut resolved: BTreeMap<String, Option<Module>> = BTreeMap::new();
     for (id, decl) in &parsed.stages {
@@ -109,9 +154,10 @@ pub async fn validate(petri: &Petri, path: &Path) -> Result<Plan, Vec<Diagnostic
         }
     }
     let order = check_cycles(&mut d, &parsed.stages);
-    if !d.list.is_empty() {
+    if !d.list.is_empty() || !sheet_problems.is_empty() {
         let mut list = d.list;
-        list.sort_by_key(|x| (x.line, x.column));
+        list.extend(sheet_problems);
+        list.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         return Err(list);
     }
     let mut by_id: HashMap<String, PlanStage> =
@@ -120,7 +166,18 @@ pub async fn validate(petri: &Petri, path: &Path) -> Result<Plan, Vec<Diagnostic
         .into_iter()
         .filter_map(|id| by_id.remove(&id))
         .collect();
+    // Shared inputs fill in what a sample does not give.
+    let mut samples = samples;
+    for s in &mut samples {
+        for i in &inputs {
+            if let Some(p) = &i.path {
+                s.inputs.entry(i.name.clone()).or_insert_with(|| p.clone());
+            }
+        }
+    }
     Ok(Plan {
+        samples,
+        sample_sheet,
         name: parsed.pipeline.name.clone().unwrap_or_else(|| {
             path.file_stem()
                 .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned())
@@ -154,6 +211,7 @@ fn check_id(d: &mut Diagnostics<'_>, id: &Spanned<String>, what: &str) {
 fn check_inputs(
     parsed: &file::PipelineFile,
     base: &Path,
+    has_sheet: bool,
     d: &mut Diagnostics<'_>,
 ) -> Vec<PlanInput> {
     let mut out = Vec::new();
@@ -164,6 +222,13 @@ fn check_inputs(
             .path
             .as_ref()
             .map(|p| (base.join(p.get_ref()), p.span()));
+        if path.is_none() && !has_sheet {
+            d.error(
+                Some(name.span()),
+                format!("input `{}` has no path", name.get_ref()),
+                Some("give it a `path`, or run with `--samples` and a column of this name".into()),
+            );
+        }
         let mut readable = false;
         if let Some((p, span)) = &path {
             match std::fs::File::open(p) {

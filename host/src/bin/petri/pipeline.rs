@@ -11,6 +11,7 @@ use petri_host::{DataDir, Petri, StateStore};
 pub async fn main(
     data_dir: &Path,
     pipeline: &Path,
+    samples: Option<&Path>,
     no_cache: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -18,7 +19,7 @@ pub async fn main(
         Petri::open(data_dir)
             .with_context(|| format!("opening data dir {}", data_dir.display()))?,
     );
-    let plan = match validate(&petri, pipeline).await {
+    let plan = match validate(&petri, pipeline, samples).await {
         Ok(plan) => plan,
         Err(diagnostics) => {
             for d in &diagnostics {
@@ -97,6 +98,7 @@ fn summary(r: &RunRecord) -> serde_json::Value {
         "pipeline": r.pipeline,
         "status": r.status,
         "root": r.root,
+        "samples": r.sample_info,
         "stages": stages,
     })
 }

@@ -10,6 +10,9 @@ use petri_host::{InputSource, Limits, Outcome, Petri, RawParam, RunRequest, Stag
 pub struct Args {
     /// The stage component (.wasm) or pipeline file (.toml).
     stage: PathBuf,
+    /// Pipelines: a sample sheet (TSV/CSV) to fan out over, one DAG per sample.
+    #[arg(long, value_name = "SHEET")]
+    samples: Option<PathBuf>,
     /// Pipelines: run every stage even when a cached result exists.
     #[arg(long)]
     no_cache: bool,
@@ -45,7 +48,14 @@ fn split<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
 
 pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     if args.stage.extension().is_some_and(|e| e == "toml") {
-        return crate::pipeline::main(data_dir, &args.stage, args.no_cache, args.json).await;
+        return crate::pipeline::main(
+            data_dir,
+            &args.stage,
+            args.samples.as_deref(),
+            args.no_cache,
+            args.json,
+        )
+        .await;
     }
     let params = args
         .params

@@ -11,6 +11,9 @@ use petri_host::pipeline::{Wire, validate};
 pub struct Args {
     /// The pipeline file (.toml).
     pipeline: PathBuf,
+    /// A sample sheet (TSV/CSV) to check with it.
+    #[arg(long, value_name = "SHEET")]
+    samples: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -19,7 +22,7 @@ pub struct Args {
 pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let petri = Petri::open(data_dir)
         .with_context(|| format!("opening data dir {}", data_dir.display()))?;
-    match validate(&petri, &args.pipeline).await {
+    match validate(&petri, &args.pipeline, args.samples.as_deref()).await {
         Ok(plan) => {
             if args.json {
                 let stages: Vec<_> = plan

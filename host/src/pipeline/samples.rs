@@ -1,0 +1,230 @@
+//! Sample sheets: one row per sample, fanning a pipeline out into one DAG instance each.
+//!
+//! TSV (or CSV, by `.csv` extension) with a header row:
+//!
+//! ```text
+//! sample   reads            mates            collected_at          stability_hours  priority
+//! s1       s1_R1.fq.gz      s1_R2.fq.gz      2026-11-20T08:00:00Z  72               urgent
+//! ```
+//!
+//! `sample` is required and unique. Every pipeline input without a `path` must
+//! have a column of its name (files relative to the sheet). `collected_at` and
+//! `expires_at` are RFC 3339 times, `stability_hours` a number, `priority`
+//! one of `normal`, `urgent`, `clinical`. Other columns are errors.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::diagnostic::Diagnostics;
+use super::plan::PlanInput;
+use super::sniff;
+
+/// One sample: its files and how it decays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub id: String,
+    /// Line in the sheet (1-based).
+    pub line: usize,
+    /// Input name → file.
+    pub inputs: BTreeMap<String, PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collected_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stability_hours: Option<f64>,
+    pub priority: String,
+}
+
+const META: [&str; 5] = [
+    "sample",
+    "collected_at",
+    "expires_at",
+    "stability_hours",
+    "priority",
+];
+
+/// Parses and checks a sample sheet against the pipeline's inputs.
+pub fn parse_sheet(
+    path: &Path,
+    text: &str,
+    inputs: &[PlanInput],
+    d: &mut Diagnostics<'_>,
+) -> Vec<Sample> {
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let delimiter = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        b','
+    } else {
+        b'\t'
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .flexible(false)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let headers = match reader.headers() {
+        Ok(h) => h.iter().map(|h| h.trim().to_owned()).collect::<Vec<_>>(),
+        Err(e) => {
+            d.error_at(1, 1, format!("cannot read the header row: {e}"), None);
+            return Vec::new();
+        }
+    };
+    let needed: Vec<&PlanInput> = inputs.iter().filter(|i| i.path.is_none()).collect();
+    let known: Vec<&str> = META
+        .iter()
+        .copied()
+        .chain(inputs.iter().map(|i| i.name.as_str()))
+        .collect();
+    for (col, h) in headers.iter().enumerate() {
+        if !known.contains(&h.as_str()) {
+            d.error_at(
+                1,
+                col + 1,
+                format!("unknown column `{h}`"),
+                Some(format!("columns: {}", known.join(", "))),
+            );
+        }
+    }
+    if !headers.iter().any(|h| h == "sample") {
+        d.error_at(1, 1, "the header has no `sample` column", None);
+    }
+    for i in &needed {
+        if !headers.iter().any(|h| h == &i.name) {
+            d.error_at(
+                1,
+                1,
+                format!(
+                    "pipeline input `{}` has no path, so the sheet needs a `{}` column",
+                    i.name, i.name
+                ),
+                None,
+            );
+        }
+    }
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let mut samples: Vec<Sample> = Vec::new();
+    for row in reader.records() {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                d.error_at(
+                    line,
+                    1,
+                    format!("malformed row: {e}"),
+                    Some("every row needs one field per column".into()),
+                );
+                continue;
+            }
+        };
+        let line = row.position().map_or(0, |p| p.line() as usize);
+        let field = |name: &str| {
+            col(name)
+                .and_then(|c| row.get(c))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let at = |name: &str| col(name).map_or(1, |c| c + 1);
+        let Some(id) = field("sample") else {
+            d.error_at(line, at("sample"), "empty sample id", None);
+            continue;
+        };
+        if let Some(first) = samples.iter().find(|s| s.id == id) {
+            d.error_at(
+                line,
+                at("sample"),
+                format!("duplicate sample `{id}` (first on line {})", first.line),
+                None,
+            );
+            continue;
+        }
+        let mut files = BTreeMap::new();
+        for input in inputs {
+            let Some(value) = field(&input.name) else {
+                if input.path.is_none() {
+                    d.error_at(
+                        line,
+                        at(&input.name),
+                        format!("sample `{id}`: no file for input `{}`", input.name),
+                        None,
+                    );
+                }
+                continue;
+            };
+            let file = base.join(value);
+            if !file.is_file() {
+                d.error_at(
+                    line,
+                    at(&input.name),
+                    format!("sample `{id}`: {} not found", file.display()),
+                    Some("paths are relative to the sample sheet".into()),
+                );
+            } else if input.format != "any"
+                && let Err(e) = sniff::check_format(&file, &input.format)
+            {
+                d.error_at(line, at(&input.name), format!("sample `{id}`: {e}"), None);
+            }
+            files.insert(input.name.clone(), file);
+        }
+        let time = |name: &str, d: &mut Diagnostics<'_>| {
+            let v = field(name)?;
+            match humantime::parse_rfc3339_weak(v) {
+                Ok(_) => Some(v.to_owned()),
+                Err(e) => {
+                    d.error_at(
+                        line,
+                        at(name),
+                        format!("`{name}` `{v}` is not an RFC 3339 time: {e}"),
+                        None,
+                    );
+                    None
+                }
+            }
+        };
+        let collected_at = time("collected_at", d);
+        let expires_at = time("expires_at", d);
+        let stability_hours = field("stability_hours").and_then(|v| match v.parse::<f64>() {
+            Ok(h) if h.is_finite() && h >= 0.0 => Some(h),
+            _ => {
+                d.error_at(
+                    line,
+                    at("stability_hours"),
+                    format!("`stability_hours` `{v}` is not a number of hours"),
+                    None,
+                );
+                None
+            }
+        });
+        let priority = match field("priority").unwrap_or("normal") {
+            p @ ("normal" | "urgent" | "clinical") => p.to_owned(),
+            other => {
+                d.error_at(
+                    line,
+                    at("priority"),
+                    format!("priority `{other}`"),
+                    Some("one of: normal, urgent, clinical".into()),
+                );
+                "normal".to_owned()
+            }
+        };
+        samples.push(Sample {
+            id: id.to_owned(),
+            line,
+            inputs: files,
+            collected_at,
+            expires_at,
+            stability_hours,
+            priority,
+        });
+    }
+    if samples.is_empty() && d.list.is_empty() {
+        d.error_at(1, 1, "the sample sheet has no samples", None);
+    }
+    samples
+}
