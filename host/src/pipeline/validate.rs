@@ -425,7 +425,7 @@ fn check_wiring(
                 }
             },
             Some((stage, out)) => {
-                if !parsed.stages.keys().any(|k| k.get_ref() == stage) {
+                if !resolved.contains_key(stage) {
                     let names: Vec<&str> =
                         parsed.stages.keys().map(|k| k.get_ref().as_str()).collect();
                     d.error(
