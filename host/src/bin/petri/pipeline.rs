@@ -4,7 +4,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 use petri_host::pipeline::{RunOptions, RunRecord, RunStage, StageCallback, run_plan, validate};
 use petri_host::{DataDir, Petri, StateStore};
 
@@ -33,14 +36,27 @@ pub async fn main(
         }
     };
     let state = StateStore::open(&DataDir::new(data_dir).state_db()).await?;
-    let on_stage: Option<StageCallback> = if json {
+    // A progress bar of (sample, stage) pairs on a terminal; quiet otherwise or with --json.
+    let total = (plan.stages.len() * plan.samples.len()) as u64;
+    let on_stage: Option<StageCallback> = if json || !std::io::stderr().is_terminal() {
         None
     } else {
-        Some(Arc::new(|s: &RunStage| {
-            eprintln!(
+        let bar = ProgressBar::new(total).with_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} stages  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(Arc::new(move |s: &RunStage| {
+            bar.println(format!(
                 "  {:<10} {:<16} {:<9} cache {:<4} fuel {}",
                 s.sample, s.stage, s.status, s.cache, s.fuel_used
-            )
+            ));
+            bar.inc(1);
+            bar.set_message(format!("{}/{} {}", s.sample, s.stage, s.status));
+            if bar.position() >= total {
+                bar.finish_and_clear();
+            }
         }))
     };
     let options = RunOptions { no_cache, on_stage };
