@@ -368,7 +368,34 @@ fn salvage_keeps_partial_outputs_flagged() {
     let r = recovery(r#"{ allow = ["salvage"] }"#, "fail", 3);
     let flaky = stage(&r, "flaky");
     assert_eq!(flaky.status, "salvaged");
-    assert_eq!(stage(&r, "after").status, "skipped");
+    assert_eq!(flaky.outputs.len(), 1, "the partial output is kept");
+    assert!(
+        flaky
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("partial outputs salvaged")
+    );
+    assert_eq!(
+        stage(&r, "after").status,
+        "skipped",
+        "by default nothing runs on salvaged outputs"
+    );
+}
+
+#[test]
+fn downstream_runs_on_salvaged_outputs_when_the_policy_says_so() {
+    let r = recovery(
+        r#"{ allow = ["salvage"], downstream-of-salvage = "run" }"#,
+        "fail",
+        3,
+    );
+    assert_eq!(stage(&r, "flaky").status, "salvaged");
+    assert_eq!(stage(&r, "after").status, "succeeded");
+    assert_eq!(
+        r.status, "failed",
+        "a salvaged stage is not a completed run"
+    );
 }
 
 #[test]

@@ -115,6 +115,12 @@ pub async fn run_plan(
             .find(|i| i.sample == sample && i.name == name)
             .map(|i| i.sha256)
     };
+    // Whether stages downstream of a salvaged `stage` run on its partial outputs.
+    let continues = |stage: &str| {
+        plan.stages
+            .iter()
+            .any(|s| s.id == stage && s.policy.run_downstream_of_salvage)
+    };
     // Work items are (sample, stage) in sample-priority then topological order.
     let work: Vec<(&Sample, &PlanStage)> = samples
         .iter()
@@ -144,7 +150,10 @@ pub async fn run_plan(
                         port: out,
                     } => match results.get(&(sample.id.clone(), up.clone())) {
                         None => waiting = true,
-                        Some(r) if r.status != "succeeded" => {
+                        Some(r)
+                            if r.status != "succeeded"
+                                && !(r.status == "salvaged" && continues(up)) =>
+                        {
                             blocked = Some(format!("upstream stage `{up}` {}", r.status))
                         }
                         Some(r) => match r.outputs.iter().find(|o| &o.port == out) {

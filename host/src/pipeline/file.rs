@@ -90,6 +90,10 @@ pub struct PolicyDecl {
     /// Fuel multiplier for a retry after fuel exhaustion (deterministic).
     #[serde(default)]
     pub fuel_growth: Option<Spanned<i64>>,
+    /// After a salvage: `skip` the stages downstream (default) or `run` them on
+    /// the salvaged partial outputs.
+    #[serde(default)]
+    pub downstream_of_salvage: Option<Spanned<String>>,
 }
 
 /// What the stage needs to run on (used by the scheduler).

@@ -49,6 +49,8 @@ pub struct Policy {
     /// Multiplies the fuel budget on a retry after fuel exhaustion.
     pub fuel_growth: u64,
     pub allow: Vec<DecisionKind>,
+    /// Whether downstream stages run on salvaged partial outputs.
+    pub run_downstream_of_salvage: bool,
 }
 
 impl Default for Policy {
@@ -58,6 +60,7 @@ impl Default for Policy {
             fuel: crate::limits::Limits::default().fuel,
             fuel_growth: 1,
             allow: vec![DecisionKind::Abort],
+            run_downstream_of_salvage: false,
         }
     }
 }

@@ -537,6 +537,17 @@ fn check_policy(d: &mut Diagnostics<'_>, decl: Option<&Spanned<PolicyDecl>>) -> 
     if let Some(n) = int(&decl.fuel_growth, "fuel-growth", 1, 1000) {
         policy.fuel_growth = n as u64;
     }
+    if let Some(d2) = &decl.downstream_of_salvage {
+        match d2.get_ref().as_str() {
+            "skip" => policy.run_downstream_of_salvage = false,
+            "run" => policy.run_downstream_of_salvage = true,
+            other => d.error(
+                Some(d2.span()),
+                format!("downstream-of-salvage `{other}`"),
+                Some("one of: skip, run".into()),
+            ),
+        }
+    }
     if let Some(allow) = &decl.allow {
         policy.allow.clear();
         for a in allow {

@@ -174,6 +174,9 @@ impl Stage for Testkit {
             }
             "panic" => panic!("testkit was asked to panic"),
             _ => {
+                // Some output exists before the failure: what `salvage` keeps.
+                out.write_all(b"partial output before the failure")
+                    .map_err(io_err)?;
                 return Err(StageError::new("injected", "injected failure")
                     .at("data", Some(p.record as u64)));
             }
