@@ -1,5 +1,8 @@
-//! Foundation benchmarks: component load (cold compile, cache hit, instantiate), fastq-qc on the lambda reads (native vs wasm through petri) and SHA-256 streaming.
+//! Foundation benchmarks: component load, fastq-qc native vs wasm, SHA-256 streaming.
 //!
+//! Groups: `load` (cold compile vs cache hit vs instantiate), `qc_lambda`
+//! (fastq-qc on the lambda reads, native `run_qc` vs the component through
+//! `petri.run`) and `sha256` (petri's hasher vs sha2 in one call and OpenSSL).
 //! Every measurement is a pair (or more) of cases run side by side, so results
 //! are read as ratios against a baseline on the same machine, never as timed
 //! assertions. `docs/benchmarks.md` has the commands and the recorded figures.
@@ -291,6 +294,22 @@ fn sha256(c: &mut Criterion) {
             g.bench_function("petri_of_reader_file", |b| {
                 b.iter(|| Digest::of_reader(File::open(&file).expect("open")).expect("hash"))
             });
+            // The baseline side by side: OpenSSL's digest of the same file
+            // (includes starting the process, a few ms).
+            let openssl = || {
+                std::process::Command::new("openssl")
+                    .arg("dgst")
+                    .arg("-sha256")
+                    .arg(&file)
+                    .output()
+            };
+            if openssl().is_ok_and(|o| o.status.success()) {
+                g.bench_function("openssl_dgst_file", |b| {
+                    b.iter(|| openssl().expect("openssl"))
+                });
+            } else {
+                eprintln!("sha256: skipping openssl_dgst_file: `openssl` not found");
+            }
         }
         _ => eprintln!(
             "sha256: skipping petri_of_reader_file: no file at {} (set PETRI_BENCH_FILE)",
