@@ -23,6 +23,8 @@ pub enum CasError {
     Io { path: PathBuf, source: io::Error },
     #[error("blob {0} is not in the store")]
     Missing(Digest),
+    #[error("a blob written without hashing must be committed with its digest")]
+    NotHashed,
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CasError + '_ {
@@ -88,12 +90,23 @@ impl BlobStore {
 
     /// Starts a new blob; nothing is visible until [`BlobWriter::commit`].
     pub fn writer(&self) -> Result<BlobWriter, CasError> {
+        self.new_writer(Some(Hasher::default()))
+    }
+
+    /// Starts a blob whose bytes the caller hashes itself (so they are hashed
+    /// once); it becomes visible with [`BlobWriter::commit_as`].
+    pub fn unhashed_writer(&self) -> Result<BlobWriter, CasError> {
+        self.new_writer(None)
+    }
+
+    fn new_writer(&self, hasher: Option<Hasher>) -> Result<BlobWriter, CasError> {
         let tmp_dir = self.root.join("tmp");
         let file = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io_at(&tmp_dir))?;
         Ok(BlobWriter {
             store: self.clone(),
             file: io::BufWriter::with_capacity(1 << 16, file),
-            hasher: Hasher::default(),
+            hasher,
+            len: 0,
         })
     }
 }
@@ -102,27 +115,36 @@ impl BlobStore {
 pub struct BlobWriter {
     store: BlobStore,
     file: io::BufWriter<tempfile::NamedTempFile>,
-    hasher: Hasher,
+    hasher: Option<Hasher>,
+    len: u64,
 }
 
 impl BlobWriter {
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
-        self.hasher.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.hasher.is_empty()
+        self.len == 0
     }
 
     /// Makes the blob durable and visible under its digest.
-    pub fn commit(self) -> Result<(Digest, u64), CasError> {
+    pub fn commit(mut self) -> Result<(Digest, u64), CasError> {
+        let (digest, _) = self.hasher.take().ok_or(CasError::NotHashed)?.finish();
+        self.persist(digest)
+    }
+
+    /// Commits a blob from [`BlobStore::unhashed_writer`] under `digest`, which
+    /// the caller computed over exactly the bytes written.
+    pub fn commit_as(self, digest: Digest) -> Result<(Digest, u64), CasError> {
+        self.persist(digest)
+    }
+
+    fn persist(self, digest: Digest) -> Result<(Digest, u64), CasError> {
         let BlobWriter {
-            store,
-            file,
-            hasher,
+            store, file, len, ..
         } = self;
-        let (digest, len) = hasher.finish();
         let target = store.path_of(&digest);
         let tmp = file.into_inner().map_err(|e| CasError::Io {
             path: target.clone(),
@@ -149,7 +171,10 @@ impl BlobWriter {
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        self.len += n as u64;
         Ok(n)
     }
 
@@ -173,6 +198,22 @@ mod tests {
         assert_eq!(store.read(&a).unwrap(), b"hello");
         let missing = Digest::of(b"nope");
         assert!(matches!(store.read(&missing), Err(CasError::Missing(_))));
+    }
+
+    #[test]
+    fn unhashed_writer_needs_the_callers_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut w = store.unhashed_writer().unwrap();
+        w.write_all(b"abc").unwrap();
+        assert!(matches!(w.commit(), Err(CasError::NotHashed)));
+        let mut w = store.unhashed_writer().unwrap();
+        w.write_all(b"abc").unwrap();
+        assert_eq!(
+            w.commit_as(Digest::of(b"abc")).unwrap(),
+            (Digest::of(b"abc"), 3)
+        );
+        assert_eq!(store.read(&Digest::of(b"abc")).unwrap(), b"abc");
     }
 
     #[test]

@@ -414,7 +414,7 @@ impl Petri {
                 }
                 let file =
                     File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                let tee = self.blobs.writer().map_err(|e| e.to_string())?;
+                let tee = self.blobs.unhashed_writer().map_err(|e| e.to_string())?;
                 Ok((Box::new(BufReader::with_capacity(1 << 16, file)), Some(tee)))
             }
             InputSource::Blob(d) => {
@@ -433,7 +433,8 @@ impl Petri {
                 source,
             })?;
             if let Some(tee) = tee {
-                tee.commit()?;
+                // The stream hashed exactly these bytes: no second pass.
+                tee.commit_as(sha256)?;
             }
             out.push(PortData { port, sha256, size });
         }

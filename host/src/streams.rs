@@ -1,6 +1,8 @@
 //! The host side of `petri:stage/streams`: readers and writers that hash every byte.
 
 use std::io::{self, Read};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use wasmtime::component::Resource;
 
@@ -27,23 +29,66 @@ pub enum StreamAbort {
     Output { port: String, source: io::Error },
 }
 
+/// Copies chunks into a blob on another thread, so storing an input overlaps
+/// with hashing it and feeding the guest. The channel is bounded: memory stays
+/// at a few chunks however fast the source is.
+struct Tee {
+    tx: Option<SyncSender<Vec<u8>>>,
+    writer: Option<JoinHandle<io::Result<BlobWriter>>>,
+}
+
+impl Tee {
+    fn new(mut blob: BlobWriter) -> Tee {
+        let (tx, rx) = sync_channel::<Vec<u8>>(16);
+        let writer = std::thread::spawn(move || {
+            for chunk in rx {
+                io::Write::write_all(&mut blob, &chunk)?;
+            }
+            Ok(blob)
+        });
+        Tee {
+            tx: Some(tx),
+            writer: Some(writer),
+        }
+    }
+
+    fn send(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(chunk.to_vec()));
+        match sent {
+            Some(Ok(())) | None => Ok(()),
+            // The writer stopped: its own error says why.
+            Some(Err(_)) => self.finish().map(|_| ()),
+        }
+    }
+
+    /// Waits for every chunk to be written and returns the blob.
+    fn finish(&mut self) -> io::Result<BlobWriter> {
+        drop(self.tx.take());
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the blob writer thread panicked")),
+            None => Err(io::Error::other("the blob writer already finished")),
+        }
+    }
+}
+
 /// One input port: the source, its running digest, and the copy kept in the store.
 pub(crate) struct InputStream {
     pub port: String,
     source: Box<dyn Read + Send>,
     hasher: Hasher,
-    tee: Option<BlobWriter>,
+    tee: Option<Tee>,
     eof: bool,
 }
 
 impl InputStream {
-    /// `tee` receives every byte read, to keep the input in the blob store.
+    /// `tee` receives every byte read (on another thread), to keep the input in the blob store.
     pub fn new(port: String, source: Box<dyn Read + Send>, tee: Option<BlobWriter>) -> Self {
         InputStream {
             port,
             source,
             hasher: Hasher::default(),
-            tee,
+            tee: tee.map(Tee::new),
             eof: false,
         }
     }
@@ -63,7 +108,7 @@ impl InputStream {
         chunk.truncate(filled);
         self.hasher.update(&chunk);
         if let Some(tee) = &mut self.tee {
-            io::Write::write_all(tee, &chunk)?;
+            tee.send(&chunk)?;
         }
         Ok(chunk)
     }
@@ -75,7 +120,11 @@ impl InputStream {
             self.next_chunk()?;
         }
         let (digest, len) = self.hasher.finish();
-        Ok((digest, len, self.tee))
+        let blob = match &mut self.tee {
+            Some(tee) => Some(tee.finish()?),
+            None => None,
+        };
+        Ok((digest, len, blob))
     }
 }
 
