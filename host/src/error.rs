@@ -27,6 +27,12 @@ impl fmt::Display for Problem {
     }
 }
 
+impl From<crate::state::StateError> for Error {
+    fn from(e: crate::state::StateError) -> Error {
+        Error::State(e.to_string())
+    }
+}
+
 fn list(problems: &[Problem]) -> String {
     problems
         .iter()

@@ -138,23 +138,12 @@ impl RecordStore {
 
     /// Loads a pipeline run record by id or unique prefix.
     pub fn load_run(&self, id: &str) -> Result<crate::pipeline::RunRecord, RecordError> {
-        let path = self.resolve(id)?;
-        let bytes = fs::read(&path).map_err(|source| RecordError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|source| RecordError::Parse { path, source })
+        self.read(id)
     }
 
     /// The schema tag of the record `id` (stage or pipeline run).
     pub fn schema_of(&self, id: &str) -> Result<String, RecordError> {
-        let path = self.resolve(id)?;
-        let bytes = fs::read(&path).map_err(|source| RecordError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|source| RecordError::Parse { path, source })?;
+        let v: serde_json::Value = self.read(id)?;
         Ok(v["schema"].as_str().unwrap_or_default().to_owned())
     }
 
@@ -177,6 +166,11 @@ impl RecordStore {
 
     /// Loads the record whose id is `id` or starts with it.
     pub fn load(&self, id: &str) -> Result<StageRecord, RecordError> {
+        self.read(id)
+    }
+
+    /// Reads and parses the record `id` (or unique prefix) as `T`.
+    fn read<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<T, RecordError> {
         let path = self.resolve(id)?;
         let bytes = fs::read(&path).map_err(|source| RecordError::Io {
             path: path.clone(),

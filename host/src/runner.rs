@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{Decision, Manifest, StageError, StageWorldPre};
+use crate::bindings::{Decision, Manifest, StageError, StageWorld, StageWorldPre};
 use crate::cache::{CacheOutcome, CompiledCache};
 use crate::cas::BlobStore;
 use crate::data_dir::DataDir;
@@ -159,14 +159,29 @@ impl Petri {
     /// Instantiates the stage in a fresh sandbox and drops it: what every run
     /// pays before the guest starts. Used by benchmarks and health checks.
     pub async fn instantiate(&self, stage: &LoadedStage) -> Result<(), Error> {
+        self.hook_instance(stage).await.map(drop)
+    }
+
+    /// A fresh sandbox with no ports, instantiated, with the fuel a hook
+    /// (`describe`, `recover`) may use.
+    async fn hook_instance(
+        &self,
+        stage: &LoadedStage,
+    ) -> Result<(Store<StageState>, StageWorld), Error> {
         let state = StageState::new(&self.profile, Limits::default(), Vec::new(), Vec::new());
         let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
-        stage
+        let world = stage
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(Error::Instantiate)?;
-        Ok(())
+        store.set_fuel(HOOK_FUEL).map_err(Error::Engine)?;
+        Ok((store, world))
+    }
+
+    /// The typed failure of a trapped hook call.
+    fn hook_failure(&self, e: &wasmtime::Error) -> Failure {
+        Failure::from_trap(e, HOOK_FUEL, HOOK_FUEL, self.profile.max_wasm_stack)
     }
 
     /// Asks the stage's `recover` hook what to do after `error` on `attempt`
@@ -177,26 +192,12 @@ impl Petri {
         error: &StageError,
         attempt: u32,
     ) -> Result<Decision, Error> {
-        let state = StageState::new(&self.profile, Limits::default(), Vec::new(), Vec::new());
-        let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
-        let world = stage
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(Error::Instantiate)?;
-        store.set_fuel(HOOK_FUEL).map_err(Error::Engine)?;
+        let (mut store, world) = self.hook_instance(stage).await?;
         world
             .petri_stage_stage()
             .call_recover(&mut store, error, attempt)
             .await
-            .map_err(|e| {
-                Error::Recover(Failure::from_trap(
-                    &e,
-                    HOOK_FUEL,
-                    HOOK_FUEL,
-                    self.profile.max_wasm_stack,
-                ))
-            })
+            .map_err(|e| Error::Recover(self.hook_failure(&e)))
     }
 
     /// The stage's manifest (asked once per module per process).
@@ -209,27 +210,12 @@ impl Petri {
         {
             return Ok(m);
         }
-        let limits = Limits::default();
-        let state = StageState::new(&self.profile, limits, Vec::new(), Vec::new());
-        let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
-        let world = stage
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(Error::Instantiate)?;
-        store.set_fuel(HOOK_FUEL).map_err(Error::Engine)?;
+        let (mut store, world) = self.hook_instance(stage).await?;
         let manifest = world
             .petri_stage_stage()
             .call_describe(&mut store)
             .await
-            .map_err(|e| {
-                Error::Describe(Failure::from_trap(
-                    &e,
-                    HOOK_FUEL,
-                    HOOK_FUEL,
-                    self.profile.max_wasm_stack,
-                ))
-            })?;
+            .map_err(|e| Error::Describe(self.hook_failure(&e)))?;
         check_manifest(&manifest).map_err(Error::Manifest)?;
         if let Ok(mut m) = self.manifests.lock() {
             m.insert(stage.digest, manifest.clone());

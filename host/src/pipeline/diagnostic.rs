@@ -76,13 +76,7 @@ impl<'a> Diagnostics<'a> {
         hint: Option<String>,
     ) {
         let (line, column) = span.map_or((0, 0), |s| self.line_col(s.start));
-        self.list.push(Diagnostic {
-            file: self.file.to_owned(),
-            line,
-            column,
-            message: message.into(),
-            hint,
-        });
+        self.error_at(line, column, message, hint);
     }
 
     /// Records a problem at a 1-based line and column (for tabular files).

@@ -95,19 +95,13 @@ pub async fn run_plan(
             .to_string()
             .as_bytes(),
     );
-    let state_err = |e: crate::state::StateError| Error::State(e.to_string());
-    let run_id = match state
-        .unfinished_run(&run_key.to_hex())
-        .await
-        .map_err(state_err)?
-    {
+    let run_id = match state.unfinished_run(&run_key.to_hex()).await? {
         Some(id) => id,
         None => uuid::Uuid::now_v7().to_string(),
     };
     state
         .start_run(&run_id, &run_key.to_hex(), &plan.name, &started_at)
-        .await
-        .map_err(state_err)?;
+        .await?;
 
     let digest_of = |sample: &str, name: &str| {
         inputs
@@ -180,8 +174,7 @@ pub async fn run_plan(
                         None,
                         Some("none"),
                     )
-                    .await
-                    .map_err(state_err)?;
+                    .await?;
                 if let Some(cb) = &options.on_stage {
                     cb(&skipped);
                 }
@@ -265,8 +258,7 @@ pub async fn run_plan(
     petri.records().save_run(&record)?;
     state
         .finish_run(&run_id, status, &record.finished_at)
-        .await
-        .map_err(state_err)?;
+        .await?;
     Ok(record)
 }
 
@@ -355,7 +347,6 @@ async fn exec_stage(
     wired: Vec<(String, Digest, String)>,
     no_cache: bool,
 ) -> Result<RunStage, Error> {
-    let state_err = |e: crate::state::StateError| Error::State(e.to_string());
     let inputs: Vec<(String, Digest)> = wired.iter().map(|(p, d, _)| (p.clone(), *d)).collect();
     let key = cache_key(petri, stage, &inputs);
     let mut result = skipped_stage(sample, stage, String::new());
@@ -363,8 +354,7 @@ async fn exec_stage(
     result.cache_key = Some(key);
     state
         .stage_state(run_id, sample, &stage.id, "running", None, None)
-        .await
-        .map_err(state_err)?;
+        .await?;
 
     if !no_cache && let Some(hit) = cached_record(petri, state, &key).await? {
         result.status = "succeeded".into();
@@ -382,8 +372,7 @@ async fn exec_stage(
                 Some(&hit.id),
                 Some("hit"),
             )
-            .await
-            .map_err(state_err)?;
+            .await?;
         return Ok(result);
     }
 
@@ -423,10 +412,7 @@ async fn exec_stage(
                 result.status = "succeeded".into();
                 result.outputs = record.outputs.clone();
                 // Outputs and record are durable: only now is the result reusable.
-                state
-                    .remember(&key.to_hex(), &record.id)
-                    .await
-                    .map_err(state_err)?;
+                state.remember(&key.to_hex(), &record.id).await?;
                 break;
             }
             Outcome::Failed { failure } => failure.clone(),
@@ -502,8 +488,7 @@ async fn exec_stage(
             result.record_id.as_deref(),
             Some("miss"),
         )
-        .await
-        .map_err(state_err)?;
+        .await?;
     Ok(result)
 }
 
@@ -513,11 +498,7 @@ async fn cached_record(
     state: &StateStore,
     key: &Digest,
 ) -> Result<Option<StageRecord>, Error> {
-    let Some(id) = state
-        .cached(&key.to_hex())
-        .await
-        .map_err(|e| Error::State(e.to_string()))?
-    else {
+    let Some(id) = state.cached(&key.to_hex()).await? else {
         return Ok(None);
     };
     let usable = petri.records().load(&id).ok().filter(|r| {
@@ -527,10 +508,7 @@ async fn cached_record(
                 .all(|o: &PortData| petri.blobs().contains(&o.sha256))
     });
     if usable.is_none() {
-        state
-            .forget(&key.to_hex())
-            .await
-            .map_err(|e| Error::State(e.to_string()))?;
+        state.forget(&key.to_hex()).await?;
     }
     Ok(usable)
 }

@@ -151,34 +151,16 @@ pub async fn verify_run(petri: &Petri, run: &RunRecord) -> Result<Vec<Mismatch>,
             );
             continue;
         }
-        for i in &record.inputs {
-            let got = again
-                .inputs
-                .iter()
-                .find(|x| x.port == i.port)
-                .map(|x| x.sha256.to_string());
-            if got.as_deref() != Some(&i.sha256.to_string()) {
-                miss(
-                    "input",
-                    Some(&i.port),
-                    i.sha256.to_string(),
-                    got.unwrap_or_else(|| "absent".into()),
-                );
-            }
-        }
-        for o in &record.outputs {
-            let got = again
-                .outputs
-                .iter()
-                .find(|x| x.port == o.port)
-                .map(|x| x.sha256.to_string());
-            if got.as_deref() != Some(&o.sha256.to_string()) {
-                miss(
-                    "output",
-                    Some(&o.port),
-                    o.sha256.to_string(),
-                    got.unwrap_or_else(|| "absent".into()),
-                );
+        for (what, recorded, got) in [
+            ("input", &record.inputs, &again.inputs),
+            ("output", &record.outputs, &again.outputs),
+        ] {
+            for r in recorded {
+                let found = got.iter().find(|x| x.port == r.port).map(|x| x.sha256);
+                if found != Some(r.sha256) {
+                    let got = found.map_or_else(|| "absent".to_owned(), |d| d.to_string());
+                    miss(what, Some(&r.port), r.sha256.to_string(), got);
+                }
             }
         }
         if again.fuel_used != record.fuel_used {
