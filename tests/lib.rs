@@ -1,9 +1,16 @@
 //! Shared fixtures for petri's integration tests and benchmarks.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // fixtures: a failed setup should fail the test loudly
 
-use std::path::PathBuf;
+pub mod oracle;
 
-use petri_host::{InputSource, LoadedStage, Outcome, Petri, RawParam, RunRequest, StageRecord};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use petri_host::pipeline::{RunOptions, RunRecord, run_plan, validate};
+use petri_host::{
+    DataDir, InputSource, LoadedStage, Outcome, Petri, RawParam, RunRequest, StageRecord,
+    StateStore,
+};
 
 /// The repository's bundled example data.
 pub fn lambda(file: &str) -> PathBuf {
@@ -62,5 +69,59 @@ pub fn failed(r: &StageRecord) -> &petri_host::Failure {
     match &r.outcome {
         Outcome::Failed { failure } => failure,
         Outcome::Succeeded { .. } => panic!("run succeeded unexpectedly"),
+    }
+}
+
+/// A host, its state database and a temp dir for pipeline files.
+pub struct Fixture {
+    pub petri: Arc<Petri>,
+    pub state: StateStore,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let petri = Arc::new(Petri::open(dir.path().join("data")).unwrap());
+        let state = block_on(StateStore::open(
+            &DataDir::new(dir.path().join("data")).state_db(),
+        ))
+        .unwrap();
+        Fixture { petri, state, dir }
+    }
+
+    /// Writes `text` as a pipeline file, with modules given by registered
+    /// name (`module = "align"`) or as `TESTKIT`/`QC` replaced by the built
+    /// plugins' paths.
+    pub fn pipeline(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let mut text = text
+            .replace("TESTKIT", petri_plugins::TESTKIT)
+            .replace("\"QC\"", &format!("{:?}", petri_plugins::FASTQ_QC));
+        for (plugin, wasm) in petri_plugins::ALL {
+            text = text.replace(
+                &format!("module = {plugin:?}"),
+                &format!("module = {wasm:?}"),
+            );
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Validates and runs a pipeline file; panics if it is invalid.
+    pub fn run(&self, path: &Path, no_cache: bool) -> RunRecord {
+        let plan = block_on(validate(&self.petri, path, None))
+            .unwrap_or_else(|d| panic!("invalid: {d:?}"));
+        let options = RunOptions {
+            no_cache,
+            on_stage: None,
+        };
+        block_on(run_plan(self.petri.clone(), &self.state, &plan, &options)).unwrap()
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Fixture {
+        Fixture::new()
     }
 }

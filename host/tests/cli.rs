@@ -287,12 +287,10 @@ fn killed_runs_resume_to_the_digests_of_an_uninterrupted_run() {
 fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
     let dir = tempfile::tempdir().unwrap();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    // As README command 1 does: register the plugins, run the example as is
+    // (only its data paths made absolute).
     let text = std::fs::read_to_string(examples.join("lambda/pipeline.toml"))
         .unwrap()
-        .replace(
-            "module = \"fastq-qc\"",
-            &format!("module = \"{}\"", petri_plugins::FASTQ_QC),
-        )
         .replace(
             "../data/lambda/",
             &format!("{}/", examples.join("data/lambda").display()),
@@ -300,6 +298,10 @@ fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
     let pipeline = dir.path().join("lambda.toml");
     std::fs::write(&pipeline, text).unwrap();
     let data = dir.path().join("data");
+    let mut add = vec!["plugin", "add"];
+    add.extend(petri_plugins::ALL.iter().map(|(_, path)| *path));
+    let out = petri(&data, &add);
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = petri(&data, &["run", pipeline.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let run = json(&out);
@@ -310,12 +312,25 @@ fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
     assert_eq!(record["root"], run["root"]);
     assert_eq!(record["schema"], "petri.run-record/v1");
 
-    // PROV-JSON: the stage execution used both inputs and generated three outputs.
+    // PROV-JSON: one activity per stage, one `used` per input port and one
+    // `wasGeneratedBy` per output of each.
     let prov = json(&petri(&data, &["provenance", id, "--format", "prov"]));
-    assert_eq!(prov["activity"].as_object().unwrap().len(), 1);
-    assert_eq!(prov["used"].as_object().unwrap().len(), 2);
-    assert_eq!(prov["wasGeneratedBy"].as_object().unwrap().len(), 3);
-    let trimmed = run["stages"][0]["outputs"][0]["sha256"].as_str().unwrap();
+    let stages = record["stages"].as_array().unwrap();
+    let count = |what: &str| -> usize {
+        stages
+            .iter()
+            .map(|s| s[what].as_array().unwrap().len())
+            .sum()
+    };
+    assert_eq!(stages.len(), 5);
+    assert_eq!(prov["activity"].as_object().unwrap().len(), 5);
+    assert_eq!(prov["used"].as_object().unwrap().len(), count("inputs"));
+    assert_eq!(
+        prov["wasGeneratedBy"].as_object().unwrap().len(),
+        count("outputs")
+    );
+    let qc = stages.iter().find(|s| s["stage"] == "qc").unwrap();
+    let trimmed = qc["outputs"][0]["sha256"].as_str().unwrap();
     assert!(prov["entity"].get(format!("sha256:{trimmed}")).is_some());
 
     // RO-Crate: passes roc-validator's Workflow Run Crate 0.5 profile.

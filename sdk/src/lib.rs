@@ -24,6 +24,8 @@
 // Lets the generated code name this crate as `petri_sdk` from inside it.
 extern crate self as petri_sdk;
 
+#[cfg(feature = "genomics")]
+pub mod genomics;
 mod io;
 pub mod log;
 mod manifest;

@@ -4,9 +4,9 @@
 //! reader does not give: a hard cap on line length (a gzip bomb of one endless
 //! line must not exhaust memory) and errors that name the record number.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 
-use flate2::bufread::MultiGzDecoder;
+use petri_sdk::genomics::decompressed;
 
 use crate::QcError;
 
@@ -44,28 +44,6 @@ pub struct ReadLimits {
     pub max_bytes: u64,
 }
 
-/// Counts bytes and fails once more than `max` have been read.
-struct Capped<R> {
-    inner: R,
-    read: u64,
-    max: u64,
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        if self.read > self.max {
-            return Err(io::Error::other(LimitHit(self.max)));
-        }
-        Ok(n)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("input exceeds max-input-bytes ({0} bytes of FASTQ text)")]
-struct LimitHit(u64);
-
 /// Reads FASTQ records from a port.
 pub struct FastqReader {
     inner: Box<dyn BufRead>,
@@ -82,29 +60,7 @@ impl FastqReader {
         port: &str,
         limits: ReadLimits,
     ) -> Result<FastqReader, QcError> {
-        let mut buffered = BufReader::with_capacity(1 << 16, source);
-        let head = buffered.fill_buf().map_err(|e| QcError::io(port, 0, e))?;
-        let gzip = head.starts_with(&[0x1f, 0x8b]);
-        let inner: Box<dyn BufRead> = if gzip {
-            let decoded = MultiGzDecoder::new(buffered);
-            Box::new(BufReader::with_capacity(
-                1 << 16,
-                Capped {
-                    inner: decoded,
-                    read: 0,
-                    max: limits.max_bytes,
-                },
-            ))
-        } else {
-            Box::new(BufReader::with_capacity(
-                1 << 16,
-                Capped {
-                    inner: buffered,
-                    read: 0,
-                    max: limits.max_bytes,
-                },
-            ))
-        };
+        let inner = decompressed(source, limits.max_bytes).map_err(|e| QcError::io(port, 0, e))?;
         Ok(FastqReader {
             inner,
             port: port.to_owned(),

@@ -42,9 +42,11 @@ pub enum QcError {
 impl QcError {
     /// An I/O error; a hit of the input cap becomes a [`QcError::Limit`].
     pub(crate) fn io(port: &str, record: u64, e: std::io::Error) -> QcError {
-        let is_cap = e
-            .get_ref()
-            .is_some_and(|inner| inner.to_string().contains("max-input-bytes"));
+        let is_cap = e.get_ref().is_some_and(|inner| {
+            inner
+                .to_string()
+                .contains(petri_sdk::genomics::LIMIT_MESSAGE)
+        });
         if is_cap {
             return QcError::Limit {
                 port: port.to_owned(),
