@@ -6,7 +6,7 @@ pub mod oracle;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use petri_host::pipeline::{RunOptions, RunRecord, run_plan, validate};
+use petri_host::pipeline::{RunOptions, RunRecord, RunStage, run_plan, validate};
 use petri_host::{
     DataDir, InputSource, LoadedStage, Outcome, Petri, RawParam, RunRequest, StageRecord,
     StateStore,
@@ -18,6 +18,34 @@ pub fn lambda(file: &str) -> PathBuf {
         .join("../examples/data/lambda")
         .join(file)
 }
+
+/// The example pipeline over the bundled data (`examples/lambda/pipeline.toml`:
+/// QC → align → coverage, call → consensus); its inputs name `../data/lambda/<file>`.
+pub fn lambda_example() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lambda/pipeline.toml"),
+    )
+    .unwrap()
+}
+
+/// Alignment and calling on the raw lambda pairs: the same input the bwa +
+/// bcftools oracle gets.
+pub const LAMBDA_ALIGN_CALL: &str = r#"
+[inputs.reference]
+path = "../data/lambda/lambda_virus.fa.gz"
+[inputs.reads]
+path = "../data/lambda/reads_1.fq.gz"
+[inputs.mates]
+path = "../data/lambda/reads_2.fq.gz"
+
+[stages.align]
+module = "align"
+inputs = { reference = "inputs.reference", reads = "inputs.reads", mates = "inputs.mates" }
+
+[stages.call]
+module = "call-variants"
+inputs = { reference = "inputs.reference", alignments = "align.alignments" }
+"#;
 
 /// A host over a fresh temp data dir (kept alive by the returned guard).
 pub fn host() -> (Petri, tempfile::TempDir) {
@@ -72,6 +100,14 @@ pub fn failed(r: &StageRecord) -> &petri_host::Failure {
     }
 }
 
+/// The stage `name` of a run.
+pub fn stage<'a>(run: &'a RunRecord, name: &str) -> &'a RunStage {
+    run.stages
+        .iter()
+        .find(|s| s.stage == name)
+        .unwrap_or_else(|| panic!("no stage `{name}` in the run"))
+}
+
 /// A host, its state database and a temp dir for pipeline files.
 pub struct Fixture {
     pub petri: Arc<Petri>,
@@ -108,6 +144,13 @@ impl Fixture {
         path
     }
 
+    /// [`Fixture::pipeline`] for a pipeline whose inputs name
+    /// `../data/lambda/<file>` (as the example does): they become the bundled data.
+    pub fn lambda_pipeline(&self, name: &str, text: &str) -> PathBuf {
+        let text = text.replace("../data/lambda/", &format!("{}/", lambda("").display()));
+        self.pipeline(name, &text)
+    }
+
     /// Validates and runs a pipeline file; panics if it is invalid.
     pub fn run(&self, path: &Path, no_cache: bool) -> RunRecord {
         let plan = block_on(validate(&self.petri, path, None))
@@ -123,5 +166,42 @@ impl Fixture {
 impl Default for Fixture {
     fn default() -> Fixture {
         Fixture::new()
+    }
+}
+
+/// A completed run of a pipeline over the lambda data, and `work`: a dir
+/// holding the plain reference indexed for the oracles (`ref.fa`).
+pub struct LambdaRun {
+    pub fixture: Fixture,
+    pub run: RunRecord,
+    pub work: PathBuf,
+}
+
+impl LambdaRun {
+    /// Runs `pipeline` (inputs as in [`Fixture::lambda_pipeline`]); panics
+    /// unless it completes.
+    pub fn new(pipeline: &str) -> LambdaRun {
+        let fixture = Fixture::new();
+        let path = fixture.lambda_pipeline("lambda.toml", pipeline);
+        let run = fixture.run(&path, false);
+        assert_eq!(run.status, "completed", "{run:#?}");
+        let work = fixture.dir.path().join("oracle");
+        std::fs::create_dir_all(&work).unwrap();
+        oracle::indexed_reference(&work, &lambda("lambda_virus.fa.gz"));
+        LambdaRun { fixture, run, work }
+    }
+
+    /// Where the blob store keeps a stage's output.
+    pub fn output(&self, stage_name: &str, port: &str) -> PathBuf {
+        let s = stage(&self.run, stage_name);
+        let o = s.outputs.iter().find(|o| o.port == port).unwrap();
+        self.fixture.petri.blobs().path_of(&o.sha256)
+    }
+
+    /// Copies a stage's output into the work dir as `name`.
+    pub fn copy_output(&self, stage_name: &str, port: &str, name: &str) -> PathBuf {
+        let to = self.work.join(name);
+        std::fs::copy(self.output(stage_name, port), &to).unwrap();
+        to
     }
 }

@@ -5,78 +5,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use petri_host::pipeline::RunRecord;
 use petri_host::{Failure, Petri};
-use petri_tests::oracle::{self, bwa_bcftools, calls, compare, normalised_pass, shell, tool};
-use petri_tests::{Fixture, failed, lambda, request, run};
-
-/// One run of a pipeline over the lambda data, plus a work dir with the
-/// indexed plain reference for the oracles.
-struct Lambda {
-    f: Fixture,
-    run: RunRecord,
-    work: PathBuf,
-}
-
-impl Lambda {
-    fn new(pipeline: &str) -> Lambda {
-        let f = Fixture::new();
-        let text = pipeline.replace("../data/lambda/", &format!("{}/", lambda("").display()));
-        let path = f.pipeline("lambda.toml", &text);
-        let run = f.run(&path, false);
-        assert_eq!(run.status, "completed", "{run:#?}");
-        let work = f.dir.path().join("oracle");
-        std::fs::create_dir_all(&work).unwrap();
-        oracle::indexed_reference(&work, &lambda("lambda_virus.fa.gz"));
-        Lambda { f, run, work }
-    }
-
-    /// Copies a stage's output into the work dir as `name`.
-    fn output(&self, stage: &str, port: &str, name: &str) -> PathBuf {
-        let s = self.run.stages.iter().find(|s| s.stage == stage).unwrap();
-        let o = s.outputs.iter().find(|o| o.port == port).unwrap();
-        let to = self.work.join(name);
-        std::fs::copy(self.f.petri.blobs().path_of(&o.sha256), &to).unwrap();
-        to
-    }
-}
+use petri_tests::oracle::{bwa_bcftools, calls, compare, normalised_pass, shell, tool};
+use petri_tests::{LAMBDA_ALIGN_CALL, LambdaRun, failed, lambda, lambda_example, request, run};
 
 /// The example pipeline (QC → align → coverage, call → consensus), run once
 /// for every test here.
-fn example() -> &'static Lambda {
-    static RUN: OnceLock<Lambda> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lambda/pipeline.toml"),
-        )
-        .unwrap();
-        Lambda::new(&text)
-    })
+fn example() -> &'static LambdaRun {
+    static RUN: OnceLock<LambdaRun> = OnceLock::new();
+    RUN.get_or_init(|| LambdaRun::new(&lambda_example()))
 }
-
-/// Alignment and calling on the raw paired reads, the same input the bwa +
-/// bcftools oracle gets.
-const ALIGN_CALL: &str = r#"
-[inputs.reference]
-path = "../data/lambda/lambda_virus.fa.gz"
-[inputs.reads]
-path = "../data/lambda/reads_1.fq.gz"
-[inputs.mates]
-path = "../data/lambda/reads_2.fq.gz"
-
-[stages.align]
-module = "align"
-inputs = { reference = "inputs.reference", reads = "inputs.reads", mates = "inputs.mates" }
-
-[stages.call]
-module = "call-variants"
-inputs = { reference = "inputs.reference", alignments = "align.alignments" }
-"#;
 
 #[test]
 fn snv_calls_agree_with_bwa_and_bcftools() {
-    let ours = Lambda::new(ALIGN_CALL);
-    let vcf = ours.output("call", "variants", "ours.vcf");
+    let ours = LambdaRun::new(LAMBDA_ALIGN_CALL);
+    let vcf = ours.copy_output("call", "variants", "ours.vcf");
     let ours_calls = calls(&normalised_pass(&ours.work, &vcf, "ours.norm.vcf"));
     let (_, theirs) = bwa_bcftools(
         &ours.work,
@@ -102,7 +45,7 @@ fn snv_calls_agree_with_bwa_and_bcftools() {
 #[test]
 fn alignments_pass_samtools_checks() {
     let l = example();
-    let sam = l.output("align", "alignments", "ours.sam");
+    let sam = l.copy_output("align", "alignments", "ours.sam");
     tool(
         &l.work,
         "samtools",
@@ -141,7 +84,7 @@ fn alignments_pass_samtools_checks() {
 #[test]
 fn variants_pass_bcftools_checks() {
     let l = example();
-    let vcf = l.output("call", "variants", "ours.vcf");
+    let vcf = l.copy_output("call", "variants", "ours.vcf");
     let records = std::fs::read_to_string(&vcf)
         .unwrap()
         .lines()
@@ -172,7 +115,7 @@ fn variants_pass_bcftools_checks() {
 #[test]
 fn coverage_equals_samtools_depth() {
     let l = example();
-    let sam = l.output("align", "alignments", "cov.sam");
+    let sam = l.copy_output("align", "alignments", "cov.sam");
     tool(
         &l.work,
         "samtools",
@@ -180,7 +123,7 @@ fn coverage_equals_samtools_depth() {
     );
     let theirs =
         String::from_utf8(tool(&l.work, "samtools", &["depth", "-a", "-J", "cov.bam"])).unwrap();
-    let depth = l.output("coverage", "depth", "depth.tsv");
+    let depth = l.copy_output("coverage", "depth", "depth.tsv");
     let ours = std::fs::read_to_string(depth).unwrap();
     let mut ours = ours.lines();
     assert_eq!(ours.next(), Some("contig\tposition\tdepth"));
@@ -193,8 +136,9 @@ fn coverage_equals_samtools_depth() {
 #[test]
 fn consensus_equals_bcftools_consensus_with_the_same_mask() {
     let l = example();
-    let vcf = l.output("call", "variants", "cons.vcf");
-    let depth = std::fs::read_to_string(l.output("coverage", "depth", "cons.depth.tsv")).unwrap();
+    let vcf = l.copy_output("call", "variants", "cons.vcf");
+    let depth =
+        std::fs::read_to_string(l.copy_output("coverage", "depth", "cons.depth.tsv")).unwrap();
     // Positions below the pipeline's min-depth (5), as a BED mask.
     let mut bed = String::new();
     for line in depth.lines().skip(1) {
@@ -220,7 +164,7 @@ fn consensus_equals_bcftools_consensus_with_the_same_mask() {
             .filter(|l| !l.starts_with('>'))
             .collect()
     };
-    let ours = seq(&l.output("consensus", "consensus", "ours.fa"));
+    let ours = seq(&l.copy_output("consensus", "consensus", "ours.fa"));
     let theirs = seq(&l.work.join("theirs.fa"));
     assert!(ours.len() > 48_000, "{}", ours.len());
     assert_eq!(ours, theirs);

@@ -1,12 +1,7 @@
 //! Pipelines: validation with locations, the content-keyed cache, recovery policies, verify.
 
 use petri_host::pipeline::{RunOptions, RunRecord, run_plan, validate, verify_run};
-use petri_tests::{Fixture, block_on, lambda};
-use std::path::Path;
-
-fn stage<'a>(r: &'a RunRecord, id: &str) -> &'a petri_host::pipeline::RunStage {
-    r.stages.iter().find(|s| s.stage == id).unwrap()
-}
+use petri_tests::{Fixture, block_on, lambda_example, stage};
 
 const CHAIN: &str = r#"
 [inputs.data]
@@ -187,12 +182,7 @@ fn cache_hits_on_same_content_and_misses_on_any_change() {
 #[test]
 fn lambda_pipeline_runs_and_verifies_then_tampering_is_named() {
     let f = Fixture::new();
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lambda/pipeline.toml"),
-    )
-    .unwrap()
-    .replace("../data/lambda/", &format!("{}/", lambda("").display()));
-    let path = f.pipeline("lambda.toml", &text);
+    let path = f.lambda_pipeline("lambda.toml", &lambda_example());
     let run = f.run(&path, false);
     assert_eq!(run.status, "completed");
     let qc = stage(&run, "qc");

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, Read};
 
-use petri_sdk::genomics::decompressed;
+use petri_sdk::genomics::{InputError, decompressed};
 
 use crate::AlignError;
 
@@ -175,11 +175,11 @@ pub fn read_all(
         }
         r1.push(a);
         if (r1.len() as u64) * per > max_reads {
-            return Err(AlignError::Limit {
-                port: reads.port().to_owned(),
+            return Err(AlignError::Input(InputError::limit(
+                reads.port(),
                 record,
-                message: format!("more than max-reads ({max_reads}) reads to hold for sorting"),
-            });
+                format!("more than max-reads ({max_reads}) reads to hold for sorting"),
+            )));
         }
     }
     Ok((r1, r2))

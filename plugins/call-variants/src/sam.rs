@@ -9,7 +9,7 @@ use noodles_sam::{
     alignment::record::cigar::{Op, op::Kind},
     header::record::value::map::{header::tag as hd_tag, read_group::tag as rg_tag},
 };
-use petri_sdk::genomics::{Reference, decompressed};
+use petri_sdk::genomics::{InputError, Reference, decompressed};
 
 use crate::error::CallError;
 use crate::params::CallParams;
@@ -73,13 +73,13 @@ impl SamInput {
         params: &CallParams,
     ) -> Result<SamInput, CallError> {
         let max_bytes = params.max_input_bytes.max(0) as u64;
-        let inner = decompressed(source, max_bytes).map_err(|e| CallError::io(PORT, 0, e))?;
+        let inner = decompressed(source, max_bytes).map_err(|e| InputError::from_io(PORT, 0, e))?;
         let mut reader = sam::io::Reader::new(inner);
         let header = reader.read_header().map_err(|e| {
             if e.kind() == io::ErrorKind::InvalidData {
                 malformed(0, format!("invalid header: {e}"))
             } else {
-                CallError::io(PORT, 0, e)
+                InputError::from_io(PORT, 0, e).into()
             }
         })?;
         let sort_order = header
@@ -140,7 +140,7 @@ impl SamInput {
                 {
                     malformed(at, format!("invalid record: {e}"))
                 } else {
-                    CallError::io(PORT, at, e)
+                    InputError::from_io(PORT, at, e).into()
                 }
             })?;
             if n == 0 {
@@ -316,14 +316,14 @@ impl SamInput {
         self.qual.clear();
         self.qual.extend_from_slice(qual.as_ref());
         if span > self.max_span {
-            return Err(CallError::Limit {
-                port: PORT.into(),
-                record: at,
-                message: format!(
+            return Err(CallError::Input(InputError::limit(
+                PORT,
+                at,
+                format!(
                     "alignment spans {span} bp, more than max-read-span ({})",
                     self.max_span
                 ),
-            });
+            )));
         }
         Ok(true)
     }

@@ -31,7 +31,7 @@ use noodles_vcf::{
         },
     },
 };
-use petri_sdk::genomics::Reference;
+use petri_sdk::genomics::{InputError, Reference};
 
 use crate::error::CallError;
 use crate::params::CallParams;
@@ -49,7 +49,7 @@ pub struct VcfOut<W: Write> {
 }
 
 fn io_err(record: u64, e: std::io::Error) -> CallError {
-    CallError::io(PORT, record, e)
+    InputError::from_io(PORT, record, e).into()
 }
 
 fn bad_header(e: impl std::fmt::Display) -> CallError {

@@ -1,9 +1,7 @@
 //! The consensus stage's typed errors and their mapping to stage error kinds.
 
-use std::io;
-
 use petri_sdk::StageError;
-use petri_sdk::genomics::{LIMIT_MESSAGE, ReferenceError};
+use petri_sdk::genomics::{InputError, ReferenceError};
 
 /// Port names.
 pub const REFERENCE: &str = "reference";
@@ -25,37 +23,12 @@ pub enum ConsensusError {
     MalformedVcf { record: u64, message: String },
     #[error("{DEPTH}: line {line}: {message}")]
     MalformedDepth { line: u64, message: String },
-    #[error("{port}: record {record}: {message}")]
-    Limit {
-        port: String,
-        record: u64,
-        message: String,
-    },
-    #[error("{port}: I/O error near record {record}: {source}")]
-    Io {
-        port: String,
-        record: u64,
-        source: io::Error,
-    },
+    /// An input over a limit, or a port that could not be read or written.
+    #[error(transparent)]
+    Input(#[from] InputError),
 }
 
 impl ConsensusError {
-    /// An I/O error on `port`; a hit of the input cap becomes [`ConsensusError::Limit`].
-    pub(crate) fn io(port: &str, record: u64, e: io::Error) -> ConsensusError {
-        if e.to_string().contains(LIMIT_MESSAGE) {
-            return ConsensusError::Limit {
-                port: port.to_owned(),
-                record,
-                message: e.to_string(),
-            };
-        }
-        ConsensusError::Io {
-            port: port.to_owned(),
-            record,
-            source: e,
-        }
-    }
-
     pub(crate) fn vcf(record: u64, message: impl Into<String>) -> ConsensusError {
         ConsensusError::MalformedVcf {
             record,
@@ -65,7 +38,8 @@ impl ConsensusError {
 }
 
 /// `reference-mismatch`, `unsorted-input`, `malformed-vcf`, `malformed-depth`,
-/// `invalid-reference`, `limit-exceeded` or `io`, at the port and record.
+/// `invalid-reference`, `limit-exceeded` or `io`, at the port and record
+/// (record 0, the header, included).
 impl From<ConsensusError> for StageError {
     fn from(e: ConsensusError) -> StageError {
         let message = e.to_string();
@@ -83,12 +57,10 @@ impl From<ConsensusError> for StageError {
             ConsensusError::MalformedDepth { line, .. } => {
                 StageError::new("malformed-depth", message).at(DEPTH, Some(line))
             }
-            ConsensusError::Limit { port, record, .. } => {
-                StageError::new("limit-exceeded", message).at(port, Some(record))
-            }
-            ConsensusError::Io { port, record, .. } => {
-                StageError::new("io", message).at(port, Some(record))
-            }
+            ConsensusError::Input(e) => StageError {
+                record: Some(e.record()),
+                ..StageError::from(e)
+            },
         }
     }
 }

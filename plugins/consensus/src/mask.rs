@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 
-use petri_sdk::genomics::Reference;
+use petri_sdk::genomics::{InputError, Reference};
 
 use crate::error::{ConsensusError, DEPTH};
 
@@ -46,7 +46,7 @@ impl Mask {
             line.clear();
             let read = source
                 .read_until(b'\n', &mut line)
-                .map_err(|e| ConsensusError::io(DEPTH, n, e))?;
+                .map_err(|e| InputError::from_io(DEPTH, n, e))?;
             if read == 0 {
                 break;
             }

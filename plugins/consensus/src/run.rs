@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 
-use petri_sdk::genomics::{Reference, decompressed};
+use petri_sdk::genomics::{InputError, Reference, decompressed};
 use serde::Serialize;
 
 use crate::apply::{Applier, CallCounts};
@@ -50,12 +50,12 @@ pub fn consensus(
     )?;
     let mask = match depth {
         Some(d) => {
-            let mut source = decompressed(d, cap).map_err(|e| ConsensusError::io(DEPTH, 0, e))?;
+            let mut source = decompressed(d, cap).map_err(|e| InputError::from_io(DEPTH, 0, e))?;
             Mask::read(&mut source, &reference, params.min_depth.max(0) as u64)?
         }
         None => Mask::none(&reference),
     };
-    let source = decompressed(vcf, cap).map_err(|e| ConsensusError::io(VARIANTS, 0, e))?;
+    let source = decompressed(vcf, cap).map_err(|e| InputError::from_io(VARIANTS, 0, e))?;
     let mut calls = CallReader::new(source, &reference)?;
     if params.name_template.contains("{sample}") && calls.sample.is_none() {
         return Err(ConsensusError::vcf(
@@ -82,7 +82,7 @@ pub fn consensus(
             &mask.masked[i],
             &applier.edits[i],
         )
-        .map_err(|e| ConsensusError::io(CONSENSUS, 0, e))?;
+        .map_err(|e| InputError::from_io(CONSENSUS, 0, e))?;
         contigs.push(ContigResult {
             name,
             reference_length: contig.seq.len() as u64,
@@ -92,7 +92,7 @@ pub fn consensus(
     }
     fasta
         .flush()
-        .map_err(|e| ConsensusError::io(CONSENSUS, 0, e))?;
+        .map_err(|e| InputError::from_io(CONSENSUS, 0, e))?;
     Ok(ConsensusSummary {
         sample,
         calls: applier.counts,

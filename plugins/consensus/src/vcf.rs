@@ -4,7 +4,7 @@
 use std::io::{self, BufRead};
 
 use noodles_vcf as vcf;
-use petri_sdk::genomics::Reference;
+use petri_sdk::genomics::{InputError, Reference, is_nucleotide};
 
 use crate::error::{ConsensusError, VARIANTS};
 
@@ -35,28 +35,6 @@ pub struct Call {
     pub genotype: Vec<Option<usize>>,
 }
 
-/// Whether `b` (upper case) is an IUPAC nucleotide code.
-pub fn is_nucleotide(b: u8) -> bool {
-    matches!(
-        b,
-        b'A' | b'C'
-            | b'G'
-            | b'T'
-            | b'U'
-            | b'N'
-            | b'R'
-            | b'Y'
-            | b'S'
-            | b'W'
-            | b'K'
-            | b'M'
-            | b'B'
-            | b'D'
-            | b'H'
-            | b'V'
-    )
-}
-
 /// Reads calls in order.
 pub struct CallReader<'r> {
     reader: vcf::io::Reader<Box<dyn BufRead>>,
@@ -81,7 +59,7 @@ impl<'r> CallReader<'r> {
             if e.kind() == io::ErrorKind::InvalidData {
                 ConsensusError::vcf(0, format!("invalid VCF header: {e}"))
             } else {
-                ConsensusError::io(VARIANTS, 0, e)
+                InputError::from_io(VARIANTS, 0, e).into()
             }
         })?;
         Ok(CallReader {
@@ -102,7 +80,7 @@ impl<'r> CallReader<'r> {
             if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
                 ConsensusError::vcf(n, format!("not a VCF record: {e}"))
             } else {
-                ConsensusError::io(VARIANTS, n, e)
+                InputError::from_io(VARIANTS, n, e).into()
             }
         })?;
         if read == 0 {

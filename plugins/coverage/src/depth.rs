@@ -4,6 +4,7 @@
 use noodles_sam::alignment::record::Flags;
 use noodles_sam::alignment::record::cigar::op::Kind;
 use noodles_sam::{self as sam, Header};
+use petri_sdk::genomics::InputError;
 
 use crate::error::CoverageError;
 use crate::params::CoverageParams;
@@ -78,13 +79,11 @@ impl DepthCounter {
         let max = params.max_reference_bases.max(0) as u64;
         let total: u64 = refs.values().map(|r| r.length().get() as u64).sum();
         if total > max {
-            return Err(CoverageError::Limit {
-                port: crate::error::ALIGNMENTS.to_owned(),
-                record: 0,
-                message: format!(
-                    "the @SQ lines total {total} bases, more than max-reference-bases ({max})"
-                ),
-            });
+            return Err(CoverageError::Input(InputError::limit(
+                crate::error::ALIGNMENTS,
+                0,
+                format!("the @SQ lines total {total} bases, more than max-reference-bases ({max})"),
+            )));
         }
         let contigs = refs
             .iter()

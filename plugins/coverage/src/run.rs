@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 
 use noodles_sam as sam;
-use petri_sdk::genomics::decompressed;
+use petri_sdk::genomics::{InputError, decompressed};
 
 use crate::depth::DepthCounter;
 use crate::error::{ALIGNMENTS, CoverageError};
@@ -23,7 +23,7 @@ pub fn coverage(
     mut progress: impl FnMut(u64),
 ) -> Result<CoverageSummary, CoverageError> {
     let cap = params.max_input_bytes.max(0) as u64;
-    let source = decompressed(sam, cap).map_err(|e| CoverageError::io(ALIGNMENTS, 0, e))?;
+    let source = decompressed(sam, cap).map_err(|e| InputError::from_io(ALIGNMENTS, 0, e))?;
     let mut reader = sam::io::Reader::new(source);
     let header = read_header(&mut reader)?;
     let mut counter = DepthCounter::new(&header, params)?;
@@ -35,7 +35,7 @@ pub fn coverage(
             if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
                 CoverageError::malformed(next, format!("not a SAM record: {e}"))
             } else {
-                CoverageError::io(ALIGNMENTS, next, e)
+                InputError::from_io(ALIGNMENTS, next, e).into()
             }
         })?;
         if read == 0 {
@@ -48,14 +48,14 @@ pub fn coverage(
         }
     }
     let result = CoverageSummary::new(&counter.contigs, counter.counts, params);
-    write_depth(&counter.contigs, &mut depth).map_err(|e| CoverageError::io("depth", n, e))?;
+    write_depth(&counter.contigs, &mut depth).map_err(|e| InputError::from_io("depth", n, e))?;
     let json = serde_json::to_vec_pretty(&result)
-        .map_err(|e| CoverageError::io("summary", n, io::Error::other(e)))?;
+        .map_err(|e| InputError::from_io("summary", n, io::Error::other(e)))?;
     summary
         .write_all(&json)
         .and_then(|()| summary.write_all(b"\n"))
         .and_then(|()| summary.flush())
-        .map_err(|e| CoverageError::io("summary", n, e))?;
+        .map_err(|e| InputError::from_io("summary", n, e))?;
     Ok(result)
 }
 
@@ -65,7 +65,7 @@ fn read_header<R: io::BufRead>(
     let head = reader
         .get_mut()
         .fill_buf()
-        .map_err(|e| CoverageError::io(ALIGNMENTS, 0, e))?;
+        .map_err(|e| InputError::from_io(ALIGNMENTS, 0, e))?;
     if head.starts_with(b"BAM\x01") {
         return Err(CoverageError::malformed(
             0,
@@ -76,7 +76,7 @@ fn read_header<R: io::BufRead>(
         if e.kind() == io::ErrorKind::InvalidData {
             CoverageError::malformed(0, format!("invalid SAM header: {e}"))
         } else {
-            CoverageError::io(ALIGNMENTS, 0, e)
+            InputError::from_io(ALIGNMENTS, 0, e).into()
         }
     })
 }

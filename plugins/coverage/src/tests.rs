@@ -4,6 +4,8 @@
 
 use std::io::Cursor;
 
+use petri_sdk::genomics::InputError;
+
 use crate::{CoverageError, CoverageParams, CoverageSummary, coverage};
 
 const HEADER: &str = "@HD\tVN:1.6\n@SQ\tSN:c1\tLN:10\n@SQ\tSN:c2\tLN:4\n";
@@ -259,7 +261,10 @@ fn limits() {
         ..Default::default()
     };
     let e = run_with(&p, HEADER).unwrap_err();
-    assert!(matches!(e, CoverageError::Limit { .. }), "{e}");
+    assert!(
+        matches!(e, CoverageError::Input(InputError::Limit { .. })),
+        "{e}"
+    );
     assert_eq!(petri_sdk::StageError::from(e).kind, "limit-exceeded");
     let p = CoverageParams {
         max_input_bytes: 20,

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, Read};
 
-use petri_sdk::genomics::decompressed;
+use petri_sdk::genomics::{InputError, decompressed};
 
 use crate::QcError;
 
@@ -60,7 +60,8 @@ impl FastqReader {
         port: &str,
         limits: ReadLimits,
     ) -> Result<FastqReader, QcError> {
-        let inner = decompressed(source, limits.max_bytes).map_err(|e| QcError::io(port, 0, e))?;
+        let inner =
+            decompressed(source, limits.max_bytes).map_err(|e| InputError::from_io(port, 0, e))?;
         Ok(FastqReader {
             inner,
             port: port.to_owned(),
@@ -90,7 +91,7 @@ impl FastqReader {
         let n = (&mut self.inner)
             .take(cap)
             .read_until(b'\n', &mut self.line)
-            .map_err(|e| QcError::io(&self.port, self.record, e))?;
+            .map_err(|e| InputError::from_io(&self.port, self.record, e))?;
         if n == 0 {
             return Ok(false);
         }

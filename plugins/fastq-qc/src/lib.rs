@@ -10,6 +10,7 @@ pub mod trim;
 
 use std::io::Write;
 
+use petri_sdk::genomics::InputError;
 use petri_sdk::{Manifest, ParamSpec, Ports, Report, Stage, StageError, log};
 
 pub use qc::{QcParams, run_qc};
@@ -23,42 +24,18 @@ pub enum QcError {
         record: u64,
         message: String,
     },
-    #[error("{port}: {message}")]
-    Limit {
-        port: String,
-        record: u64,
-        message: String,
-    },
+    /// An input over max-input-bytes (worded without its record: the cap is on
+    /// the whole input), or a port that could not be read or written.
+    #[error("{}", input_message(.0))]
+    Input(#[from] InputError),
     #[error("mates out of sync at record {record}: {message}")]
     OutOfSync { record: u64, message: String },
-    #[error("{port}: I/O error near record {record}: {source}")]
-    Io {
-        port: String,
-        record: u64,
-        source: std::io::Error,
-    },
 }
 
-impl QcError {
-    /// An I/O error; a hit of the input cap becomes a [`QcError::Limit`].
-    pub(crate) fn io(port: &str, record: u64, e: std::io::Error) -> QcError {
-        let is_cap = e.get_ref().is_some_and(|inner| {
-            inner
-                .to_string()
-                .contains(petri_sdk::genomics::LIMIT_MESSAGE)
-        });
-        if is_cap {
-            return QcError::Limit {
-                port: port.to_owned(),
-                record,
-                message: e.to_string(),
-            };
-        }
-        QcError::Io {
-            port: port.to_owned(),
-            record,
-            source: e,
-        }
+fn input_message(e: &InputError) -> String {
+    match e {
+        InputError::Limit { port, message, .. } => format!("{port}: {message}"),
+        InputError::Io { .. } => e.to_string(),
     }
 }
 
@@ -69,14 +46,13 @@ impl From<QcError> for StageError {
             QcError::Malformed { port, record, .. } => {
                 StageError::new("malformed-fastq", message).at(port, Some(record))
             }
-            QcError::Limit { port, record, .. } => {
-                StageError::new("limit-exceeded", message).at(port, Some(record))
-            }
+            QcError::Input(e) => StageError {
+                message,
+                record: Some(e.record()),
+                ..StageError::from(e)
+            },
             QcError::OutOfSync { record, .. } => {
                 StageError::new("mates-out-of-sync", message).at("mates", Some(record))
-            }
-            QcError::Io { port, record, .. } => {
-                StageError::new("io", message).at(port, Some(record))
             }
         }
     }

@@ -2,6 +2,8 @@
 
 use std::io::{Read, Write};
 
+use petri_sdk::genomics::InputError;
+
 use crate::QcError;
 use crate::fastq::{FastqReader, ReadLimits, Record};
 use crate::summary::Summary;
@@ -81,7 +83,7 @@ fn trim_and_check(rec: &mut Record, p: &QcParams, adapter: &[u8], summary: &mut 
 }
 
 fn write_record(out: &mut impl Write, rec: &Record, port: &str) -> Result<(), QcError> {
-    let w = |e| QcError::io(port, 0, e);
+    let w = |e| QcError::from(InputError::from_io(port, 0, e));
     out.write_all(b"@").map_err(w)?;
     out.write_all(&rec.header).map_err(w)?;
     out.write_all(b"\n").map_err(w)?;

@@ -11,6 +11,11 @@ pub const LIMIT_MESSAGE: &str = "input exceeds max-input-bytes";
 
 const BUFFER: usize = 1 << 16;
 
+/// Whether `e` is the cap of [`decompressed`] being hit.
+pub(crate) fn is_limit(e: &io::Error) -> bool {
+    e.to_string().contains(LIMIT_MESSAGE)
+}
+
 /// `source` as a buffered reader of at most `max_bytes` bytes, decompressed
 /// first if it starts with the gzip magic bytes (multi-member gzip and BGZF
 /// included). Reading past the cap fails with [`LIMIT_MESSAGE`].

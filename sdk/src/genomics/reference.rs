@@ -6,7 +6,7 @@ use std::io::{self, Read};
 
 use noodles_fasta::{self as fasta, record::Definition};
 
-use super::gzip::{LIMIT_MESSAGE, decompressed};
+use super::gzip::{decompressed, is_limit};
 use crate::StageError;
 
 /// One reference sequence.
@@ -101,9 +101,7 @@ impl From<ReferenceError> for StageError {
     fn from(e: ReferenceError) -> StageError {
         let kind = match &e {
             ReferenceError::TooLarge { .. } => "limit-exceeded",
-            ReferenceError::Io { source, .. } if source.to_string().contains(LIMIT_MESSAGE) => {
-                "limit-exceeded"
-            }
+            ReferenceError::Io { source, .. } if is_limit(source) => "limit-exceeded",
             ReferenceError::Io { .. } => "io",
             _ => "invalid-reference",
         };
@@ -113,7 +111,7 @@ impl From<ReferenceError> for StageError {
 }
 
 /// Whether `b` (upper case) is an IUPAC nucleotide code.
-fn is_nucleotide(b: u8) -> bool {
+pub fn is_nucleotide(b: u8) -> bool {
     matches!(
         b,
         b'A' | b'C'
