@@ -22,6 +22,8 @@ mod provenance;
 mod registry;
 mod runner;
 mod sandbox;
+pub mod schedule;
+pub mod server;
 mod stage_log;
 mod state;
 mod streams;

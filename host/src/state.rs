@@ -63,6 +63,11 @@ impl StateStore {
         Ok(StateStore { pool })
     }
 
+    /// The connection pool, for the daemon's own tables (`server::store`).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// The stage record that produced the outputs for `key`, if any.
     pub async fn cached(&self, key: &str) -> Result<Option<String>, StateError> {
         let row: Option<(String,)> =

@@ -365,3 +365,6 @@ fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[path = "cli/serve.rs"]
+mod serve;

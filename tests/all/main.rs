@@ -7,4 +7,5 @@ mod hostile;
 mod pipeline;
 mod plugins;
 mod qc;
+mod server;
 mod streaming;

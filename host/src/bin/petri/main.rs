@@ -1,10 +1,15 @@
 //! The `petri` command: glue from flags to the petri-host library.
 
+mod client;
 mod inspect;
+mod instruments;
 mod pipeline;
 mod plugin;
 mod provenance;
 mod run;
+mod serve;
+mod simulate;
+mod token;
 mod validate;
 mod verify;
 
@@ -43,6 +48,26 @@ enum Command {
     /// Manage the registry of stage modules.
     #[command(subcommand)]
     Plugin(plugin::Command),
+    /// Simulate the scheduler on a workload: petri vs FIFO vs priority.
+    Simulate(simulate::Args),
+    /// Show instrument calendars and propose maintenance slots.
+    #[command(subcommand)]
+    Instruments(instruments::Command),
+    /// Run the daemon: REST API, durable queue, crash recovery (docs/server.md).
+    Serve(serve::Args),
+    /// Manage the daemon's API tokens.
+    #[command(subcommand)]
+    Token(token::Command),
+    /// Submit a pipeline to a daemon (uploading the files it names).
+    Submit(client::SubmitArgs),
+    /// Show a run on a daemon.
+    Status(client::RunArgs),
+    /// List runs on a daemon.
+    List(client::ListArgs),
+    /// Cancel a run on a daemon.
+    Cancel(client::RunArgs),
+    /// Show a run's stage logs and events on a daemon.
+    Logs(client::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +90,19 @@ fn main() -> ExitCode {
             Command::Verify(args) => verify::main(&cli.data_dir, args).await,
             Command::Validate(args) => validate::main(&cli.data_dir, args).await,
             Command::Plugin(cmd) => plugin::main(&cli.data_dir, cmd).await,
+            Command::Serve(args) => {
+                let given = std::env::var_os(petri_host::DATA_DIR_ENV).is_some()
+                    || cli.data_dir != std::path::Path::new(".petri");
+                serve::main(&cli.data_dir, given, args).await
+            }
+            Command::Token(cmd) => token::main(&cli.data_dir, cmd).await,
+            Command::Submit(args) => client::submit(args),
+            Command::Status(args) => client::status(args),
+            Command::List(args) => client::list(args),
+            Command::Cancel(args) => client::cancel(args),
+            Command::Logs(args) => client::logs(args),
+            Command::Simulate(args) => simulate::main(args),
+            Command::Instruments(cmd) => instruments::main(cmd),
         }
     });
     match result {

@@ -1,0 +1,73 @@
+//! `petri serve`: run the daemon. Settings come from defaults, then the config file, then
+//! environment variables and flags (which win).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use petri_host::server::{self, ServerConfig};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A config file (TOML; see docs/server.md).
+    #[arg(long, env = "PETRI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "PETRI_LISTEN")]
+    listen: Option<String>,
+    /// Largest JSON request body, in bytes.
+    #[arg(long, env = "PETRI_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Largest uploaded module or blob, in bytes.
+    #[arg(long, env = "PETRI_MAX_UPLOAD_BYTES")]
+    max_upload_bytes: Option<u64>,
+    /// Sustained requests per second per token.
+    #[arg(long, env = "PETRI_RATE_LIMIT_PER_SECOND")]
+    rate_limit_per_second: Option<f64>,
+    /// Requests a token may burst before it is limited.
+    #[arg(long, env = "PETRI_RATE_LIMIT_BURST")]
+    rate_limit_burst: Option<u32>,
+    /// Runs executed at the same time.
+    #[arg(long, env = "PETRI_MAX_CONCURRENT_RUNS")]
+    max_concurrent_runs: Option<usize>,
+    /// On SIGTERM, seconds running stages may take before they are checkpointed.
+    #[arg(long, env = "PETRI_DRAIN_TIMEOUT_SECS")]
+    drain_timeout_secs: Option<u64>,
+}
+
+pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => ServerConfig::from_file(path)?,
+        None => ServerConfig::default(),
+    };
+    // The global --data-dir (or PETRI_DATA_DIR) wins over the file when given.
+    if data_dir_given || args.config.is_none() {
+        config.data_dir = data_dir.to_owned();
+    }
+    macro_rules! set {
+        ($($field:ident),*) => {$(if let Some(v) = args.$field { config.$field = v; })*};
+    }
+    set!(
+        listen,
+        max_body_bytes,
+        max_upload_bytes,
+        rate_limit_per_second,
+        rate_limit_burst,
+        max_concurrent_runs,
+        drain_timeout_secs
+    );
+    config.check().map_err(anyhow::Error::msg)?;
+    let listener = server::bind(&config).await?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    // The first line on stdout says where the daemon is (tests read it).
+    println!("petri serve: listening on http://{addr}");
+    eprintln!(
+        "petri serve: data dir {}, API docs at http://{addr}/docs",
+        config.data_dir.display()
+    );
+    server::serve(config, listener, server::signal())
+        .await
+        .context("serving")?;
+    eprintln!("petri serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}

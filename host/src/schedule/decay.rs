@@ -1,0 +1,148 @@
+//! Sample decay: when a sample stops being worth processing, and how urgent it is.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ScheduleError;
+use super::time::{Span, Timestamp};
+use crate::pipeline::Sample;
+
+/// How urgent a sample is; later variants go first.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Priority {
+    #[default]
+    Normal,
+    Urgent,
+    Clinical,
+}
+
+impl Priority {
+    /// 0 for normal, 1 for urgent, 2 for clinical.
+    pub fn tier(self) -> i64 {
+        match self {
+            Priority::Normal => 0,
+            Priority::Urgent => 1,
+            Priority::Clinical => 2,
+        }
+    }
+}
+
+impl FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Priority, String> {
+        match s {
+            "normal" => Ok(Priority::Normal),
+            "urgent" => Ok(Priority::Urgent),
+            "clinical" => Ok(Priority::Clinical),
+            other => Err(format!(
+                "priority `{other}` is not one of: normal, urgent, clinical"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Priority::Normal => "normal",
+            Priority::Urgent => "urgent",
+            Priority::Clinical => "clinical",
+        })
+    }
+}
+
+/// What the scheduler knows about one sample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleProfile {
+    pub id: String,
+    pub collected_at: Option<Timestamp>,
+    /// When the sample is spoiled: `expires_at`, or `collected_at` plus the
+    /// stability window, whichever is earlier. `None`: it does not decay.
+    pub deadline: Option<Timestamp>,
+    pub priority: Priority,
+}
+
+impl SampleProfile {
+    /// A sample with the given decay.
+    pub fn new(
+        id: impl Into<String>,
+        priority: Priority,
+        collected_at: Option<Timestamp>,
+        expires_at: Option<Timestamp>,
+        stability: Option<Span>,
+    ) -> SampleProfile {
+        let from_window = collected_at.zip(stability).map(|(c, s)| c + s);
+        let deadline = match (expires_at, from_window) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        SampleProfile {
+            id: id.into(),
+            collected_at,
+            deadline,
+            priority,
+        }
+    }
+
+    /// The profile of a sample-sheet row (the sheet was checked when it was read).
+    pub fn from_sheet(sample: &Sample) -> Result<SampleProfile, ScheduleError> {
+        let bad = |message: String| ScheduleError::Sample {
+            sample: sample.id.clone(),
+            message,
+        };
+        let time = |t: &Option<String>| {
+            t.as_deref()
+                .map(Timestamp::parse_rfc3339)
+                .transpose()
+                .map_err(bad)
+        };
+        let collected_at = time(&sample.collected_at)?;
+        let expires_at = time(&sample.expires_at)?;
+        let stability = sample
+            .stability_hours
+            .map(|h| Span::from_secs_f64(h * 3_600.0));
+        let priority = sample.priority.parse().map_err(bad)?;
+        Ok(SampleProfile::new(
+            sample.id.clone(),
+            priority,
+            collected_at,
+            expires_at,
+            stability,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn deadline_is_the_earlier_of_expiry_and_stability_window() {
+        let sample = Sample {
+            id: "s1".into(),
+            line: 2,
+            inputs: BTreeMap::new(),
+            collected_at: Some("2026-11-20T08:00:00Z".into()),
+            expires_at: Some("2026-11-21T00:00:00Z".into()),
+            stability_hours: Some(12.0),
+            priority: "urgent".into(),
+        };
+        let p = SampleProfile::from_sheet(&sample).unwrap();
+        assert_eq!(p.priority, Priority::Urgent);
+        assert_eq!(
+            p.deadline.unwrap().to_rfc3339(),
+            "2026-11-20T20:00:00Z",
+            "collected + 12 h is earlier than expires_at"
+        );
+        let open = SampleProfile::new("s2", Priority::Normal, None, None, Some(Span::HOUR));
+        assert_eq!(open.deadline, None, "a window needs a collection time");
+    }
+}

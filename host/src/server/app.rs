@@ -1,0 +1,92 @@
+//! The state every request handler and the run worker share, and how long each part lives.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::config::ServerConfig;
+use super::metrics::Metrics;
+use super::ratelimit::RateLimiter;
+use super::store::{ServerStore, TokenRow};
+use crate::data_dir::DataDir;
+use crate::runner::Petri;
+
+/// Shared by all handlers (behind an `Arc`) for the daemon's lifetime.
+pub struct AppState {
+    /// The host: blob store, compiled cache, records, registry.
+    pub petri: Arc<Petri>,
+    /// The SQLite tables (the runner's and the daemon's).
+    pub store: ServerStore,
+    pub config: ServerConfig,
+    pub data_dir: DataDir,
+    pub limiter: RateLimiter,
+    pub metrics: Metrics,
+    /// Woken when a run is submitted or a worker slot frees.
+    pub queue: Notify,
+    /// Cancels each run being executed (keyed by run id).
+    pub running: Mutex<HashMap<String, CancellationToken>>,
+    /// Fired on shutdown: stop taking new runs.
+    pub stopping: CancellationToken,
+    /// False until recovery ran; false again while draining.
+    pub ready: AtomicBool,
+    /// Tokens already looked up (tokens are never revoked while the daemon runs).
+    tokens: Mutex<HashMap<String, TokenRow>>,
+}
+
+impl AppState {
+    pub fn new(
+        petri: Arc<Petri>,
+        store: ServerStore,
+        config: ServerConfig,
+        metrics: Metrics,
+    ) -> AppState {
+        AppState {
+            data_dir: DataDir::new(config.data_dir.clone()),
+            limiter: RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),
+            petri,
+            store,
+            config,
+            metrics,
+            queue: Notify::new(),
+            running: Mutex::new(HashMap::new()),
+            stopping: CancellationToken::new(),
+            ready: AtomicBool::new(false),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn known_token(&self, digest: &str) -> Option<TokenRow> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
+    pub fn remember_token(&self, digest: &str, row: &TokenRow) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest.to_owned(), row.clone());
+    }
+
+    /// Asks the worker executing `run_id` to stop it; false if none is.
+    pub fn cancel_running(&self, run_id: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.get(run_id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,104 @@
+//! The daemon's configuration: a TOML file whose every key a flag or environment variable can override.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data-dir = "/var/lib/petri"
+//! max-body-bytes = 1048576          # JSON requests
+//! max-upload-bytes = 1073741824     # modules and blobs
+//! rate-limit-per-second = 20.0      # per token
+//! rate-limit-burst = 40
+//! max-concurrent-runs = 2
+//! drain-timeout-secs = 30           # SIGTERM: how long running stages may finish
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::ServerError;
+
+/// Everything `petri serve` can be told.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// The data dir (blob store, compiled cache, records, SQLite state).
+    pub data_dir: PathBuf,
+    /// Largest JSON request body.
+    pub max_body_bytes: usize,
+    /// Largest uploaded module or blob.
+    pub max_upload_bytes: u64,
+    /// Requests per second each token may make, sustained.
+    pub rate_limit_per_second: f64,
+    /// Requests a token may make at once before it is limited.
+    pub rate_limit_burst: u32,
+    /// Runs executed at the same time (each runs its ready stages in parallel).
+    pub max_concurrent_runs: usize,
+    /// On SIGTERM, how long running stages may go on before they are
+    /// checkpointed (stopped; the run resumes on the next start).
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from(".petri"),
+            max_body_bytes: 1 << 20,
+            max_upload_bytes: 1 << 30,
+            rate_limit_per_second: 20.0,
+            rate_limit_burst: 40,
+            max_concurrent_runs: 2,
+            drain_timeout_secs: 30,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a config file; keys it does not set keep their defaults.
+    pub fn from_file(path: &Path) -> Result<ServerConfig, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServerError::Config {
+            path: path.to_owned(),
+            message: source.to_string(),
+        })?;
+        let config: ServerConfig = toml::from_str(&text).map_err(|e| ServerError::Config {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.check().map_err(|message| ServerError::Config {
+            path: path.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks values a file, flag or variable may have set wrong.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.rate_limit_per_second > 0.0 && self.rate_limit_per_second.is_finite()) {
+            return Err("rate-limit-per-second must be a positive number".into());
+        }
+        if self.rate_limit_burst == 0 {
+            return Err("rate-limit-burst must be at least 1".into());
+        }
+        if self.max_concurrent_runs == 0 {
+            return Err("max-concurrent-runs must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_overrides_only_what_it_sets() {
+        let c: ServerConfig =
+            toml::from_str("listen = \"0.0.0.0:9\"\nrate-limit-burst = 3").unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9");
+        assert_eq!(c.rate_limit_burst, 3);
+        assert_eq!(c.max_body_bytes, ServerConfig::default().max_body_bytes);
+        assert!(toml::from_str::<ServerConfig>("bogus = 1").is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! Prometheus metrics: runs by status and queue depth (read from the store at each scrape),
+//! stage durations, fuel and cache hits (recorded as stages end), rate-limited requests.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::store::ServerStore;
+use crate::pipeline::RunStage;
+use crate::state::StateError;
+
+/// The process-wide recorder (one per process, whatever the number of daemons in it).
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Run statuses reported even when no run has them.
+pub const STATUSES: [&str; 6] = [
+    "PENDING",
+    "VALIDATING",
+    "RUNNING",
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+];
+
+/// A handle on the recorder, to render the exposition text.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: Option<PrometheusHandle>,
+}
+
+impl Metrics {
+    /// Installs the recorder once per process; later calls share it. If
+    /// another recorder is installed, metrics are rendered empty.
+    pub fn install() -> Metrics {
+        let handle = HANDLE.get_or_init(|| {
+            let buckets = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("petri_stage_duration_seconds".into()),
+                    &buckets,
+                )
+                .ok()?
+                .install_recorder()
+                .ok()
+        });
+        Metrics {
+            handle: handle.clone(),
+        }
+    }
+
+    /// The exposition text, with the run gauges refreshed from the store.
+    pub async fn render(&self, store: &ServerStore) -> Result<String, StateError> {
+        let counts = store.count_by_status().await?;
+        for status in STATUSES {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            metrics::gauge!("petri_runs", "status" => status).set(n as f64);
+            if status == "PENDING" {
+                metrics::gauge!("petri_queue_depth").set(n as f64);
+            }
+        }
+        Ok(self
+            .handle
+            .as_ref()
+            .map(|h| {
+                h.run_upkeep();
+                h.render()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// Records one ended stage: its duration, fuel and cache outcome.
+pub fn stage_ended(stage: &RunStage, seconds: Option<f64>) {
+    let name = stage.name.clone();
+    metrics::counter!("petri_stages_total", "status" => stage.status.clone()).increment(1);
+    metrics::counter!("petri_stage_cache_total", "result" => stage.cache.clone()).increment(1);
+    metrics::counter!("petri_stage_fuel_total", "stage" => name.clone()).increment(stage.fuel_used);
+    if let Some(s) = seconds {
+        metrics::histogram!("petri_stage_duration_seconds", "stage" => name).record(s);
+    }
+}

@@ -1,0 +1,117 @@
+//! `petri serve`: the daemon. A REST API over the pipeline runner with durable state in SQLite,
+//! research-group isolation, and crash recovery.
+//!
+//! One concept per file: `config` (file, flags, env), `auth` (tokens, the
+//! caller), `ratelimit`, `store` (the daemon's tables), `workspace` (a run's
+//! files), `worker` (the queue and execution), `routes/` (one file per
+//! resource), `views` (the JSON shapes), `openapi`, `metrics`, `error`,
+//! `extract` (JSON rejections), `shutdown`, `app` (shared state).
+
+mod app;
+mod auth;
+mod config;
+mod error;
+mod extract;
+mod metrics;
+mod openapi;
+mod ratelimit;
+mod routes;
+mod shutdown;
+mod store;
+mod views;
+mod worker;
+mod workspace;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use tokio::net::TcpListener;
+
+pub use app::AppState;
+pub use auth::{TOKEN_PREFIX, create_token, token_digest, valid_group};
+pub use config::ServerConfig;
+pub use error::{ApiError, ErrorBody, ErrorDetail, ProblemBody, ServerError};
+pub use metrics::Metrics;
+pub use ratelimit::RateLimiter;
+pub use routes::{ByteRange, Unsatisfiable, parse_range};
+pub use shutdown::signal;
+pub use store::{RunFilter, RunRow, ServerStore, TokenRow};
+pub use views::{
+    Accepted, AttemptView, BlobView, EventView, Health, LogPage, LogView, ModuleView, PortView,
+    Priority, RunErrorView, RunPage, RunSummary, RunView, SheetFormat, StageView, SubmitRun,
+};
+
+use crate::data_dir::DataDir;
+use crate::runner::Petri;
+use crate::state::StateStore;
+
+/// Now, as the RFC 3339 text stored everywhere.
+pub(crate) fn now() -> String {
+    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+}
+
+/// Opens the daemon's tables in `data_dir` (for `petri token create`).
+pub async fn open_store(data_dir: &std::path::Path) -> Result<ServerStore, ServerError> {
+    std::fs::create_dir_all(data_dir)?;
+    let state = StateStore::open(&DataDir::new(data_dir).state_db()).await?;
+    Ok(ServerStore::open(state).await?)
+}
+
+/// Binds `config.listen`.
+pub async fn bind(config: &ServerConfig) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains: no new
+/// connections or runs; running runs get `drain-timeout-secs`, then are
+/// checkpointed back to PENDING. Runs that were interrupted by a crash are
+/// requeued before the daemon reports ready.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let petri = Arc::new(Petri::open(&config.data_dir)?);
+    let store = open_store(&config.data_dir).await?;
+    let app = Arc::new(AppState::new(petri, store, config, Metrics::install()));
+    for id in app.store.requeue_interrupted().await? {
+        app.store
+            .event(
+                &id,
+                "recovered",
+                "the daemon stopped while the run was in progress; it resumes from its committed stages",
+                &now(),
+            )
+            .await?;
+    }
+    let (router, api) = routes::router(app.clone());
+    let router = router.merge(openapi::docs(api));
+    let worker = tokio::spawn(worker::run_queue(app.clone()));
+    app.ready.store(true, Ordering::SeqCst);
+
+    let stopping = app.stopping.clone();
+    let app2 = app.clone();
+    let signal = async move {
+        shutdown.await;
+        app2.ready.store(false, Ordering::SeqCst);
+        stopping.cancel();
+    };
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await;
+    // The worker drains after the listener closes (it saw `stopping` too).
+    app.stopping.cancel();
+    let _ = worker.await;
+    served.map_err(ServerError::Serve)
+}

@@ -1,0 +1,54 @@
+//! The HTTP routes, one file per resource, collected with their OpenAPI descriptions.
+
+mod artifacts;
+mod blobs;
+mod body;
+mod health;
+mod modules;
+mod runs;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::app::AppState;
+use super::error::ApiError;
+use super::openapi::ApiDoc;
+
+pub use artifacts::{ByteRange, Unsatisfiable, parse_range};
+
+/// Every route, and the OpenAPI document generated from their annotations.
+pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
+    let limit = app.config.max_body_bytes;
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(blobs::upload_blob))
+        .routes(routes!(modules::upload_module, modules::list_modules))
+        .routes(routes!(modules::get_module))
+        .routes(routes!(runs::submit_run, runs::list_runs))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::cancel_run))
+        .routes(routes!(runs::run_logs))
+        .routes(routes!(runs::provenance))
+        .routes(routes!(artifacts::get_artifact))
+        .split_for_parts();
+    let router = router
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app);
+    (router, api)
+}

@@ -1,0 +1,172 @@
+//! `/v1/modules`: upload stage components (checked by loading them before they are kept),
+//! list them, and show one's manifest. Modules are shared by all groups; they are code, not data.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::blobs::Binary;
+use super::body::read_limited;
+use crate::digest::Digest;
+use crate::registry::RegistryEntry;
+use crate::server::app::AppState;
+use crate::server::auth::Caller;
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::extract::{Path, Query};
+use crate::server::now;
+use crate::server::views::ModuleView;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// Admins: also register the module under its manifest name (default true),
+    /// so pipelines may write `module = "<name>"`.
+    pub register: Option<bool>,
+}
+
+fn view(row: (String, String, String, i64, String, String)) -> ModuleView {
+    let (sha256, name, version, size, manifest, uploaded_at) = row;
+    ModuleView {
+        reference: format!("sha256:{sha256}"),
+        sha256,
+        name,
+        version,
+        size: size.max(0) as u64,
+        uploaded_at,
+        manifest: serde_json::from_str(&manifest).unwrap_or_default(),
+    }
+}
+
+/// Uploads a stage component. It is compiled and its manifest read before it
+/// is kept; bytes that are not a petri stage are refused (422) and not stored.
+/// Uploading the same bytes again answers 200 with the same module.
+#[utoipa::path(post, path = "/v1/modules", tag = "modules",
+    params(UploadQuery),
+    request_body(content = Binary, content_type = "application/octet-stream"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored", body = ModuleView),
+        (status = 200, description = "Already stored", body = ModuleView),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 413, description = "Larger than max-upload-bytes", body = ErrorBody),
+        (status = 422, description = "Not a petri stage component", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn upload_module(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<ModuleView>), ApiError> {
+    let bytes = read_limited(&headers, body, app.config.max_upload_bytes).await?;
+    let digest = Digest::of(&bytes);
+    let existed = app.petri.blobs().contains(&digest);
+    let size = bytes.len() as i64;
+    let petri = app.petri.clone();
+    // Compiling is CPU-bound: off the async threads.
+    let loaded = tokio::task::spawn_blocking(move || petri.load(&bytes))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let described = match loaded {
+        Ok(stage) => app.petri.describe(&stage).await,
+        Err(e) => Err(e),
+    };
+    let manifest = match described {
+        Ok(m) => m,
+        Err(e) => {
+            if !existed {
+                // `load` keeps bytes before compiling them: take back what is not a stage.
+                let _ = std::fs::remove_file(app.petri.blobs().path_of(&digest));
+            }
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_module",
+                format!("not a petri stage component: {e}"),
+            ));
+        }
+    };
+    let json = serde_json::to_string(&manifest).map_err(|e| ApiError::internal(e.to_string()))?;
+    let hex = digest.to_hex();
+    let created = app
+        .store
+        .add_module(&hex, &manifest.name, &manifest.version, size, &json, &now())
+        .await?;
+    app.store
+        .own_blobs(&caller.group, std::slice::from_ref(&hex))
+        .await?;
+    if caller.admin && query.register.unwrap_or(true) {
+        app.petri
+            .registry()
+            .add(RegistryEntry {
+                name: manifest.name.clone(),
+                version: manifest.version.clone(),
+                sha256: digest,
+            })
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    let row = app
+        .store
+        .modules(Some(&hex))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("the module vanished after it was stored"))?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view(row))))
+}
+
+/// Every uploaded module.
+#[utoipa::path(get, path = "/v1/modules", tag = "modules",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Modules", body = Vec<ModuleView>),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn list_modules(
+    State(app): State<Arc<AppState>>,
+    _caller: Caller,
+) -> Result<Json<Vec<ModuleView>>, ApiError> {
+    Ok(Json(
+        app.store
+            .modules(None)
+            .await?
+            .into_iter()
+            .map(view)
+            .collect(),
+    ))
+}
+
+/// One module and its manifest.
+#[utoipa::path(get, path = "/v1/modules/{sha256}", tag = "modules",
+    params(("sha256" = String, Path, description = "The module's SHA-256 (hex)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The module", body = ModuleView),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "No such module", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn get_module(
+    State(app): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(sha256): Path<String>,
+) -> Result<Json<ModuleView>, ApiError> {
+    let hex = sha256.trim_start_matches("sha256:").to_ascii_lowercase();
+    app.store
+        .modules(Some(&hex))
+        .await?
+        .into_iter()
+        .next()
+        .map(|r| Json(view(r)))
+        .ok_or_else(|| ApiError::not_found(format!("no module sha256:{hex}")))
+}

@@ -1,0 +1,475 @@
+//! `/v1/runs`: submit (validated whole before it is accepted, durable before the 202), get,
+//! list, cancel, logs and provenance. A group sees only its own runs: others are 404.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::digest::Digest;
+use crate::pipeline::{prov_json, validate, write_ro_crate};
+use crate::server::app::AppState;
+use crate::server::auth::Caller;
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::extract::{Json as JsonBody, Path, Query};
+use crate::server::metrics::STATUSES;
+use crate::server::store::{RunFilter, RunRow};
+use crate::server::views::{
+    Accepted, EventView, LogPage, LogView, ProvFormat, ProvQuery, RunErrorView, RunPage, RunQuery,
+    RunSummary, RunView, StageView, SubmitRun,
+};
+use crate::server::{now, worker, workspace};
+
+fn summary(row: &RunRow) -> RunSummary {
+    RunSummary {
+        id: row.id.clone(),
+        group: row.group.clone(),
+        status: row.status.clone(),
+        pipeline: row.pipeline.clone(),
+        description: row.description.clone(),
+        priority: row.priority.clone(),
+        submitted_at: row.submitted_at.clone(),
+        started_at: row.started_at.clone(),
+        finished_at: row.finished_at.clone(),
+        root: row.root.clone(),
+    }
+}
+
+/// The caller's run, or 404 (whether it does not exist or belongs to another group).
+async fn visible_run(app: &AppState, caller: &Caller, id: &str) -> Result<RunRow, ApiError> {
+    match app.store.run(id).await? {
+        Some(row) if caller.sees(&row.group) => Ok(row),
+        _ => Err(ApiError::not_found(format!("no run {id}"))),
+    }
+}
+
+async fn run_view(app: &AppState, row: RunRow) -> Result<RunView, ApiError> {
+    let stages = app
+        .store
+        .stages(&row.id)
+        .await?
+        .iter()
+        .filter_map(|s| serde_json::from_str::<StageView>(s).ok())
+        .collect();
+    let events = events(app, &row.id).await?;
+    let error = row
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<RunErrorView>(e).ok());
+    Ok(RunView {
+        summary: summary(&row),
+        record_id: row.record_id.clone(),
+        recoveries: row.recoveries,
+        stages,
+        events,
+        error,
+    })
+}
+
+async fn events(app: &AppState, id: &str) -> Result<Vec<EventView>, ApiError> {
+    Ok(app
+        .store
+        .events(id)
+        .await?
+        .into_iter()
+        .map(|(at, kind, detail)| EventView { at, kind, detail })
+        .collect())
+}
+
+/// Submits a run. The pipeline (and sheet) are validated whole first: every
+/// problem comes back at once as a 422 with its file, line and column, and
+/// nothing is queued. A valid run is stored durably, then answered 202; the
+/// worker takes it up (PENDING → VALIDATING → RUNNING → COMPLETED | FAILED).
+#[utoipa::path(post, path = "/v1/runs", tag = "runs",
+    request_body = SubmitRun,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Accepted and durable", body = Accepted),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 413, description = "Larger than max-body-bytes", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid pipeline, sheet or files: every problem, located", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn submit_run(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    JsonBody(request): JsonBody<SubmitRun>,
+) -> Result<Response, ApiError> {
+    let pipeline_text = match (&request.pipeline, &request.pipeline_sha256) {
+        (Some(text), None) => text.clone(),
+        (None, Some(sha)) => {
+            let digest: Digest = sha.trim_start_matches("sha256:").parse().map_err(
+                |e: crate::digest::ParseDigestError| {
+                    ApiError::invalid(
+                        "bad pipeline reference",
+                        vec![crate::server::error::ProblemBody {
+                            file: "pipeline_sha256".into(),
+                            line: 0,
+                            column: 0,
+                            message: e.to_string(),
+                            hint: None,
+                        }],
+                    )
+                },
+            )?;
+            if !may_use(&app, &caller, &digest).await? {
+                return Err(ApiError::invalid(
+                    "unknown pipeline",
+                    vec![crate::server::error::ProblemBody {
+                        file: "pipeline_sha256".into(),
+                        line: 0,
+                        column: 0,
+                        message: format!("no uploaded blob sha256:{digest}"),
+                        hint: Some("upload the pipeline file with POST /v1/blobs".into()),
+                    }],
+                ));
+            }
+            let bytes = app
+                .petri
+                .blobs()
+                .read(&digest)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            String::from_utf8(bytes)
+                .map_err(|_| ApiError::bad_request("the pipeline file is not UTF-8"))?
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "give exactly one of `pipeline` (TOML text) and `pipeline_sha256`",
+                vec![crate::server::error::ProblemBody {
+                    file: "pipeline".into(),
+                    line: 0,
+                    column: 0,
+                    message: "give exactly one of `pipeline` and `pipeline_sha256`".into(),
+                    hint: None,
+                }],
+            ));
+        }
+    };
+    // Which blobs the request names that this group may use.
+    let mut candidates: Vec<Digest> = request
+        .files
+        .values()
+        .filter_map(|s| s.trim_start_matches("sha256:").parse().ok())
+        .collect();
+    candidates.extend(declared_digests(&pipeline_text));
+    let mut usable = HashSet::new();
+    for d in candidates {
+        if may_use(&app, &caller, &d).await? {
+            usable.insert(d);
+        }
+    }
+    let resolved = workspace::resolve(&request, pipeline_text, &|d| usable.contains(d))
+        .map_err(|ps| ApiError::invalid(format!("the run has {} problem(s)", ps.len()), ps))?;
+
+    let id = uuid::Uuid::now_v7().to_string();
+    let dir = workspace::run_dir(&app.data_dir, &id);
+    let blobs = app.petri.blobs().clone();
+    let ws = workspace::materialise(&dir, &resolved, &|d| blobs.path_of(d))
+        .map_err(|e| ApiError::internal(format!("preparing the run directory: {e}")))?;
+    let plan = match validate(&app.petri, &ws.pipeline, ws.sheet.as_deref()).await {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let ps = worker::problems(&ws, &diagnostics);
+            return Err(ApiError::invalid(
+                format!(
+                    "{} problem(s) in the pipeline; nothing was queued",
+                    ps.len()
+                ),
+                ps,
+            ));
+        }
+    };
+    let row = RunRow {
+        id: id.clone(),
+        group: caller.group.clone(),
+        status: "PENDING".into(),
+        pipeline: plan.name.clone(),
+        description: request.description.clone(),
+        priority: request.priority.as_str().into(),
+        request: serde_json::to_string(&request).map_err(|e| ApiError::internal(e.to_string()))?,
+        submitted_at: now(),
+        started_at: None,
+        finished_at: None,
+        record_id: None,
+        root: None,
+        error: None,
+        recoveries: 0,
+    };
+    app.store.insert_run(&row, request.priority.rank()).await?;
+    app.store
+        .event(
+            &id,
+            "submitted",
+            &format!("by a token of group {}", caller.group),
+            &now(),
+        )
+        .await?;
+    app.queue.notify_one();
+    let url = format!("/v1/runs/{id}");
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id,
+            status: "PENDING".into(),
+            url: url.clone(),
+        }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&url) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// The `sha256 = "…"` values a pipeline's inputs declare.
+fn declared_digests(text: &str) -> Vec<Digest> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Vec::new();
+    };
+    table
+        .get("inputs")
+        .and_then(|i| i.as_table())
+        .map(|inputs| {
+            inputs
+                .values()
+                .filter_map(|d| d.get("sha256")?.as_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether the caller may name blob `d` in a run: its group uploaded or produced it.
+async fn may_use(app: &AppState, caller: &Caller, d: &Digest) -> Result<bool, ApiError> {
+    if !app.petri.blobs().contains(d) {
+        return Ok(false);
+    }
+    Ok(caller.admin || app.store.owns_blob(&caller.group, &d.to_hex()).await?)
+}
+
+/// A run: status, every stage of every sample (status, cache, fuel, outputs,
+/// attempts and recovery decisions), events and errors.
+#[utoipa::path(get, path = "/v1/runs/{id}", tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The run", body = RunView),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "No such run for this group", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn get_run(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RunView>, ApiError> {
+    let row = visible_run(&app, &caller, &id).await?;
+    Ok(Json(run_view(&app, row).await?))
+}
+
+/// Runs, newest first, filtered and paginated. A non-admin sees only its group's runs.
+#[utoipa::path(get, path = "/v1/runs", tag = "runs",
+    params(RunQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of runs", body = RunPage),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn list_runs(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<RunQuery>,
+) -> Result<Json<RunPage>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    let group = match (caller.admin, q.group) {
+        (true, g) => g,
+        (false, Some(g)) if g != caller.group => {
+            return Ok(Json(RunPage {
+                runs: Vec::new(),
+                next_cursor: None,
+            }));
+        }
+        (false, _) => Some(caller.group.clone()),
+    };
+    let status = q.status.map(|s| s.to_ascii_uppercase());
+    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        return Ok(Json(RunPage {
+            runs: Vec::new(),
+            next_cursor: None,
+        }));
+    }
+    let filter = RunFilter {
+        group,
+        status,
+        pipeline: q.pipeline,
+        before: q.cursor,
+        limit: limit + 1,
+    };
+    let mut rows = app.store.runs(&filter).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(RunPage {
+        runs: rows.iter().map(summary).collect(),
+        next_cursor,
+    }))
+}
+
+/// Cancels a run that has not finished: a queued run never starts; a running
+/// one stops its stages (completed stages stay committed).
+#[utoipa::path(post, path = "/v1/runs/{id}/cancel", tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled", body = RunView),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "No such run for this group", body = ErrorBody),
+        (status = 409, description = "The run already finished", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn cancel_run(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RunView>, ApiError> {
+    let row = visible_run(&app, &caller, &id).await?;
+    let cancelled = app
+        .store
+        .transition(
+            &id,
+            &["PENDING", "VALIDATING", "RUNNING"],
+            "CANCELLED",
+            &now(),
+        )
+        .await?;
+    if !cancelled {
+        return Err(ApiError::conflict(format!(
+            "run {id} already finished ({})",
+            row.status
+        )));
+    }
+    if !app.cancel_running(&id) {
+        app.store
+            .event(&id, "cancelled", "cancelled before it started", &now())
+            .await?;
+    }
+    let row = visible_run(&app, &caller, &id).await?;
+    Ok(Json(run_view(&app, row).await?))
+}
+
+/// The stage logs of a run (every line each stage logged, with its stdout and
+/// stderr), and the run's events.
+#[utoipa::path(get, path = "/v1/runs/{id}/logs", tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Log lines and events", body = LogPage),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "No such run for this group", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn run_logs(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<LogPage>, ApiError> {
+    let row = visible_run(&app, &caller, &id).await?;
+    let view = run_view(&app, row).await?;
+    let mut lines = Vec::new();
+    for s in &view.stages {
+        for a in &s.attempts {
+            let Ok(rec) = app.petri.records().load(&a.record_id) else {
+                continue;
+            };
+            let Ok(bytes) = app.petri.blobs().read(&rec.log.sha256) else {
+                continue;
+            };
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                if let Ok(line) = serde_json::from_slice(line) {
+                    lines.push(LogView {
+                        sample: s.sample.clone(),
+                        stage: s.stage.clone(),
+                        record_id: a.record_id.clone(),
+                        line,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Json(LogPage {
+        lines,
+        events: view.events,
+    }))
+}
+
+/// The run's provenance: the petri run record (`json`), W3C PROV-JSON
+/// (`prov`) or the RO-Crate metadata (`ro-crate`; its data entities are
+/// artifacts by digest). 409 until the run has a record.
+#[utoipa::path(get, path = "/v1/runs/{id}/provenance", tag = "runs",
+    params(("id" = String, Path, description = "Run id"), ProvQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The provenance document", body = Object),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "No such run for this group", body = ErrorBody),
+        (status = 409, description = "The run has no record yet", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn provenance(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ProvQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let row = visible_run(&app, &caller, &id).await?;
+    let record_id = row.record_id.ok_or_else(|| {
+        ApiError::conflict(format!("run {id} has no record yet ({})", row.status))
+    })?;
+    let record = app
+        .petri
+        .records()
+        .load_run(&record_id)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let internal = |e: String| ApiError::internal(e);
+    let doc = match q.format.unwrap_or_default() {
+        ProvFormat::Json => serde_json::to_value(&record).map_err(|e| internal(e.to_string()))?,
+        ProvFormat::Prov => prov_json(&app.petri, &record),
+        ProvFormat::RoCrate => {
+            let tmp =
+                tempfile::tempdir_in(app.data_dir.root()).map_err(|e| internal(e.to_string()))?;
+            let crate_dir = tmp.path().join("crate");
+            let path = write_ro_crate(&app.petri, &record, &crate_dir)
+                .map_err(|e| internal(e.to_string()))?;
+            let meta = if path.is_dir() {
+                path.join("ro-crate-metadata.json")
+            } else {
+                path
+            };
+            let bytes = std::fs::read(&meta).map_err(|e| internal(e.to_string()))?;
+            serde_json::from_slice(&bytes).map_err(|e| internal(e.to_string()))?
+        }
+    };
+    Ok(Json(doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_input_digests_are_found() {
+        let d = Digest::of(b"x");
+        let text =
+            format!("[inputs.a]\npath = \"a\"\nsha256 = \"{d}\"\n[inputs.b]\npath = \"b\"\n");
+        assert_eq!(declared_digests(&text), vec![d]);
+    }
+}

@@ -1,0 +1,461 @@
+//! The run worker: takes PENDING runs from the store (most urgent, then oldest), validates and
+//! executes each with the pipeline runner, and records stage status, events and the outcome.
+//!
+//! Crash safety comes from the layers below: a run is durable before it is
+//! acknowledged; the runner commits a stage's outputs to the stage cache
+//! exactly once, after they are durable; a run that was VALIDATING or RUNNING
+//! when the daemon died goes back to PENDING at the next start and resumes
+//! from its committed stages, ending with the digests of an uninterrupted run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::app::AppState;
+use super::error::ProblemBody;
+use super::shutdown;
+use super::store::RunRow;
+use super::views::{RunErrorView, StageView, SubmitRun};
+use super::workspace::{self, Workspace};
+use super::{metrics, now};
+use crate::error::Error;
+use crate::pipeline::{RunOptions, RunRecord, RunStage, StageCallback, run_plan, validate};
+
+/// Takes runs from the queue until shutdown, then drains.
+pub async fn run_queue(app: Arc<AppState>) {
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    loop {
+        while tasks.len() < app.config.max_concurrent_runs && !app.stopping.is_cancelled() {
+            match app.store.claim_next(&now()).await {
+                Ok(Some(id)) => {
+                    let token = CancellationToken::new();
+                    app.running
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id.clone(), token.clone());
+                    tasks.spawn(execute(app.clone(), id, token));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("petri serve: taking a run from the queue: {e}");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = app.stopping.cancelled() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = app.queue.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+    let timeout = Duration::from_secs(app.config.drain_timeout_secs);
+    let app2 = app.clone();
+    let left = shutdown::drain(tasks, timeout, move || {
+        for token in app2
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            token.cancel();
+        }
+    })
+    .await;
+    if left > 0 {
+        eprintln!("petri serve: {left} run(s) checkpointed; they resume on the next start");
+    }
+}
+
+/// What ended a run's execution early.
+enum Stopped {
+    Cancelled,
+    Checkpointed,
+}
+
+async fn execute(app: Arc<AppState>, id: String, token: CancellationToken) {
+    if let Err(e) = execute_run(&app, &id, &token).await {
+        let error = RunErrorView {
+            message: e.to_string(),
+            problems: Vec::new(),
+        };
+        let json = serde_json::to_string(&error).unwrap_or_default();
+        for from in ["VALIDATING", "RUNNING"] {
+            if let Ok(true) = app
+                .store
+                .finish(&id, from, "FAILED", None, None, Some(&json), &now())
+                .await
+            {
+                let _ = app.store.event(&id, "failed", &error.message, &now()).await;
+            }
+        }
+    }
+    app.running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    app.queue.notify_one();
+}
+
+/// Waits for `fut` unless the run is cancelled or checkpointed first.
+async fn unless_stopped<T>(
+    app: &AppState,
+    token: &CancellationToken,
+    fut: impl Future<Output = T>,
+) -> Result<T, Stopped> {
+    tokio::select! {
+        r = fut => Ok(r),
+        _ = token.cancelled() => Err(if app.stopping.is_cancelled() { Stopped::Checkpointed } else { Stopped::Cancelled }),
+    }
+}
+
+async fn stopped(app: &AppState, id: &str, how: Stopped) -> Result<(), Error> {
+    match how {
+        Stopped::Cancelled => {
+            app.store
+                .event(id, "cancelled", "stopped by request", &now())
+                .await?;
+        }
+        Stopped::Checkpointed => {
+            app.store
+                .transition(id, &["VALIDATING", "RUNNING"], "PENDING", &now())
+                .await?;
+            app.store
+                .event(
+                    id,
+                    "checkpointed",
+                    "stopped at shutdown; resumes from its completed stages on the next start",
+                    &now(),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Lays out the run's directory from its stored request.
+pub fn prepare(app: &AppState, row: &RunRow) -> Result<Workspace, Error> {
+    let request: SubmitRun = serde_json::from_str(&row.request)
+        .map_err(|e| Error::State(format!("run {}: stored request: {e}", row.id)))?;
+    let text = match (&request.pipeline, &request.pipeline_sha256) {
+        (Some(t), _) => t.clone(),
+        (None, Some(sha)) => {
+            let digest = sha
+                .trim_start_matches("sha256:")
+                .parse()
+                .map_err(|e| Error::State(format!("run {}: {e}", row.id)))?;
+            String::from_utf8_lossy(&app.petri.blobs().read(&digest)?).into_owned()
+        }
+        (None, None) => return Err(Error::State(format!("run {} has no pipeline", row.id))),
+    };
+    // Ownership was checked at submission; here only presence matters.
+    let blobs = app.petri.blobs();
+    let resolved = workspace::resolve(&request, text, &|d| blobs.contains(d)).map_err(|ps| {
+        Error::State(
+            ps.iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let dir = workspace::run_dir(&app.data_dir, &row.id);
+    workspace::materialise(&dir, &resolved, &|d| blobs.path_of(d)).map_err(|source| Error::Read {
+        path: dir.clone(),
+        source,
+    })
+}
+
+/// Diagnostics as API problems, with paths relative to the run's directory.
+pub fn problems(ws: &Workspace, diagnostics: &[crate::pipeline::Diagnostic]) -> Vec<ProblemBody> {
+    let base = format!("{}/", ws.base.display());
+    let root = format!("{}/", ws.root.display());
+    let strip = |s: &str| s.replace(&base, "").replace(&root, "");
+    diagnostics
+        .iter()
+        .map(|d| ProblemBody {
+            file: strip(&d.file.display().to_string()),
+            line: d.line,
+            column: d.column,
+            message: strip(&d.message),
+            hint: d.hint.as_deref().map(strip),
+        })
+        .collect()
+}
+
+async fn execute_run(
+    app: &Arc<AppState>,
+    id: &str,
+    token: &CancellationToken,
+) -> Result<(), Error> {
+    let Some(row) = app.store.run(id).await? else {
+        return Ok(());
+    };
+    app.store.event(id, "validating", "", &now()).await?;
+    let ws = prepare(app, &row)?;
+    let validated = unless_stopped(
+        app,
+        token,
+        validate(&app.petri, &ws.pipeline, ws.sheet.as_deref()),
+    )
+    .await;
+    let plan = match validated {
+        Err(how) => return stopped(app, id, how).await,
+        Ok(Err(diagnostics)) => {
+            let error = RunErrorView {
+                message: format!(
+                    "{} problem(s) in the pipeline; nothing was run",
+                    diagnostics.len()
+                ),
+                problems: problems(&ws, &diagnostics),
+            };
+            let json = serde_json::to_string(&error).unwrap_or_default();
+            if app
+                .store
+                .finish(id, "VALIDATING", "FAILED", None, None, Some(&json), &now())
+                .await?
+            {
+                app.store
+                    .event(id, "failed", &error.message, &now())
+                    .await?;
+            }
+            return Ok(());
+        }
+        Ok(Ok(plan)) => plan,
+    };
+    if !app
+        .store
+        .transition(id, &["VALIDATING"], "RUNNING", &now())
+        .await?
+    {
+        return Ok(()); // cancelled meanwhile
+    }
+    app.store
+        .event(
+            id,
+            "running",
+            &format!(
+                "{} stage(s) × {} sample(s)",
+                plan.stages.len(),
+                plan.samples.len()
+            ),
+            &now(),
+        )
+        .await?;
+    for sample in &plan.samples {
+        for stage in &plan.stages {
+            let view = StageView {
+                sample: sample.id.clone(),
+                stage: stage.id.clone(),
+                module: stage.manifest.name.clone(),
+                version: stage.manifest.version.clone(),
+                module_sha256: stage.module.digest.to_hex(),
+                status: "pending".into(),
+                cache: "none".into(),
+                fuel_used: 0,
+                record_id: None,
+                reason: None,
+                attempts: Vec::new(),
+                outputs: Vec::new(),
+                started_at: None,
+                finished_at: None,
+            };
+            put_stage(app, id, &view).await?;
+        }
+    }
+
+    // Stage results flow from the runner's callback to a task that stores them.
+    let (tx, mut rx) = mpsc::unbounded_channel::<RunStage>();
+    let writer = {
+        let (app, id, group) = (app.clone(), id.to_owned(), row.group.clone());
+        tokio::spawn(async move {
+            while let Some(stage) = rx.recv().await {
+                let _ = stage_ended(&app, &id, &group, &stage).await;
+            }
+        })
+    };
+    let on_stage: StageCallback = Arc::new(move |s: &RunStage| {
+        let _ = tx.send(s.clone());
+    });
+    let options = RunOptions {
+        no_cache: false,
+        on_stage: Some(on_stage),
+    };
+    let result = unless_stopped(
+        app,
+        token,
+        run_plan(app.petri.clone(), app.store.state(), &plan, &options),
+    )
+    .await;
+    drop(options);
+    let _ = writer.await;
+    match result {
+        Err(how) => stopped(app, id, how).await,
+        Ok(Ok(record)) => completed(app, &row, &record).await,
+        Ok(Err(Error::Request(ps))) => {
+            let error = RunErrorView {
+                message: format!("the run has {} problem(s)", ps.len()),
+                problems: ps
+                    .into_iter()
+                    .map(|p| ProblemBody {
+                        file: p.field,
+                        line: 0,
+                        column: 0,
+                        message: p.problem,
+                        hint: None,
+                    })
+                    .collect(),
+            };
+            let json = serde_json::to_string(&error).unwrap_or_default();
+            if app
+                .store
+                .finish(id, "RUNNING", "FAILED", None, None, Some(&json), &now())
+                .await?
+            {
+                app.store
+                    .event(id, "failed", &error.message, &now())
+                    .await?;
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e),
+    }
+}
+
+async fn put_stage(app: &AppState, id: &str, view: &StageView) -> Result<(), Error> {
+    let json = serde_json::to_string(view).map_err(|e| Error::State(e.to_string()))?;
+    app.store
+        .put_stage(id, &view.sample, &view.stage, &json)
+        .await?;
+    Ok(())
+}
+
+/// Stores a stage that ended, lets the group see its outputs, counts it.
+async fn stage_ended(app: &AppState, id: &str, group: &str, stage: &RunStage) -> Result<(), Error> {
+    let mut view = StageView::of(stage);
+    let mut seconds = None;
+    if let Some(rec) = stage
+        .record_id
+        .as_deref()
+        .and_then(|r| app.petri.records().load(r).ok())
+    {
+        let times = (
+            humantime::parse_rfc3339(&rec.started_at),
+            humantime::parse_rfc3339(&rec.finished_at),
+        );
+        if let (Ok(a), Ok(b)) = times
+            && stage.cache == "miss"
+        {
+            seconds = b.duration_since(a).ok().map(|d| d.as_secs_f64());
+        }
+        view.started_at = Some(rec.started_at);
+        view.finished_at = Some(rec.finished_at);
+        app.store
+            .own_blobs(group, &[rec.log.sha256.to_hex()])
+            .await?;
+    }
+    metrics::stage_ended(stage, seconds);
+    let digests: Vec<String> = stage
+        .outputs
+        .iter()
+        .chain(&stage.inputs)
+        .map(|o| o.sha256.to_hex())
+        .collect();
+    app.store.own_blobs(group, &digests).await?;
+    put_stage(app, id, &view).await
+}
+
+/// Stores the finished run: every stage, which blobs the group may fetch, the outcome.
+async fn completed(app: &AppState, row: &RunRow, record: &RunRecord) -> Result<(), Error> {
+    let mut digests = vec![record.pipeline.sha256.to_hex()];
+    digests.extend(record.samples.iter().map(|s| s.sha256.to_hex()));
+    digests.extend(record.inputs.iter().map(|i| i.sha256.to_hex()));
+    app.store.own_blobs(&row.group, &digests).await?;
+    for stage in &record.stages {
+        stage_ended_quiet(app, &row.id, &row.group, stage).await?;
+    }
+    let status = if record.status == "completed" {
+        "COMPLETED"
+    } else {
+        "FAILED"
+    };
+    let error = (status == "FAILED").then(|| {
+        let failed: Vec<String> = record
+            .stages
+            .iter()
+            .filter(|s| s.status != "succeeded")
+            .map(|s| {
+                format!(
+                    "{}/{}: {}{}",
+                    s.sample,
+                    s.stage,
+                    s.status,
+                    s.reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        serde_json::to_string(&RunErrorView {
+            message: failed.join("; "),
+            problems: Vec::new(),
+        })
+        .unwrap_or_default()
+    });
+    let root = record.root.to_hex();
+    if app
+        .store
+        .finish(
+            &row.id,
+            "RUNNING",
+            status,
+            Some(&record.id),
+            Some(&root),
+            error.as_deref(),
+            &now(),
+        )
+        .await?
+    {
+        app.store
+            .event(
+                &row.id,
+                &status.to_lowercase(),
+                &format!("run record {} root sha256:{root}", record.id),
+                &now(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Like [`stage_ended`] without counting it again in the metrics.
+async fn stage_ended_quiet(
+    app: &AppState,
+    id: &str,
+    group: &str,
+    stage: &RunStage,
+) -> Result<(), Error> {
+    let mut view = StageView::of(stage);
+    if let Some(rec) = stage
+        .record_id
+        .as_deref()
+        .and_then(|r| app.petri.records().load(r).ok())
+    {
+        view.started_at = Some(rec.started_at);
+        view.finished_at = Some(rec.finished_at);
+        app.store
+            .own_blobs(group, &[rec.log.sha256.to_hex()])
+            .await?;
+    }
+    let digests: Vec<String> = stage
+        .outputs
+        .iter()
+        .chain(&stage.inputs)
+        .map(|o| o.sha256.to_hex())
+        .collect();
+    app.store.own_blobs(group, &digests).await?;
+    put_stage(app, id, &view).await
+}
