@@ -158,6 +158,7 @@ impl Fixture {
         let options = RunOptions {
             no_cache,
             on_stage: None,
+            instruments: None,
         };
         block_on(run_plan(self.petri.clone(), &self.state, &plan, &options)).unwrap()
     }

@@ -7,5 +7,6 @@ mod hostile;
 mod pipeline;
 mod plugins;
 mod qc;
+mod schedule;
 mod server;
 mod streaming;

@@ -19,6 +19,7 @@ trap cleanup EXIT
 token="$("$petri" --data-dir "$work/data" token create --group schemathesis --admin --name schemathesis)"
 # A generous rate limit: schemathesis sends hundreds of requests in a burst.
 "$petri" --data-dir "$work/data" serve --listen 127.0.0.1:0 \
+    --instruments examples/instruments/core.toml \
     --rate-limit-per-second 10000 --rate-limit-burst 10000 >"$work/serve.out" 2>"$work/serve.err" &
 daemon=$!
 for _ in $(seq 100); do

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use tokio::task::JoinSet;
 
+use super::instruments::plan_instruments;
 use super::plan::{DecisionKind, Plan, PlanStage, Wire};
 use super::record::{
     Attempt, Edge, PipelineRef, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
@@ -20,6 +21,10 @@ use crate::limits::Limits;
 use crate::params::RawParam;
 use crate::provenance::{Outcome, PortData, StageRecord};
 use crate::runner::{InputSource, Petri, RunRequest};
+use crate::schedule::{
+    Config as ScheduleConfig, FuelModel, Instrument, Policy as SchedulePolicy, SampleProfile,
+    ScheduleError, Scheduler, TaskId, TaskSpec, TaskState, Timestamp,
+};
 use crate::state::StateStore;
 
 /// The one sample of a run without a sample sheet.
@@ -35,12 +40,17 @@ pub struct RunOptions {
     pub no_cache: bool,
     /// Called as each stage ends (for progress displays).
     pub on_stage: Option<StageCallback>,
+    /// The instruments calendar stages are scheduled onto. `None`: every
+    /// instrument class the pipeline names is one instrument with as many
+    /// places as there are worker slots.
+    pub instruments: Option<Vec<Instrument>>,
 }
 
 impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")
             .field("no_cache", &self.no_cache)
+            .field("instruments", &self.instruments)
             .finish_non_exhaustive()
     }
 }
@@ -61,8 +71,11 @@ pub fn cache_key(petri: &Petri, stage: &PlanStage, inputs: &[(String, Digest)]) 
     Digest::of(key.to_string().as_bytes())
 }
 
-/// Runs `plan` for every sample (urgent and clinical samples first) and
-/// returns its run record (also saved in the data dir). A run with the same
+/// Runs `plan` for every sample and returns its run record (also saved in
+/// the data dir). Stages are started by the [`Scheduler`]: clinical and
+/// urgent samples first, then by slack to their decay deadline, each on a
+/// free instrument of its class that is up and not in maintenance, at most
+/// one per worker slot at a time. A run with the same
 /// pipeline, sample sheet and inputs that was interrupted is resumed under its id.
 pub async fn run_plan(
     petri: Arc<Petri>,
@@ -86,6 +99,10 @@ pub async fn run_plan(
             )));
         }
     }
+    // Refuse a stage no instrument can run before the run is started.
+    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let slots32 = u32::try_from(slots).unwrap_or(u32::MAX);
+    let instruments = plan_instruments(plan, options.instruments.as_deref(), slots32)?;
     let mut samples: Vec<&Sample> = plan.samples.iter().collect();
     samples.sort_by_key(|s| s.priority == "normal");
     let inputs = ingest_inputs(&petri, plan, &samples).await?;
@@ -103,106 +120,150 @@ pub async fn run_plan(
         .start_run(&run_id, &run_key.to_hex(), &plan.name, &started_at)
         .await?;
 
-    let digest_of = |sample: &str, name: &str| {
-        inputs
-            .iter()
-            .find(|i| i.sample == sample && i.name == name)
-            .map(|i| i.sha256)
-    };
-    // Whether stages downstream of a salvaged `stage` run on its partial outputs.
-    let continues = |stage: &str| {
-        plan.stages
-            .iter()
-            .any(|s| s.id == stage && s.policy.run_downstream_of_salvage)
-    };
-    // Work items are (sample, stage) in sample-priority then topological order.
+    // Work items are (sample, stage) in sample-priority then topological order;
+    // the run record lists stages in this order.
     let work: Vec<(&Sample, &PlanStage)> = samples
         .iter()
         .flat_map(|s| plan.stages.iter().map(move |st| (*s, st)))
         .collect();
+    let mut scheduler = Scheduler::new(
+        SchedulePolicy::Petri,
+        instruments,
+        FuelModel::new(),
+        ScheduleConfig {
+            worker_slots: slots32,
+            ..ScheduleConfig::default()
+        },
+    )
+    .map_err(schedule_error)?;
+    // One DAG per sample, all submitted at the same instant; task → work item.
+    let submitted = Timestamp::now();
+    let mut item_of: HashMap<TaskId, usize> = HashMap::new();
+    for (s, sample) in samples.iter().enumerate() {
+        let profile = SampleProfile::from_sheet(sample).map_err(schedule_error)?;
+        let specs: Vec<TaskSpec> = plan.stages.iter().map(task_spec).collect();
+        let ids = scheduler
+            .add_sample(profile, &specs, submitted)
+            .map_err(schedule_error)?;
+        for (k, id) in ids.into_iter().enumerate() {
+            item_of.insert(id, s * plan.stages.len() + k);
+        }
+    }
+
     let mut results: HashMap<(String, String), RunStage> = HashMap::new();
-    let mut started = vec![false; work.len()];
     let mut running = JoinSet::new();
-    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let skips = Skips {
+        state,
+        run_id: &run_id,
+        options,
+        plan,
+        inputs: &inputs,
+    };
     loop {
-        for (i, (sample, stage)) in work.iter().enumerate() {
-            if started[i] || running.len() >= slots {
+        let now = Timestamp::now();
+        let mut changed = false;
+        for a in scheduler.dispatch(now) {
+            if running.len() >= slots {
+                // Every worker slot is busy: back in the queue, with its key.
+                scheduler.requeue(a.task).map_err(schedule_error)?;
                 continue;
             }
-            // Ready when every source is known: a pipeline input or a finished stage.
-            let mut wired = Vec::new();
-            let mut blocked = None;
-            let mut waiting = false;
-            for (port, wire) in &stage.inputs {
-                match wire {
-                    Wire::Input { name } => match digest_of(&sample.id, name) {
-                        Some(d) => wired.push((port.clone(), d, format!("inputs.{name}"))),
-                        None => blocked = Some(format!("sample has no file for input `{name}`")),
-                    },
-                    Wire::Stage {
-                        stage: up,
-                        port: out,
-                    } => match results.get(&(sample.id.clone(), up.clone())) {
-                        None => waiting = true,
-                        Some(r)
-                            if r.status != "succeeded"
-                                && !(r.status == "salvaged" && continues(up)) =>
-                        {
-                            blocked = Some(format!("upstream stage `{up}` {}", r.status))
-                        }
-                        Some(r) => match r.outputs.iter().find(|o| &o.port == out) {
-                            Some(o) => wired.push((port.clone(), o.sha256, format!("{up}.{out}"))),
-                            None => {
-                                blocked = Some(format!("upstream stage `{up}` produced no `{out}`"))
-                            }
-                        },
-                    },
-                }
-            }
-            if waiting && blocked.is_none() {
-                continue;
-            }
-            started[i] = true;
+            let Some(&item) = item_of.get(&a.task) else {
+                return Err(Error::State(format!(
+                    "the scheduler started unknown task {}",
+                    a.task
+                )));
+            };
+            let (sample, stage) = work[item];
+            let (wired, blocked) = wiring(plan, stage, &sample.id, &results, &inputs);
             if let Some(reason) = blocked {
                 let skipped = skipped_stage(&sample.id, stage, reason);
-                state
-                    .stage_state(
-                        &run_id,
-                        &sample.id,
-                        &stage.id,
-                        "skipped",
-                        None,
-                        Some("none"),
-                    )
-                    .await?;
-                if let Some(cb) = &options.on_stage {
-                    cb(&skipped);
-                }
+                skips.record(&skipped).await?;
                 results.insert((sample.id.clone(), stage.id.clone()), skipped);
+                scheduler.fail(a.task, now).map_err(schedule_error)?;
+                skips
+                    .after_failure(&scheduler, &sample.id, &mut results)
+                    .await?;
+                changed = true;
                 continue;
             }
-            let (petri, state, stage, run_id, sample, no_cache) = (
+            let (petri, state, stage, run_id, sample, no_cache, task) = (
                 petri.clone(),
                 state.clone(),
-                (*stage).clone(),
+                stage.clone(),
                 run_id.clone(),
                 sample.id.clone(),
                 options.no_cache,
+                a.task,
             );
             running.spawn(async move {
                 let r = exec_stage(&petri, &state, &run_id, &sample, &stage, wired, no_cache).await;
-                ((sample, stage.id.clone()), r)
+                (task, (sample, stage.id.clone()), r)
             });
         }
-        let Some(joined) = running.join_next().await else {
-            break;
+        if changed {
+            continue;
+        }
+        // Wait for a stage to end, or for a maintenance window to end.
+        let wakeup = scheduler.next_wakeup(now).map(|t| {
+            std::time::Duration::from_millis(u64::try_from((t - now).0).unwrap_or(0).max(1))
+        });
+        let joined = if running.is_empty() {
+            match wakeup {
+                _ if scheduler.queued() == 0 => break,
+                Some(wait) => {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                // Queued work whose instruments are down or draining for good.
+                None => break,
+            }
+        } else if let Some(wait) = wakeup {
+            match tokio::time::timeout(wait, running.join_next()).await {
+                Ok(joined) => joined,
+                Err(_) => continue,
+            }
+        } else {
+            running.join_next().await
         };
-        let (key, result) = joined.map_err(|e| Error::State(format!("stage task failed: {e}")))?;
+        let Some(joined) = joined else {
+            continue;
+        };
+        let (task, key, result) =
+            joined.map_err(|e| Error::State(format!("stage task failed: {e}")))?;
         let stage = result?;
+        let now = Timestamp::now();
         if let Some(cb) = &options.on_stage {
             cb(&stage);
         }
+        let goes_on = stage.status == "succeeded"
+            || (stage.status == "salvaged" && continues(plan, &stage.stage));
+        let metered = (stage.cache == "miss").then_some(stage.fuel_used);
+        let sample = key.0.clone();
         results.insert(key, stage);
+        if goes_on {
+            scheduler
+                .complete(task, now, metered)
+                .map_err(schedule_error)?;
+        } else {
+            scheduler.fail(task, now).map_err(schedule_error)?;
+            skips
+                .after_failure(&scheduler, &sample, &mut results)
+                .await?;
+        }
+    }
+    // Whatever never ran: its instrument never became available.
+    for (sample, stage) in &work {
+        let k = (sample.id.clone(), stage.id.clone());
+        if let std::collections::hash_map::Entry::Vacant(slot) = results.entry(k) {
+            let reason = format!(
+                "no instrument of class `{}` became available",
+                stage.instrument
+            );
+            let skipped = skipped_stage(&sample.id, stage, reason);
+            skips.record(&skipped).await?;
+            slot.insert(skipped);
+        }
     }
 
     let mut stages = Vec::new();
@@ -304,6 +365,130 @@ async fn ingest_inputs(
         Ok(out)
     } else {
         Err(Error::Request(problems))
+    }
+}
+
+/// A scheduler refusal, as a host error.
+fn schedule_error(e: ScheduleError) -> Error {
+    Error::State(format!("scheduler: {e}"))
+}
+
+/// The scheduler's view of a plan stage: its module, instrument class and upstream stages.
+fn task_spec(stage: &PlanStage) -> TaskSpec {
+    let mut spec = TaskSpec::new(&stage.id, stage.module.digest.to_hex(), &stage.instrument);
+    for (_, wire) in &stage.inputs {
+        if let Wire::Stage { stage: up, .. } = wire
+            && !spec.after.contains(up)
+        {
+            spec.after.push(up.clone());
+        }
+    }
+    spec
+}
+
+/// Whether stages downstream of a salvaged `stage` run on its partial outputs.
+fn continues(plan: &Plan, stage: &str) -> bool {
+    plan.stages
+        .iter()
+        .any(|s| s.id == stage && s.policy.run_downstream_of_salvage)
+}
+
+/// A stage's inputs as (port, digest, source), or why it cannot run: a missing
+/// sample input, or an upstream stage that did not succeed (or did not run).
+fn wiring(
+    plan: &Plan,
+    stage: &PlanStage,
+    sample: &str,
+    results: &HashMap<(String, String), RunStage>,
+    inputs: &[RunInput],
+) -> (Vec<(String, Digest, String)>, Option<String>) {
+    let mut wired = Vec::new();
+    let mut blocked = None;
+    let mut waiting = None;
+    for (port, wire) in &stage.inputs {
+        match wire {
+            Wire::Input { name } => match inputs
+                .iter()
+                .find(|i| i.sample == sample && &i.name == name)
+            {
+                Some(i) => wired.push((port.clone(), i.sha256, format!("inputs.{name}"))),
+                None => blocked = Some(format!("sample has no file for input `{name}`")),
+            },
+            Wire::Stage {
+                stage: up,
+                port: out,
+            } => match results.get(&(sample.to_owned(), up.clone())) {
+                None => waiting = Some(format!("upstream stage `{up}` did not run")),
+                Some(r)
+                    if r.status != "succeeded"
+                        && !(r.status == "salvaged" && continues(plan, up)) =>
+                {
+                    blocked = Some(format!("upstream stage `{up}` {}", r.status))
+                }
+                Some(r) => match r.outputs.iter().find(|o| &o.port == out) {
+                    Some(o) => wired.push((port.clone(), o.sha256, format!("{up}.{out}"))),
+                    None => blocked = Some(format!("upstream stage `{up}` produced no `{out}`")),
+                },
+            },
+        }
+    }
+    (wired, blocked.or(waiting))
+}
+
+/// Records stages that will not run.
+struct Skips<'a> {
+    state: &'a StateStore,
+    run_id: &'a str,
+    options: &'a RunOptions,
+    plan: &'a Plan,
+    inputs: &'a [RunInput],
+}
+
+impl Skips<'_> {
+    async fn record(&self, skipped: &RunStage) -> Result<(), Error> {
+        self.state
+            .stage_state(
+                self.run_id,
+                &skipped.sample,
+                &skipped.stage,
+                "skipped",
+                None,
+                Some("none"),
+            )
+            .await?;
+        if let Some(cb) = &self.options.on_stage {
+            cb(skipped);
+        }
+        Ok(())
+    }
+
+    /// After a stage of `sample` failed for good: records every stage the
+    /// scheduler skipped because of it (in topological order, so each names
+    /// the upstream stage that stopped it).
+    async fn after_failure(
+        &self,
+        scheduler: &Scheduler,
+        sample: &str,
+        results: &mut HashMap<(String, String), RunStage>,
+    ) -> Result<(), Error> {
+        for id in scheduler.sample_tasks(sample) {
+            let Some(task) = scheduler.task(id) else {
+                continue;
+            };
+            let key = (sample.to_owned(), task.stage.clone());
+            if task.state != TaskState::Skipped || results.contains_key(&key) {
+                continue;
+            }
+            let Some(stage) = self.plan.stages.iter().find(|s| s.id == task.stage) else {
+                continue;
+            };
+            let (_, blocked) = wiring(self.plan, stage, sample, results, self.inputs);
+            let reason = blocked.unwrap_or_else(|| "an upstream stage failed".into());
+            let skipped = skipped_stage(sample, stage, reason);
+            self.record(&skipped).await?;
+            results.insert(key, skipped);
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@ mod diagnostic;
 mod execute;
 mod export;
 mod file;
+mod instruments;
 mod plan;
 mod record;
 mod samples;

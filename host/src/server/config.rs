@@ -38,6 +38,10 @@ pub struct ServerConfig {
     /// On SIGTERM, how long running stages may go on before they are
     /// checkpointed (stopped; the run resumes on the next start).
     pub drain_timeout_secs: u64,
+    /// An instruments calendar (TOML, see docs/scheduler.md) seeding the
+    /// daemon's instruments; their state then lives in SQLite and changes
+    /// through `/v1/instruments`.
+    pub instruments: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +55,7 @@ impl Default for ServerConfig {
             rate_limit_burst: 40,
             max_concurrent_runs: 2,
             drain_timeout_secs: 30,
+            instruments: None,
         }
     }
 }

@@ -81,6 +81,14 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let petri = Arc::new(Petri::open(&config.data_dir)?);
     let store = open_store(&config.data_dir).await?;
+    if let Some(path) = &config.instruments {
+        let instruments =
+            crate::schedule::load_calendar(path).map_err(|e| ServerError::Config {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        store.seed_instruments(&instruments).await?;
+    }
     let app = Arc::new(AppState::new(petri, store, config, Metrics::install()));
     for id in app.store.requeue_interrupted().await? {
         app.store

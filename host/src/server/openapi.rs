@@ -19,6 +19,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "modules", description = "Stage components"),
         (name = "blobs", description = "Uploaded files"),
         (name = "artifacts", description = "Downloads by digest"),
+        (name = "instruments", description = "Instruments: state and maintenance windows"),
         (name = "health", description = "Liveness, readiness, metrics"),
     )
 )]

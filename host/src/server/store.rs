@@ -7,6 +7,7 @@
 //! `RETURNING`, no SQLite-only types) so a PostgreSQL backend shared by several
 //! daemons can implement the same methods without changing their callers.
 
+use crate::schedule::Instrument;
 use crate::state::{StateError, StateStore};
 
 const SCHEMA: &[&str] = &[
@@ -50,6 +51,10 @@ const SCHEMA: &[&str] = &[
         detail TEXT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS api_run_events_by_run ON api_run_events (run_id, at)",
+    "CREATE TABLE IF NOT EXISTS api_instruments (
+        name TEXT PRIMARY KEY,
+        spec TEXT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS api_modules (
         sha256 TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -474,4 +479,42 @@ impl ServerStore {
         .fetch_all(self.state.pool())
         .await?)
     }
+
+    /// Adds instruments not stored yet (a calendar seeds; stored state wins).
+    pub async fn seed_instruments(&self, instruments: &[Instrument]) -> Result<(), StateError> {
+        for i in instruments {
+            sqlx::query("INSERT INTO api_instruments (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(&i.name)
+                .bind(spec_json(i))
+                .execute(self.state.pool())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Every instrument, by name.
+    pub async fn instruments(&self) -> Result<Vec<Instrument>, StateError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT spec FROM api_instruments ORDER BY name")
+            .fetch_all(self.state.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(spec,)| serde_json::from_str(&spec).ok())
+            .collect())
+    }
+
+    /// Replaces an instrument's stored state and windows.
+    pub async fn put_instrument(&self, instrument: &Instrument) -> Result<(), StateError> {
+        sqlx::query("UPDATE api_instruments SET spec = $2 WHERE name = $1")
+            .bind(&instrument.name)
+            .bind(spec_json(instrument))
+            .execute(self.state.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+fn spec_json(i: &Instrument) -> String {
+    // Serialising plain data (strings, numbers, timestamps) cannot fail.
+    serde_json::to_string(i).unwrap_or_default()
 }

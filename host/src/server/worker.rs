@@ -279,9 +279,12 @@ async fn execute_run(
     let on_stage: StageCallback = Arc::new(move |s: &RunStage| {
         let _ = tx.send(s.clone());
     });
+    // The instruments as they stand when the run starts (the API changes them).
+    let instruments = app.store.instruments().await?;
     let options = RunOptions {
         no_cache: false,
         on_stage: Some(on_stage),
+        instruments: (!instruments.is_empty()).then_some(instruments),
     };
     let result = unless_stopped(
         app,

@@ -15,9 +15,16 @@ pub async fn main(
     data_dir: &Path,
     pipeline: &Path,
     samples: Option<&Path>,
+    instruments: Option<&Path>,
     no_cache: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let instruments = instruments
+        .map(|path| {
+            petri_host::schedule::load_calendar(path)
+                .with_context(|| format!("reading instruments calendar {}", path.display()))
+        })
+        .transpose()?;
     let petri = Arc::new(
         Petri::open(data_dir)
             .with_context(|| format!("opening data dir {}", data_dir.display()))?,
@@ -59,7 +66,11 @@ pub async fn main(
             }
         }))
     };
-    let options = RunOptions { no_cache, on_stage };
+    let options = RunOptions {
+        no_cache,
+        on_stage,
+        instruments,
+    };
     let record = run_plan(petri.clone(), &state, &plan, &options)
         .await
         .context("running the pipeline")?;

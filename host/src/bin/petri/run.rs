@@ -13,6 +13,11 @@ pub struct Args {
     /// Pipelines: a sample sheet (TSV/CSV) to fan out over, one DAG per sample.
     #[arg(long, value_name = "SHEET")]
     samples: Option<PathBuf>,
+    /// Pipelines: an instruments calendar (TOML) to schedule stages onto. Without
+    /// one, every instrument class the pipeline names is one instrument with as
+    /// many places as there are worker slots (CPU cores).
+    #[arg(long, value_name = "CALENDAR")]
+    instruments: Option<PathBuf>,
     /// Pipelines: run every stage even when a cached result exists.
     #[arg(long)]
     no_cache: bool,
@@ -52,6 +57,7 @@ pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
             data_dir,
             &args.stage,
             args.samples.as_deref(),
+            args.instruments.as_deref(),
             args.no_cache,
             args.json,
         )

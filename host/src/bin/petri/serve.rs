@@ -33,6 +33,9 @@ pub struct Args {
     /// On SIGTERM, seconds running stages may take before they are checkpointed.
     #[arg(long, env = "PETRI_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
+    /// An instruments calendar (TOML) seeding the daemon's instruments.
+    #[arg(long, env = "PETRI_INSTRUMENTS")]
+    instruments: Option<PathBuf>,
 }
 
 pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::Result<ExitCode> {
@@ -56,6 +59,9 @@ pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::
         max_concurrent_runs,
         drain_timeout_secs
     );
+    if let Some(path) = args.instruments {
+        config.instruments = Some(path);
+    }
     config.check().map_err(anyhow::Error::msg)?;
     let listener = server::bind(&config).await?;
     let addr = listener.local_addr().context("reading the bound address")?;

@@ -4,6 +4,7 @@ mod artifacts;
 mod blobs;
 mod body;
 mod health;
+mod instruments;
 mod modules;
 mod runs;
 
@@ -38,6 +39,9 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::run_logs))
         .routes(routes!(runs::provenance))
         .routes(routes!(artifacts::get_artifact))
+        .routes(routes!(instruments::list_instruments))
+        .routes(routes!(instruments::set_state))
+        .routes(routes!(instruments::add_maintenance))
         .split_for_parts();
     let router = router
         .fallback(|| async { ApiError::not_found("no such route") })

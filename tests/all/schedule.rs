@@ -1,0 +1,124 @@
+//! The executor under the scheduler: instrument maintenance holds stages back, fuel yielding
+//! interleaves long stages on one thread.
+
+use std::time::Instant;
+
+use petri_host::pipeline::{RunOptions, run_plan, validate};
+use petri_host::schedule::{Instrument, Span, Timestamp, Window};
+use petri_host::{Error, Limits};
+use petri_tests::{Fixture, block_on, request, stage, succeeded};
+
+const TWO_CLASSES: &str = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.held]
+module = "TESTKIT"
+params = { mode = "burn", record = 0 }
+inputs = { data = "inputs.data" }
+resources = { instrument = "sequencer" }
+
+[stages.free]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.data" }
+"#;
+
+fn started_at(f: &Fixture, run: &petri_host::pipeline::RunRecord, name: &str) -> Timestamp {
+    let id = stage(run, name).record_id.clone().unwrap();
+    let record = f.petri.records().load(&id).unwrap();
+    Timestamp::parse_rfc3339(&record.started_at).unwrap()
+}
+
+#[test]
+fn a_stage_waits_for_its_instruments_maintenance_window_to_end() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"reads").unwrap();
+    let path = f.pipeline("two-classes.toml", TWO_CLASSES);
+    let plan = block_on(validate(&f.petri, &path, None)).unwrap_or_else(|d| panic!("{d:#?}"));
+
+    // A calendar without the `sequencer` class is refused before anything runs.
+    let options = RunOptions {
+        instruments: Some(vec![Instrument::new("gpu-box", "gpu", 1)]),
+        ..RunOptions::default()
+    };
+    match block_on(run_plan(f.petri.clone(), &f.state, &plan, &options)) {
+        Err(Error::Request(problems)) => {
+            assert_eq!(problems[0].field, "stage `held`");
+            assert!(problems[0].problem.contains("`sequencer`"), "{problems:?}");
+        }
+        other => panic!("expected a refused request, got {other:?}"),
+    }
+
+    let now = Timestamp::now();
+    let end = now + Span(2_000);
+    let mut sequencer = Instrument::new("seq-1", "sequencer", 1);
+    sequencer
+        .maintenance
+        .push(Window::once(now - Span(3_600_000), end));
+    let options = RunOptions {
+        instruments: Some(vec![sequencer]),
+        ..RunOptions::default()
+    };
+    let run = block_on(run_plan(f.petri.clone(), &f.state, &plan, &options)).unwrap();
+    assert_eq!(run.status, "completed");
+    assert_eq!(
+        stage(&run, "held").cache,
+        "miss",
+        "a cache hit would not show the start"
+    );
+    let (held, free) = (started_at(&f, &run, "held"), started_at(&f, &run, "free"));
+    assert!(
+        held >= end,
+        "`held` started at {held}, inside the window ending {end}"
+    );
+    assert!(
+        free < end,
+        "`free` (compute) started at {free}, it should not wait for the window ending {end}"
+    );
+}
+
+#[test]
+fn long_stages_on_one_thread_interleave_through_fuel_yields() {
+    let f = Fixture::new();
+    let kit = f.petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let burn = || {
+        let mut r = request(&[("mode", "burn"), ("record", "60")], &[]);
+        r.limits = Limits::default();
+        r
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Two equal stages started together on one thread. With fuel yielding they
+    // take turns every FUEL_YIELD_INTERVAL, so both end near the same time;
+    // without it the first would run to its end before the second began
+    // (ending at about half the second's time).
+    let ends = runtime.block_on(async {
+        let t0 = Instant::now();
+        let one = async {
+            let r = f.petri.run(&kit, burn()).await.unwrap();
+            (t0.elapsed(), r)
+        };
+        let two = async {
+            let r = f.petri.run(&kit, burn()).await.unwrap();
+            (t0.elapsed(), r)
+        };
+        tokio::join!(one, two)
+    });
+    let ((a, ra), (b, rb)) = ends;
+    succeeded(&ra);
+    succeeded(&rb);
+    assert_eq!(ra.fuel_used, rb.fuel_used, "yielding does not change fuel");
+    assert!(
+        ra.fuel_used > 10 * 10_000_000,
+        "each stage must span many yield intervals (fuel {})",
+        ra.fuel_used
+    );
+    let (first, last) = (a.min(b), a.max(b));
+    assert!(
+        first.as_secs_f64() >= 0.75 * last.as_secs_f64(),
+        "stages ran one after the other: ended at {first:?} and {last:?}"
+    );
+}
