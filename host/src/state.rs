@@ -31,6 +31,10 @@ const SCHEMA: &[&str] = &[
         finished_at TEXT
     )",
     "CREATE INDEX IF NOT EXISTS runs_by_key ON runs (run_key, status)",
+    "CREATE TABLE IF NOT EXISTS fuel_model (
+        id INTEGER PRIMARY KEY,
+        model TEXT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS run_stages (
         run_id TEXT NOT NULL,
         sample TEXT NOT NULL,
@@ -66,6 +70,25 @@ impl StateStore {
     /// The connection pool, for the daemon's own tables (`server::store`).
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The scheduler's fuel history (JSON), saved by the last run to end.
+    pub async fn fuel_model(&self) -> Result<Option<String>, StateError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT model FROM fuel_model WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Replaces the saved fuel history.
+    pub async fn save_fuel_model(&self, model: &str) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO fuel_model (id, model) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET model = $1",
+        )
+        .bind(model)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The stage record that produced the outputs for `key`, if any.

@@ -122,3 +122,29 @@ fn long_stages_on_one_thread_interleave_through_fuel_yields() {
         "stages ran one after the other: ended at {first:?} and {last:?}"
     );
 }
+
+#[test]
+fn fuel_of_past_runs_is_kept_for_the_next_runs_predictions() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"reads").unwrap();
+    let path = f.pipeline("two-classes.toml", TWO_CLASSES);
+    assert!(block_on(f.state.fuel_model()).unwrap().is_none());
+    let run = f.run(&path, true);
+    let held = stage(&run, "held");
+    let saved: serde_json::Value =
+        serde_json::from_str(&block_on(f.state.fuel_model()).unwrap().unwrap()).unwrap();
+    let module = &saved["modules"][held.module_sha256.to_hex()];
+    assert!(module["runs"].as_u64().unwrap() >= 1, "{saved}");
+    assert!(module["mean"].as_f64().unwrap() > 0.0, "{saved}");
+    // A second run starts from that history and adds to it.
+    f.run(&path, true);
+    let again: serde_json::Value =
+        serde_json::from_str(&block_on(f.state.fuel_model()).unwrap().unwrap()).unwrap();
+    assert!(
+        again["modules"][held.module_sha256.to_hex()]["runs"]
+            .as_u64()
+            .unwrap()
+            > module["runs"].as_u64().unwrap(),
+        "{again}"
+    );
+}

@@ -126,10 +126,17 @@ pub async fn run_plan(
         .iter()
         .flat_map(|s| plan.stages.iter().map(move |st| (*s, st)))
         .collect();
+    // Predictions come from the fuel of past runs on this data dir (an
+    // unreadable history starts afresh: it only orders work, never changes it).
+    let fuel = state
+        .fuel_model()
+        .await?
+        .and_then(|json| serde_json::from_str::<FuelModel>(&json).ok())
+        .unwrap_or_default();
     let mut scheduler = Scheduler::new(
         SchedulePolicy::Petri,
         instruments,
-        FuelModel::new(),
+        fuel,
         ScheduleConfig {
             worker_slots: slots32,
             ..ScheduleConfig::default()
@@ -317,6 +324,9 @@ pub async fn run_plan(
     };
     record.root = record.compute_root();
     petri.records().save_run(&record)?;
+    if let Ok(json) = serde_json::to_string(scheduler.fuel()) {
+        state.save_fuel_model(&json).await?;
+    }
     state
         .finish_run(&run_id, status, &record.finished_at)
         .await?;

@@ -166,6 +166,7 @@ pub async fn list_instruments(
         (status = 404, description = "No such instrument", body = ErrorBody),
         (status = 400, description = "Not a state request", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn set_state(
     State(app): State<Arc<AppState>>,
@@ -196,6 +197,7 @@ pub async fn set_state(
         (status = 404, description = "No such instrument", body = ErrorBody),
         (status = 400, description = "Not a maintenance request", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 422, description = "Times that do not parse, or end not after start", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn add_maintenance(
