@@ -211,17 +211,7 @@ async fn execute_run(
                 ),
                 problems: problems(&ws, &diagnostics),
             };
-            let json = serde_json::to_string(&error).unwrap_or_default();
-            if app
-                .store
-                .finish(id, "VALIDATING", "FAILED", None, None, Some(&json), &now())
-                .await?
-            {
-                app.store
-                    .event(id, "failed", &error.message, &now())
-                    .await?;
-            }
-            return Ok(());
+            return fail_run(app, id, "VALIDATING", &error).await;
         }
         Ok(Ok(plan)) => plan,
     };
@@ -311,20 +301,26 @@ async fn execute_run(
                     })
                     .collect(),
             };
-            let json = serde_json::to_string(&error).unwrap_or_default();
-            if app
-                .store
-                .finish(id, "RUNNING", "FAILED", None, None, Some(&json), &now())
-                .await?
-            {
-                app.store
-                    .event(id, "failed", &error.message, &now())
-                    .await?;
-            }
-            Ok(())
+            fail_run(app, id, "RUNNING", &error).await
         }
         Ok(Err(e)) => Err(e),
     }
+}
+
+/// Ends a run FAILED from status `from` with `error`, and records the event
+/// (unless the run had already left `from`, e.g. by a cancel).
+async fn fail_run(app: &AppState, id: &str, from: &str, error: &RunErrorView) -> Result<(), Error> {
+    let json = serde_json::to_string(error).unwrap_or_default();
+    if app
+        .store
+        .finish(id, from, "FAILED", None, None, Some(&json), &now())
+        .await?
+    {
+        app.store
+            .event(id, "failed", &error.message, &now())
+            .await?;
+    }
+    Ok(())
 }
 
 async fn put_stage(app: &AppState, id: &str, view: &StageView) -> Result<(), Error> {
