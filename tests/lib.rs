@@ -157,8 +157,7 @@ impl Fixture {
             .unwrap_or_else(|d| panic!("invalid: {d:?}"));
         let options = RunOptions {
             no_cache,
-            on_stage: None,
-            instruments: None,
+            ..RunOptions::default()
         };
         block_on(run_plan(self.petri.clone(), &self.state, &plan, &options)).unwrap()
     }

@@ -19,6 +19,36 @@ pub const CHUNK_SIZE: u32 = 64 * 1024;
 /// it changes neither results nor fuel counts.
 pub(crate) const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
 
+/// How often the engine's epoch advances: the resolution of wall-clock
+/// deadlines. Scheduling only: it changes neither results nor fuel counts.
+pub(crate) const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Epoch ticks in `seconds` of wall-clock time (at least one).
+pub(crate) fn epoch_ticks(seconds: u64) -> u64 {
+    let per_second = 1000 / EPOCH_TICK.as_millis().max(1) as u64;
+    seconds.saturating_mul(per_second).max(1)
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] on a background thread,
+/// which ends once the engine is dropped. Stores trap when their epoch
+/// deadline passes: the wall-clock safety net behind the fuel budget.
+pub(crate) fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    // A thread that fails to spawn leaves deadlines unenforced; fuel still
+    // bounds every execution, so this is not fatal.
+    let _ = std::thread::Builder::new()
+        .name("petri-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        });
+}
+
 /// The settings that decide what a stage computes and how much fuel it uses.
 /// Its digest (the profile id) is recorded with every execution and is part
 /// of the compiled-code cache key. The CPU architecture is deliberately not
@@ -34,6 +64,9 @@ pub struct EngineProfile {
     /// Always false: wasmtime is built without the threads feature.
     pub threads: bool,
     pub fuel_metering: bool,
+    /// Compiled code checks a wall-clock deadline (epoch interruption). It
+    /// never changes results or fuel, only whether a runaway stage is stopped.
+    pub epoch_interruption: bool,
     pub cranelift_opt_level: &'static str,
     /// Bytes of wasm stack before a stack-overflow trap.
     pub max_wasm_stack: usize,
@@ -53,6 +86,7 @@ impl Default for EngineProfile {
             relaxed_simd_deterministic: true,
             threads: false,
             fuel_metering: true,
+            epoch_interruption: true,
             cranelift_opt_level: "speed",
             max_wasm_stack: 1 << 20,
             // 2000-01-01T00:00:00Z
@@ -75,6 +109,7 @@ impl EngineProfile {
         config
             .wasm_component_model(true)
             .consume_fuel(self.fuel_metering)
+            .epoch_interruption(self.epoch_interruption)
             .cranelift_nan_canonicalization(self.nan_canonicalization)
             .relaxed_simd_deterministic(self.relaxed_simd_deterministic)
             .cranelift_opt_level(OptLevel::Speed)

@@ -33,9 +33,21 @@ pub enum Failure {
     /// Any other trap, such as a guest panic (its message is in the log).
     #[error("trap: {message}")]
     Trap { message: String },
+    /// The wall-clock safety net stopped it (epoch interruption): the stage
+    /// ran longer than its limit, whatever fuel it had left.
+    #[error("wall-clock limit of {seconds} s exceeded (fuel used so far {fuel_used})")]
+    Deadline { seconds: u64, fuel_used: u64 },
     /// The host could not feed an input or store an output.
     #[error("host I/O: {message}")]
     HostIo { message: String },
+}
+
+/// What an execution had and used when it trapped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spent {
+    pub fuel_used: u64,
+    pub budget: u64,
+    pub wall_clock_secs: u64,
 }
 
 /// The innermost message of an error chain (without the wasm backtrace).
@@ -60,10 +72,14 @@ impl Failure {
     /// Classifies an error returned by a guest call.
     pub(crate) fn from_trap(
         error: &wasmtime::Error,
-        fuel_used: u64,
-        budget: u64,
+        spent: Spent,
         max_wasm_stack: usize,
     ) -> Failure {
+        let Spent {
+            fuel_used,
+            budget,
+            wall_clock_secs,
+        } = spent;
         if let Some(abort) = error.downcast_ref::<StreamAbort>() {
             return match abort {
                 StreamAbort::OutputLimit { port, limit } => Failure::OutputLimit {
@@ -87,6 +103,10 @@ impl Failure {
         }
         match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::OutOfFuel) => Failure::FuelExhausted { fuel_used, budget },
+            Some(wasmtime::Trap::Interrupt) => Failure::Deadline {
+                seconds: wall_clock_secs,
+                fuel_used,
+            },
             Some(wasmtime::Trap::StackOverflow) => Failure::StackOverflow { max_wasm_stack },
             Some(wasmtime::Trap::MemoryOutOfBounds) => Failure::MemoryFault {
                 message: root_cause(error),

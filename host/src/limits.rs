@@ -20,6 +20,10 @@ pub struct Limits {
     pub output_bytes: u64,
     /// Bytes of log (structured lines, stdout and stderr together).
     pub log_bytes: u64,
+    /// Seconds of wall-clock time before the execution is stopped: a safety
+    /// net only (fuel is the deterministic bound). Records written before it
+    /// existed read as the default.
+    pub wall_clock_secs: u64,
 }
 
 impl Default for Limits {
@@ -33,6 +37,7 @@ impl Default for Limits {
             tables: 32,
             output_bytes: 64 << 30,
             log_bytes: 1 << 20,
+            wall_clock_secs: DEFAULT_WALL_CLOCK_SECS,
         }
     }
 }
@@ -43,6 +48,13 @@ pub(crate) const INSTANTIATION_FUEL: u64 = 1_000_000_000;
 
 /// Fuel for `describe` and `recover`, which must be cheap.
 pub(crate) const HOOK_FUEL: u64 = 1_000_000_000;
+
+/// Default wall-clock limit of one execution: an hour, far above what the
+/// default fuel budget takes on any host petri has run on.
+pub const DEFAULT_WALL_CLOCK_SECS: u64 = 3600;
+
+/// Wall-clock limit of instantiation and of the `describe`/`recover` hooks.
+pub(crate) const HOOK_WALL_CLOCK_SECS: u64 = 60;
 
 /// A limit the guest tried to exceed; carried through the trap as its cause.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
 use wasmtime::component::Linker;
@@ -15,10 +15,12 @@ use crate::cache::{CacheOutcome, CompiledCache};
 use crate::cas::BlobStore;
 use crate::data_dir::DataDir;
 use crate::digest::Digest;
-use crate::engine::{EngineProfile, FUEL_YIELD_INTERVAL, WASMTIME_VERSION};
+use crate::engine::{
+    EngineProfile, FUEL_YIELD_INTERVAL, WASMTIME_VERSION, epoch_ticks, start_epoch_ticker,
+};
 use crate::error::{Error, Problem};
-use crate::failure::Failure;
-use crate::limits::{HOOK_FUEL, INSTANTIATION_FUEL, Limits};
+use crate::failure::{Failure, Spent};
+use crate::limits::{HOOK_FUEL, HOOK_WALL_CLOCK_SECS, INSTANTIATION_FUEL, Limits};
 use crate::manifest::check_manifest;
 use crate::params::{ParamSet, RawParam};
 use crate::provenance::{
@@ -74,6 +76,9 @@ pub struct Petri {
     records: RecordStore,
     registry: Registry,
     manifests: Mutex<HashMap<Digest, Manifest>>,
+    /// Loaded modules shared by every plan that uses them (by digest), for as
+    /// long as one of those plans holds them.
+    shared: Mutex<HashMap<Digest, Weak<LoadedStage>>>,
 }
 
 impl Petri {
@@ -83,6 +88,7 @@ impl Petri {
         let profile = EngineProfile::default();
         let engine = profile.engine().map_err(Error::Engine)?;
         let linker = linker(&engine).map_err(Error::Engine)?;
+        start_epoch_ticker(&engine);
         Ok(Petri {
             blobs: BlobStore::open(dir.blobs())?,
             cache: CompiledCache::open(dir.compiled_cache())?,
@@ -92,6 +98,7 @@ impl Petri {
             engine,
             linker,
             manifests: Mutex::new(HashMap::new()),
+            shared: Mutex::new(HashMap::new()),
         })
     }
 
@@ -146,10 +153,36 @@ impl Petri {
         })
     }
 
-    fn new_store(&self, state: StageState, allowance: u64) -> Result<Store<StageState>, Error> {
+    /// A store with `allowance` fuel for instantiation and a wall-clock
+    /// deadline `seconds` from now.
+    /// Like [`Petri::load`], but a module already loaded and still in use
+    /// (by any plan of this host) is shared rather than loaded again: a
+    /// thousand plans over the same stages hold one copy of its code.
+    pub fn load_shared(&self, wasm: &[u8]) -> Result<Arc<LoadedStage>, Error> {
+        let digest = Digest::of(wasm);
+        let live = |map: &HashMap<Digest, Weak<LoadedStage>>| map.get(&digest)?.upgrade();
+        if let Some(stage) = self.shared.lock().ok().as_deref().and_then(live) {
+            return Ok(stage);
+        }
+        let stage = Arc::new(self.load(wasm)?);
+        if let Ok(mut map) = self.shared.lock() {
+            map.retain(|_, w| w.strong_count() > 0);
+            map.insert(digest, Arc::downgrade(&stage));
+        }
+        Ok(stage)
+    }
+
+    fn new_store(
+        &self,
+        state: StageState,
+        allowance: u64,
+        seconds: u64,
+    ) -> Result<Store<StageState>, Error> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(allowance).map_err(Error::Engine)?;
+        store.set_epoch_deadline(epoch_ticks(seconds));
+        store.epoch_deadline_trap();
         store
             .fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))
             .map_err(Error::Engine)?;
@@ -169,19 +202,25 @@ impl Petri {
         stage: &LoadedStage,
     ) -> Result<(Store<StageState>, StageWorld), Error> {
         let state = StageState::new(&self.profile, Limits::default(), Vec::new(), Vec::new());
-        let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
+        let mut store = self.new_store(state, INSTANTIATION_FUEL, HOOK_WALL_CLOCK_SECS)?;
         let world = stage
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(Error::Instantiate)?;
         store.set_fuel(HOOK_FUEL).map_err(Error::Engine)?;
+        store.set_epoch_deadline(epoch_ticks(HOOK_WALL_CLOCK_SECS));
         Ok((store, world))
     }
 
     /// The typed failure of a trapped hook call.
     fn hook_failure(&self, e: &wasmtime::Error) -> Failure {
-        Failure::from_trap(e, HOOK_FUEL, HOOK_FUEL, self.profile.max_wasm_stack)
+        let spent = Spent {
+            fuel_used: HOOK_FUEL,
+            budget: HOOK_FUEL,
+            wall_clock_secs: HOOK_WALL_CLOCK_SECS,
+        };
+        Failure::from_trap(e, spent, self.profile.max_wasm_stack)
     }
 
     /// Asks the stage's `recover` hook what to do after `error` on `attempt`
@@ -261,14 +300,16 @@ impl Petri {
             .collect::<Result<Vec<_>, Error>>()?;
 
         let budget = request.limits.fuel;
+        let seconds = request.limits.wall_clock_secs;
         let state = StageState::new(&self.profile, request.limits, inputs, outputs);
-        let mut store = self.new_store(state, INSTANTIATION_FUEL)?;
+        let mut store = self.new_store(state, INSTANTIATION_FUEL, HOOK_WALL_CLOCK_SECS)?;
         let world = stage
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(Error::Instantiate)?;
         store.set_fuel(budget).map_err(Error::Engine)?;
+        store.set_epoch_deadline(epoch_ticks(seconds));
         let (readers, writers) = store.data_mut().stream_handles().map_err(Error::Engine)?;
         let result = world
             .petri_stage_stage()
@@ -281,7 +322,15 @@ impl Petri {
                 failure: Failure::Stage { error },
             },
             Err(trap) => Outcome::Failed {
-                failure: Failure::from_trap(&trap, fuel_used, budget, self.profile.max_wasm_stack),
+                failure: Failure::from_trap(
+                    &trap,
+                    Spent {
+                        fuel_used,
+                        budget,
+                        wall_clock_secs: seconds,
+                    },
+                    self.profile.max_wasm_stack,
+                ),
             },
         };
 

@@ -39,6 +39,37 @@ hostile!(
         budget: 2_000_000_000
     }
 );
+/// Fuel is the bound; the wall clock is a safety net behind it. With fuel for
+/// hours, an endless loop is stopped by its 1-second wall-clock limit, with a
+/// typed failure, well before the fuel would have run out.
+#[test]
+fn endless_loop_with_ample_fuel_hits_the_wall_clock_limit() {
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let mut req = request(&[("mode", "spin")], &[]);
+    req.limits = Limits {
+        fuel: u64::MAX / 2,
+        wall_clock_secs: 1,
+        ..limits()
+    };
+    let started = std::time::Instant::now();
+    let record = run(&petri, &stage, req);
+    let elapsed = started.elapsed();
+    match failed(&record) {
+        &Failure::Deadline { seconds, fuel_used } => {
+            assert_eq!(seconds, 1);
+            assert!(fuel_used > 0 && fuel_used < u64::MAX / 2, "{fuel_used}");
+        }
+        other => panic!("expected a deadline failure, got {other:?}"),
+    }
+    assert!(record.outputs.is_empty());
+    assert_eq!(record.limits.wall_clock_secs, 1, "the limit is recorded");
+    // Stopped at the deadline, not after the fuel (hours at any speed). The
+    // generous bound only guards against the limit being ignored.
+    assert!(elapsed.as_secs() < 30, "took {elapsed:?}");
+    succeeded(&run(&petri, &stage, request(&[("mode", "copy")], &[])));
+}
+
 hostile!(
     memory_bomb_hits_the_memory_cap,
     "memory-bomb",

@@ -35,7 +35,7 @@ path = "missing.fq"
 module = "QC"
 params = { min-length = "ten", quality-cutoff = 500, bogus = 1 }
 inputs = { reeds = "inputs.reads", mates = "nowhere.out" }
-policy = { max-attempts = 0, allow = ["pray"] }
+policy = { max-attempts = 0, wall-clock-secs = 0, allow = ["pray"] }
 
 [stages.qc2]
 module = "QC"
@@ -77,11 +77,12 @@ module = "not-registered"
         (8, 9)
     );
     assert_eq!(at("max-attempts"), (12, 27));
-    assert_eq!(at("unknown decision `pray`"), (12, 39));
+    assert_eq!(at("`wall-clock-secs` must be between 1"), (12, 48));
+    assert_eq!(at("unknown decision `pray`"), (12, 60));
     assert_eq!(at("format mismatch: `qc.summary` is json"), (16, 20));
     assert_eq!(at("cycle: loop1 → loop2 → loop1"), (18, 9));
     assert_eq!(at("unknown stage module `not-registered`"), (27, 10));
-    assert_eq!(problems.len(), 13, "{problems:#?}");
+    assert_eq!(problems.len(), 14, "{problems:#?}");
     // Sorted by position, each with file:line:column.
     assert!(
         problems
@@ -373,6 +374,20 @@ fn fuel_exhaustion_retries_with_a_larger_budget_deterministically() {
     let again = recovery(policy, "burn", 1);
     assert_eq!(stage(&again, "flaky").fuel_used, flaky.fuel_used);
     assert_eq!(again.root, r.root);
+}
+
+#[test]
+fn wall_clock_limit_stops_a_runaway_stage_and_skips_downstream() {
+    let policy = r#"{ fuel = 9_000_000_000_000_000, wall-clock-secs = 1 }"#;
+    let r = recovery(policy, "spin", 1);
+    let flaky = stage(&r, "flaky");
+    assert_eq!(flaky.status, "failed", "{flaky:?}");
+    let reason = flaky.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("wall-clock limit of 1 s exceeded"),
+        "{reason}"
+    );
+    assert_eq!(stage(&r, "after").status, "skipped");
 }
 
 #[test]

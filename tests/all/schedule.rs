@@ -1,12 +1,14 @@
-//! The executor under the scheduler: instrument maintenance holds stages back, fuel yielding
-//! interleaves long stages on one thread.
+//! The executor under the scheduler: instrument maintenance holds stages back, instruments
+//! changing mid-run preempt and re-queue stages, fuel yielding interleaves long stages on one thread.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use petri_host::pipeline::{RunOptions, run_plan, validate};
-use petri_host::schedule::{Instrument, Span, Timestamp, Window};
+use petri_host::pipeline::{EventCallback, RunEvent, RunOptions, RunRecord, run_plan, validate};
+use petri_host::schedule::{Instrument, InstrumentState, Span, Timestamp, Window};
 use petri_host::{Error, Limits};
 use petri_tests::{Fixture, block_on, request, stage, succeeded};
+use tokio::sync::watch;
 
 const TWO_CLASSES: &str = r#"
 [inputs.data]
@@ -147,4 +149,131 @@ fn fuel_of_past_runs_is_kept_for_the_next_runs_predictions() {
             > module["runs"].as_u64().unwrap(),
         "{again}"
     );
+}
+
+const ON_THE_SEQUENCER: &str = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.long]
+module = "TESTKIT"
+params = { mode = "burn", record = 300 }
+inputs = { data = "inputs.data" }
+resources = { instrument = "sequencer" }
+
+[stages.after]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "long.out" }
+"#;
+
+/// Runs ON_THE_SEQUENCER on `seq-1` with a live instrument feed; once `long`
+/// has started, `change` gets the feed and the instrument. Returns the run
+/// and every event, in order.
+fn run_live(
+    f: &Fixture,
+    change: impl AsyncFnOnce(&watch::Sender<Vec<Instrument>>, Instrument),
+) -> (RunRecord, Vec<String>) {
+    std::fs::write(f.dir.path().join("data.bin"), b"reads").unwrap();
+    let path = f.pipeline("sequencer.toml", ON_THE_SEQUENCER);
+    let plan = block_on(validate(&f.petri, &path, None)).unwrap_or_else(|d| panic!("{d:#?}"));
+    let seq = Instrument::new("seq-1", "sequencer", 1);
+    let (feed, live) = watch::channel(vec![seq.clone()]);
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let on_event: EventCallback = Arc::new(move |e: RunEvent<'_>| {
+        let line = match e {
+            RunEvent::Started { stage, attempt, .. } => format!("started {stage} {attempt}"),
+            RunEvent::Preempted { stage, reason, .. } => format!("preempted {stage}: {reason}"),
+            RunEvent::Ended(s) => format!("ended {} {}", s.stage, s.status),
+        };
+        let _ = tx.send(line);
+    });
+    let options = RunOptions {
+        on_event: Some(on_event),
+        instruments: Some(vec![seq.clone()]),
+        live_instruments: Some(live),
+        ..RunOptions::default()
+    };
+    block_on(async {
+        let (petri, state) = (f.petri.clone(), f.state.clone());
+        let run = tokio::spawn(async move { run_plan(petri, &state, &plan, &options).await });
+        let mut seen = Vec::new();
+        while let Some(line) = events.recv().await {
+            let go = line == "started long 1";
+            seen.push(line);
+            if go {
+                break;
+            }
+        }
+        change(&feed, seq).await;
+        let record = run.await.unwrap().unwrap();
+        drop(feed);
+        while let Ok(line) = events.try_recv() {
+            seen.push(line);
+        }
+        (record, seen)
+    })
+}
+
+/// The same pipeline without interruptions, on a fresh data dir.
+fn uninterrupted_root() -> petri_host::Digest {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"reads").unwrap();
+    let path = f.pipeline("sequencer.toml", ON_THE_SEQUENCER);
+    f.run(&path, true).root
+}
+
+#[test]
+fn an_instrument_going_down_mid_stage_requeues_it_and_keeps_the_results_exact() {
+    let f = Fixture::new();
+    let (run, events) = run_live(&f, async |feed, mut seq| {
+        seq.state = InstrumentState::Down;
+        feed.send_replace(vec![seq.clone()]);
+        // Down for a while: nothing may start on it.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        seq.state = InstrumentState::Up;
+        feed.send_replace(vec![seq]);
+    });
+    assert_eq!(run.status, "completed", "{events:?}");
+    let long = stage(&run, "long");
+    assert_eq!(long.instrument.as_deref(), Some("seq-1"));
+    assert_eq!(long.preemptions.len(), 1, "{long:?}");
+    assert_eq!(long.preemptions[0].reason, "instrument `seq-1` went down");
+    assert_eq!(
+        events,
+        [
+            "started long 1",
+            "preempted long: instrument `seq-1` went down",
+            "started long 2",
+            "ended long succeeded",
+            "started after 1",
+            "ended after succeeded",
+        ]
+    );
+    // Only the finished attempt counts: same outputs, fuel and root as a run
+    // that was never interrupted.
+    assert_eq!(run.root, uninterrupted_root());
+}
+
+#[test]
+fn maintenance_booked_mid_stage_preempts_it_until_the_window_ends() {
+    let f = Fixture::new();
+    let mut end = Timestamp::now();
+    let (run, events) = run_live(&f, async |feed, mut seq| {
+        let now = Timestamp::now();
+        end = now + Span(1_000);
+        seq.maintenance.push(Window::once(now, end));
+        feed.send_replace(vec![seq]);
+    });
+    assert_eq!(run.status, "completed", "{events:?}");
+    let long = stage(&run, "long");
+    assert_eq!(long.preemptions.len(), 1, "{long:?}");
+    assert_eq!(long.preemptions[0].reason, "a maintenance window began");
+    assert!(events.contains(&"started long 2".to_owned()), "{events:?}");
+    let restarted = started_at(&f, &run, "long");
+    assert!(
+        restarted >= end,
+        "`long` restarted at {restarted}, inside the window ending {end}"
+    );
+    assert_eq!(run.root, uninterrupted_root());
 }

@@ -645,3 +645,92 @@ fn instruments_are_listed_and_admins_change_state_and_maintenance() {
         .unwrap();
     assert_eq!(gpu["maintenance"][0]["note"], "service");
 }
+
+/// An instrument taken down through the API while a run's stage runs on it:
+/// the stage is preempted (an event says so), waits while it is down, runs
+/// again when it is back up, and the run completes.
+#[test]
+fn runs_follow_instrument_changes_made_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let calendar = dir.path().join("instruments.toml");
+    std::fs::write(
+        &calendar,
+        "[instruments.seq-1]\nclass = \"sequencer\"\ncapacity = 1\n",
+    )
+    .unwrap();
+    let d = Daemon::start(|c| c.instruments = Some(calendar));
+    assert_eq!(d.upload("/v1/modules", &d.admin, &testkit()).status, 201);
+    let pipeline = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.long]
+module = "testkit"
+params = { mode = "burn", record = 1500 }
+inputs = { data = "inputs.data" }
+resources = { instrument = "sequencer" }
+"#;
+    let blob = d.upload("/v1/blobs", &d.alice, b"reads").json()["sha256"].clone();
+    let submit = json!({ "pipeline": pipeline, "files": { "data.bin": blob } });
+    let id = d.post_json("/v1/runs", &d.alice, &submit).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let long = |run: &Value| run["stages"][0].clone();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run = d.get(&format!("/v1/runs/{id}"), &d.alice).json();
+        if long(&run)["status"] == "running" {
+            assert_eq!(long(&run)["instrument"], "seq-1", "{run}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "`long` never started: {run}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let state = |s: &str| {
+        let body = format!(r#"{{"state":"{s}"}}"#);
+        let reply = d.call(
+            "PUT",
+            "/v1/instruments/seq-1/state",
+            Some(&d.admin),
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(reply.status, 200);
+    };
+    state("down");
+    // While the sequencer is down the stage is back in the queue, not running.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = d.get(&format!("/v1/runs/{id}"), &d.alice).json();
+        if long(&run)["status"] == "pending" {
+            assert_eq!(run["status"], "RUNNING", "{run}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "`long` was not preempted: {run}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let run = d.get(&format!("/v1/runs/{id}"), &d.alice).json();
+    assert_eq!(
+        long(&run)["status"],
+        "pending",
+        "nothing starts on a down instrument"
+    );
+    state("up");
+    let run = d.wait(&id, &d.alice);
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(long(&run)["instrument"], "seq-1");
+    let preempted: Vec<&str> = run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "preempted")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        preempted,
+        ["default/long on `seq-1`: instrument `seq-1` went down"],
+        "{run}"
+    );
+}

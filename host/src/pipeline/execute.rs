@@ -1,16 +1,17 @@
 //! Executing a validated plan: ingest inputs, run ready stages concurrently, reuse cached results,
 //! apply each stage's recovery policy, and write the run record.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use tokio::task::JoinSet;
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinSet};
 
 use super::instruments::plan_instruments;
 use super::plan::{DecisionKind, Plan, PlanStage, Wire};
 use super::record::{
-    Attempt, Edge, PipelineRef, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
+    Attempt, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
 };
 use super::samples::Sample;
 use crate::bindings::Decision;
@@ -30,20 +31,49 @@ use crate::state::StateStore;
 /// The one sample of a run without a sample sheet.
 pub const DEFAULT_SAMPLE: &str = "default";
 
-/// Called with each stage's result as it ends.
-pub type StageCallback = Arc<dyn Fn(&RunStage) + Send + Sync>;
+/// Something that happened to a stage of a run, reported as it happens.
+#[derive(Debug, Clone, Copy)]
+pub enum RunEvent<'a> {
+    /// The scheduler started the stage on an instrument.
+    Started {
+        sample: &'a str,
+        stage: &'a str,
+        instrument: &'a str,
+        attempt: u32,
+    },
+    /// The stage was stopped and put back in the queue (its instrument went
+    /// down or into maintenance); it starts again from its inputs.
+    Preempted {
+        sample: &'a str,
+        stage: &'a str,
+        instrument: &'a str,
+        reason: &'a str,
+    },
+    /// The stage ended: succeeded, failed, skipped or salvaged.
+    Ended(&'a RunStage),
+}
+
+/// Called with each [`RunEvent`] (progress displays, the daemon's run view).
+pub type EventCallback = Arc<dyn Fn(RunEvent<'_>) + Send + Sync>;
 
 /// How to run a pipeline.
 #[derive(Clone, Default)]
 pub struct RunOptions {
     /// Run every stage even when a cached result exists.
     pub no_cache: bool,
-    /// Called as each stage ends (for progress displays).
-    pub on_stage: Option<StageCallback>,
+    /// Called as stages start, are preempted and end.
+    pub on_event: Option<EventCallback>,
     /// The instruments calendar stages are scheduled onto. `None`: every
     /// instrument class the pipeline names is one instrument with as many
     /// places as there are worker slots.
     pub instruments: Option<Vec<Instrument>>,
+    /// The instruments as they change while the run goes on (state and
+    /// maintenance windows of instruments the run knows, by name). An
+    /// instrument going down, or a maintenance window beginning, stops the
+    /// stages running on it and re-queues them; completed stages are kept.
+    /// While this is connected, work waiting for an instrument that is down
+    /// waits for it to come back.
+    pub live_instruments: Option<watch::Receiver<Vec<Instrument>>>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -51,7 +81,16 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("no_cache", &self.no_cache)
             .field("instruments", &self.instruments)
+            .field("live_instruments", &self.live_instruments.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+impl RunOptions {
+    fn emit(&self, event: RunEvent<'_>) {
+        if let Some(cb) = &self.on_event {
+            cb(event);
+        }
     }
 }
 
@@ -159,6 +198,12 @@ pub async fn run_plan(
 
     let mut results: HashMap<(String, String), RunStage> = HashMap::new();
     let mut running = JoinSet::new();
+    let mut flight = InFlight::default();
+    let mut live = options.live_instruments.clone();
+    if let Some(rx) = &mut live {
+        let current = rx.borrow_and_update().clone();
+        apply_instruments(&mut scheduler, &current)?;
+    }
     let skips = Skips {
         state,
         run_id: &run_id,
@@ -168,6 +213,10 @@ pub async fn run_plan(
     };
     loop {
         let now = Timestamp::now();
+        // Work inside a maintenance window that began while it ran goes back in the queue.
+        for task in scheduler.preempt_maintenance(now) {
+            flight.preempt(task, "a maintenance window began", &work, &item_of, options);
+        }
         let mut changed = false;
         for a in scheduler.dispatch(now) {
             if running.len() >= slots {
@@ -194,6 +243,12 @@ pub async fn run_plan(
                 changed = true;
                 continue;
             }
+            options.emit(RunEvent::Started {
+                sample: &sample.id,
+                stage: &stage.id,
+                instrument: &a.instrument,
+                attempt: a.attempt,
+            });
             let (petri, state, stage, run_id, sample, no_cache, task) = (
                 petri.clone(),
                 state.clone(),
@@ -203,46 +258,56 @@ pub async fn run_plan(
                 options.no_cache,
                 a.task,
             );
-            running.spawn(async move {
+            let job = running.spawn(async move {
                 let r = exec_stage(&petri, &state, &run_id, &sample, &stage, wired, no_cache).await;
                 (task, (sample, stage.id.clone()), r)
             });
+            flight.started(a.task, a.instrument, job);
         }
         if changed {
             continue;
         }
-        // Wait for a stage to end, or for a maintenance window to end.
-        let wakeup = scheduler.next_wakeup(now).map(|t| {
-            std::time::Duration::from_millis(u64::try_from((t - now).0).unwrap_or(0).max(1))
-        });
-        let joined = if running.is_empty() {
-            match wakeup {
-                _ if scheduler.queued() == 0 => break,
-                Some(wait) => {
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-                // Queued work whose instruments are down or draining for good.
-                None => break,
-            }
-        } else if let Some(wait) = wakeup {
-            match tokio::time::timeout(wait, running.join_next()).await {
-                Ok(joined) => joined,
-                Err(_) => continue,
-            }
-        } else {
-            running.join_next().await
-        };
-        let Some(joined) = joined else {
-            continue;
-        };
-        let (task, key, result) =
-            joined.map_err(|e| Error::State(format!("stage task failed: {e}")))?;
-        let stage = result?;
-        let now = Timestamp::now();
-        if let Some(cb) = &options.on_stage {
-            cb(&stage);
+        // Wait for a stage to end, a maintenance window to begin or end, or
+        // an instrument to change.
+        let wakeup = [scheduler.next_wakeup(now), scheduler.next_preemption(now)]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| Duration::from_millis(u64::try_from((t - now).0).unwrap_or(0).max(1)));
+        // Nothing runs and nothing will: done, or the rest waits for
+        // instruments that are down or draining with nothing to bring them back.
+        if running.is_empty() && (scheduler.queued() == 0 || (wakeup.is_none() && live.is_none())) {
+            break;
         }
+        let joined = tokio::select! {
+            joined = running.join_next_with_id(), if !running.is_empty() => joined,
+            () = sleep_for(wakeup) => continue,
+            connected = instrument_change(&mut live) => {
+                match (connected, &mut live) {
+                    (true, Some(rx)) => {
+                        let current = rx.borrow_and_update().clone();
+                        for (task, reason) in apply_instruments(&mut scheduler, &current)? {
+                            flight.preempt(task, &reason, &work, &item_of, options);
+                        }
+                    }
+                    _ => live = None,
+                }
+                continue;
+            }
+        };
+        let (task, key, result) = match joined {
+            None => continue,
+            Some(Err(e)) if flight.cancelled.remove(&e.id()) => continue,
+            Some(Err(e)) => return Err(Error::State(format!("stage task failed: {e}"))),
+            // Preempted, but it ended before the abort took effect: it was
+            // re-queued, and its next start reuses what it stored.
+            Some(Ok((job, _))) if flight.cancelled.remove(&job) => continue,
+            Some(Ok((_, out))) => out,
+        };
+        let mut stage = result?;
+        (stage.instrument, stage.preemptions) = flight.ended(task);
+        let now = Timestamp::now();
+        options.emit(RunEvent::Ended(&stage));
         let goes_on = stage.status == "succeeded"
             || (stage.status == "salvaged" && continues(plan, &stage.stage));
         let metered = (stage.cache == "miss").then_some(stage.fuel_used);
@@ -378,6 +443,107 @@ async fn ingest_inputs(
     }
 }
 
+/// Stages running now: where, and how to stop them.
+#[derive(Default)]
+struct InFlight {
+    /// Task → (instrument, its job).
+    jobs: HashMap<TaskId, (String, AbortHandle)>,
+    /// Jobs aborted by a preemption whose end is still to be collected.
+    cancelled: HashSet<tokio::task::Id>,
+    /// Preemptions so far, per task (they go into its run-record entry).
+    notes: HashMap<TaskId, Vec<Preemption>>,
+}
+
+impl InFlight {
+    fn started(&mut self, task: TaskId, instrument: String, job: AbortHandle) {
+        self.jobs.insert(task, (instrument, job));
+    }
+
+    /// Stops the job of `task`, which the scheduler has already re-queued.
+    fn preempt(
+        &mut self,
+        task: TaskId,
+        reason: &str,
+        work: &[(&Sample, &PlanStage)],
+        item_of: &HashMap<TaskId, usize>,
+        options: &RunOptions,
+    ) {
+        let Some((instrument, job)) = self.jobs.remove(&task) else {
+            return;
+        };
+        job.abort();
+        self.cancelled.insert(job.id());
+        let Some((sample, stage)) = item_of.get(&task).and_then(|&i| work.get(i)) else {
+            return;
+        };
+        options.emit(RunEvent::Preempted {
+            sample: &sample.id,
+            stage: &stage.id,
+            instrument: &instrument,
+            reason,
+        });
+        self.notes.entry(task).or_default().push(Preemption {
+            instrument,
+            reason: reason.to_owned(),
+            at: now(),
+        });
+    }
+
+    /// `task` ended: where it ran and its preemptions, for the run record.
+    fn ended(&mut self, task: TaskId) -> (Option<String>, Vec<Preemption>) {
+        let instrument = self.jobs.remove(&task).map(|(name, _)| name);
+        (instrument, self.notes.remove(&task).unwrap_or_default())
+    }
+}
+
+/// Applies the live instruments (state and maintenance, by name; instruments
+/// the run does not know are ignored) and returns the tasks stopped by an
+/// instrument going down, with why.
+fn apply_instruments(
+    scheduler: &mut Scheduler,
+    current: &[Instrument],
+) -> Result<Vec<(TaskId, String)>, Error> {
+    let mut stopped = Vec::new();
+    for inst in current {
+        let Some(known) = scheduler.instrument(&inst.name) else {
+            continue;
+        };
+        let (state, maintenance) = (known.state, known.maintenance.clone());
+        if maintenance != inst.maintenance {
+            scheduler
+                .set_maintenance(&inst.name, inst.maintenance.clone())
+                .map_err(schedule_error)?;
+        }
+        if state != inst.state {
+            let reason = format!("instrument `{}` went {}", inst.name, inst.state);
+            for task in scheduler
+                .set_state(&inst.name, inst.state)
+                .map_err(schedule_error)?
+            {
+                stopped.push((task, reason.clone()));
+            }
+        }
+    }
+    Ok(stopped)
+}
+
+/// Sleeps for `wait`, or forever.
+async fn sleep_for(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the live instruments to change: `false` once nobody can change
+/// them any more; never, without a live feed.
+async fn instrument_change(live: &mut Option<watch::Receiver<Vec<Instrument>>>) -> bool {
+    match live {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
 /// A scheduler refusal, as a host error.
 fn schedule_error(e: ScheduleError) -> Error {
     Error::State(format!("scheduler: {e}"))
@@ -466,9 +632,7 @@ impl Skips<'_> {
                 Some("none"),
             )
             .await?;
-        if let Some(cb) = &self.options.on_stage {
-            cb(skipped);
-        }
+        self.options.emit(RunEvent::Ended(skipped));
         Ok(())
     }
 
@@ -517,7 +681,9 @@ fn skipped_stage(sample: &str, stage: &PlanStage, reason: String) -> RunStage {
         inputs: Vec::new(),
         outputs: Vec::new(),
         fuel_used: 0,
+        instrument: None,
         attempts: Vec::new(),
+        preemptions: Vec::new(),
         reason: Some(reason),
     }
 }
@@ -589,6 +755,7 @@ async fn exec_stage(
                 .collect(),
             limits: Limits {
                 fuel,
+                wall_clock_secs: stage.policy.wall_clock_secs,
                 ..Limits::default()
             },
             attempt,

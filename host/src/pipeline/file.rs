@@ -13,7 +13,7 @@
 //! module = "fastq-qc"                      # a registered name, a .wasm path, or sha256:<hex>
 //! params = { min-length = 30 }
 //! inputs = { reads = "inputs.reads" }      # or "<stage>.<output port>"
-//! policy = { max-attempts = 2, fuel = 1_000_000_000_000, allow = ["retry", "skip"] }
+//! policy = { max-attempts = 2, fuel = 1_000_000_000_000, wall-clock-secs = 3600, allow = ["retry", "skip"] }
 //! resources = { instrument = "compute" }
 //! ```
 
@@ -87,6 +87,9 @@ pub struct PolicyDecl {
     /// Decisions the stage's `recover` hook may take: retry, retry-with, skip, salvage, abort.
     #[serde(default)]
     pub allow: Option<Vec<Spanned<String>>>,
+    /// Wall-clock seconds before an attempt is stopped (a safety net; fuel is the bound).
+    #[serde(default)]
+    pub wall_clock_secs: Option<Spanned<i64>>,
     /// Fuel multiplier for a retry after fuel exhaustion (deterministic).
     #[serde(default)]
     pub fuel_growth: Option<Spanned<i64>>,

@@ -13,10 +13,12 @@ mod validate;
 mod verify;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use execute::{DEFAULT_SAMPLE, RunOptions, StageCallback, cache_key, run_plan};
+pub use execute::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
 pub use export::{prov_json, write_ro_crate};
 pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Wire};
-pub use record::{Attempt, Edge, PipelineRef, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef};
+pub use record::{
+    Attempt, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
+};
 pub use samples::Sample;
 pub use validate::validate;
 pub use verify::{Mismatch, verify_run};

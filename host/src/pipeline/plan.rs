@@ -46,6 +46,8 @@ impl DecisionKind {
 pub struct Policy {
     pub max_attempts: u32,
     pub fuel: u64,
+    /// Wall-clock seconds per attempt (the safety net behind `fuel`).
+    pub wall_clock_secs: u64,
     /// Multiplies the fuel budget on a retry after fuel exhaustion.
     pub fuel_growth: u64,
     pub allow: Vec<DecisionKind>,
@@ -58,6 +60,7 @@ impl Default for Policy {
         Policy {
             max_attempts: 1,
             fuel: crate::limits::Limits::default().fuel,
+            wall_clock_secs: crate::limits::Limits::default().wall_clock_secs,
             fuel_growth: 1,
             allow: vec![DecisionKind::Abort],
             run_downstream_of_salvage: false,

@@ -78,8 +78,15 @@ pub struct RunStage {
     pub inputs: Vec<PortData>,
     pub outputs: Vec<PortData>,
     pub fuel_used: u64,
+    /// The instrument the scheduler ran it on (absent if it did not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<String>,
     /// Every execution attempt and the decision taken after it.
     pub attempts: Vec<Attempt>,
+    /// Times the stage was stopped and re-queued because its instrument went
+    /// down or into maintenance (not failures: nothing of those runs is kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preemptions: Vec<Preemption>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -92,6 +99,15 @@ pub struct Attempt {
     /// The decision after a failure (`retry`, `retry-with`, `skip`, `abort`…) and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<String>,
+}
+
+/// A stage stopped mid-run by its instrument and re-queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preemption {
+    pub instrument: String,
+    pub reason: String,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
 /// Which bytes fed which input.

@@ -295,7 +295,9 @@ async fn resolve_module(
                 Some("add the module to this data dir with `petri plugin add`".into()),
             )
         })?;
-        petri.load(&bytes)
+        petri
+            .load_shared(&bytes)
+            .map_err(|e| (format!("{e}"), None))
     } else if reference.ends_with(".wasm") || reference.contains('/') {
         let path: PathBuf = base.join(reference);
         if !path.is_file() {
@@ -304,7 +306,13 @@ async fn resolve_module(
                 Some("module paths are relative to the pipeline file".into()),
             ));
         }
-        petri.load_file(&path)
+        std::fs::read(&path)
+            .map_err(|e| (format!("cannot read {}: {e}", path.display()), None))
+            .and_then(|bytes| {
+                petri
+                    .load_shared(&bytes)
+                    .map_err(|e| (format!("{e}"), None))
+            })
     } else {
         let registered = petri.registry().list().map_err(|e| (e.to_string(), None))?;
         let Some(entry) = registered.iter().find(|e| e.name == reference) else {
@@ -324,14 +332,16 @@ async fn resolve_module(
             .blobs()
             .read(&entry.sha256)
             .map_err(|e| (e.to_string(), None))?;
-        petri.load(&bytes)
+        petri
+            .load_shared(&bytes)
+            .map_err(|e| (format!("{e}"), None))
     };
-    let stage = loaded.map_err(|e| (format!("{e}"), None))?;
+    let stage = loaded?;
     let manifest = petri
         .describe(&stage)
         .await
         .map_err(|e| (format!("{e}"), None))?;
-    Ok((Arc::new(stage), manifest))
+    Ok((stage, manifest))
 }
 
 fn check_params(
@@ -533,6 +543,9 @@ fn check_policy(d: &mut Diagnostics<'_>, decl: Option<&Spanned<PolicyDecl>>) -> 
     }
     if let Some(n) = int(&decl.fuel, "fuel", 1, i64::MAX) {
         policy.fuel = n as u64;
+    }
+    if let Some(n) = int(&decl.wall_clock_secs, "wall-clock-secs", 1, 7 * 24 * 3600) {
+        policy.wall_clock_secs = n as u64;
     }
     if let Some(n) = int(&decl.fuel_growth, "fuel-growth", 1, 1000) {
         policy.fuel_growth = n as u64;

@@ -586,6 +586,35 @@ impl Scheduler {
         Ok(victims)
     }
 
+    /// Replaces an instrument's maintenance windows (a window added or
+    /// cancelled at run time). Keys do not change; call
+    /// [`Scheduler::preempt_maintenance`] to re-queue work inside a window now.
+    pub fn set_maintenance(
+        &mut self,
+        name: &str,
+        windows: Vec<super::instrument::Window>,
+    ) -> Result<(), ScheduleError> {
+        let &i = self
+            .by_name
+            .get(name)
+            .ok_or_else(|| ScheduleError::UnknownInstrument(name.to_owned()))?;
+        self.slots[i].instrument.maintenance = windows;
+        Ok(())
+    }
+
+    /// When running work must be looked at again even if nothing else
+    /// happens: the soonest start, after `now`, of a maintenance window on an
+    /// instrument that runs something (see [`Scheduler::preempt_maintenance`]).
+    pub fn next_preemption(&self, now: Timestamp) -> Option<Timestamp> {
+        self.slots
+            .iter()
+            .filter(|s| !s.running.is_empty())
+            .filter_map(|s| s.instrument.next_maintenance(now))
+            .map(|(start, _)| start)
+            .filter(|&start| start > now)
+            .min()
+    }
+
     /// Re-queues the tasks running on instruments that are in maintenance at
     /// `now` (work that overran its prediction, or of unknown duration).
     pub fn preempt_maintenance(&mut self, now: Timestamp) -> Vec<TaskId> {

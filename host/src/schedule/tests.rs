@@ -196,6 +196,37 @@ fn running_work_is_preempted_by_a_window_it_overran() {
 }
 
 #[test]
+fn a_window_added_at_run_time_preempts_and_holds_work_until_it_ends() {
+    let mut s = sched(
+        Policy::Petri,
+        vec![Instrument::new("seq-1", "sequencer", 1)],
+        FuelModel::with_rate(1_000.0),
+    );
+    s.add_sample(
+        sample("x", Priority::Normal, None),
+        &[TaskSpec::new("s", "new-module", "sequencer")],
+        T0,
+    )
+    .unwrap();
+    let a = s.dispatch(T0);
+    assert_eq!(a.len(), 1);
+    assert_eq!(s.next_preemption(T0), None, "no window yet");
+    // An operator books maintenance from 1 h to 3 h while the stage runs.
+    s.set_maintenance("seq-1", vec![Window::once(at(1.0), at(3.0))])
+        .unwrap();
+    assert_eq!(s.next_preemption(T0), Some(at(1.0)));
+    assert!(s.preempt_maintenance(at(0.5)).is_empty());
+    assert_eq!(s.preempt_maintenance(at(1.0)), [a[0].task]);
+    assert_eq!(s.next_preemption(at(1.0)), None, "nothing runs now");
+    assert!(s.dispatch(at(2.0)).is_empty(), "held during the window");
+    assert_eq!(s.next_wakeup(at(2.0)), Some(at(3.0)));
+    let again = s.dispatch(at(3.0));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, 2);
+    assert!(s.set_maintenance("nope", Vec::new()).is_err());
+}
+
+#[test]
 fn failure_mid_stage_requeues_and_keeps_completed_work() {
     let instruments = vec![
         Instrument::new("seq-1", "sequencer", 1),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::config::ServerConfig;
@@ -14,6 +14,7 @@ use super::ratelimit::RateLimiter;
 use super::store::{ServerStore, TokenRow};
 use crate::data_dir::DataDir;
 use crate::runner::Petri;
+use crate::schedule::Instrument;
 
 /// Shared by all handlers (behind an `Arc`) for the daemon's lifetime.
 pub struct AppState {
@@ -33,6 +34,9 @@ pub struct AppState {
     pub stopping: CancellationToken,
     /// False until recovery ran; false again while draining.
     pub ready: AtomicBool,
+    /// The instruments as last changed through the API; every running run
+    /// follows them (an instrument going down re-queues its stages).
+    pub instruments: watch::Sender<Vec<Instrument>>,
     /// Tokens already looked up (tokens are never revoked while the daemon runs).
     tokens: Mutex<HashMap<String, TokenRow>>,
 }
@@ -55,6 +59,7 @@ impl AppState {
             running: Mutex::new(HashMap::new()),
             stopping: CancellationToken::new(),
             ready: AtomicBool::new(false),
+            instruments: watch::Sender::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
         }
     }

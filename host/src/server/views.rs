@@ -108,8 +108,11 @@ pub struct StageView {
     pub module: String,
     pub version: String,
     pub module_sha256: String,
-    /// `pending`, `succeeded`, `failed`, `skipped` or `salvaged`.
+    /// `pending`, `running`, `succeeded`, `failed`, `skipped` or `salvaged`.
     pub status: String,
+    /// The instrument it runs (or last ran) on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<String>,
     /// `hit`, `miss` or `none`.
     pub cache: String,
     pub fuel_used: u64,
@@ -138,6 +141,7 @@ impl StageView {
             fuel_used: s.fuel_used,
             record_id: s.record_id.clone(),
             reason: s.reason.clone(),
+            instrument: s.instrument.clone(),
             attempts: s
                 .attempts
                 .iter()

@@ -7,6 +7,7 @@
 //! when the daemon died goes back to PENDING at the next start and resumes
 //! from its committed stages, ending with the digests of an uninterrupted run.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,9 @@ use super::views::{RunErrorView, StageView, SubmitRun};
 use super::workspace::{self, Workspace};
 use super::{metrics, now};
 use crate::error::Error;
-use crate::pipeline::{RunOptions, RunRecord, RunStage, StageCallback, run_plan, validate};
+use crate::pipeline::{
+    EventCallback, RunEvent, RunOptions, RunRecord, RunStage, run_plan, validate,
+};
 
 /// Takes runs from the queue until shutdown, then drains.
 pub async fn run_queue(app: Arc<AppState>) {
@@ -234,6 +237,7 @@ async fn execute_run(
             &now(),
         )
         .await?;
+    let mut views = HashMap::new();
     for sample in &plan.samples {
         for stage in &plan.stages {
             let view = StageView {
@@ -247,34 +251,38 @@ async fn execute_run(
                 fuel_used: 0,
                 record_id: None,
                 reason: None,
+                instrument: None,
                 attempts: Vec::new(),
                 outputs: Vec::new(),
                 started_at: None,
                 finished_at: None,
             };
             put_stage(app, id, &view).await?;
+            views.insert((view.sample.clone(), view.stage.clone()), view);
         }
     }
 
-    // Stage results flow from the runner's callback to a task that stores them.
-    let (tx, mut rx) = mpsc::unbounded_channel::<RunStage>();
+    // Stage events flow from the runner's callback to a task that stores them.
+    let (tx, mut rx) = mpsc::unbounded_channel::<StageNote>();
     let writer = {
         let (app, id, group) = (app.clone(), id.to_owned(), row.group.clone());
         tokio::spawn(async move {
-            while let Some(stage) = rx.recv().await {
-                let _ = stage_ended(&app, &id, &group, &stage).await;
+            while let Some(note) = rx.recv().await {
+                let _ = note.store(&app, &id, &group, &mut views).await;
             }
         })
     };
-    let on_stage: StageCallback = Arc::new(move |s: &RunStage| {
-        let _ = tx.send(s.clone());
+    let on_event: EventCallback = Arc::new(move |e: RunEvent<'_>| {
+        let _ = tx.send(StageNote::from(e));
     });
-    // The instruments as they stand when the run starts (the API changes them).
+    // The instruments as they stand when the run starts, then as the API changes them.
+    let live = app.instruments.subscribe();
     let instruments = app.store.instruments().await?;
     let options = RunOptions {
         no_cache: false,
-        on_stage: Some(on_stage),
+        on_event: Some(on_event),
         instruments: (!instruments.is_empty()).then_some(instruments),
+        live_instruments: Some(live),
     };
     let result = unless_stopped(
         app,
@@ -332,38 +340,83 @@ async fn put_stage(app: &AppState, id: &str, view: &StageView) -> Result<(), Err
 }
 
 /// Stores a stage that ended, lets the group see its outputs, counts it.
-async fn stage_ended(app: &AppState, id: &str, group: &str, stage: &RunStage) -> Result<(), Error> {
-    let mut view = StageView::of(stage);
-    let mut seconds = None;
-    if let Some(rec) = stage
-        .record_id
-        .as_deref()
-        .and_then(|r| app.petri.records().load(r).ok())
-    {
-        let times = (
-            humantime::parse_rfc3339(&rec.started_at),
-            humantime::parse_rfc3339(&rec.finished_at),
-        );
-        if let (Ok(a), Ok(b)) = times
-            && stage.cache == "miss"
-        {
-            seconds = b.duration_since(a).ok().map(|d| d.as_secs_f64());
+/// A [`RunEvent`] the worker keeps: the stage's view and the run's events.
+enum StageNote {
+    Started {
+        key: (String, String),
+        instrument: String,
+    },
+    Preempted {
+        key: (String, String),
+        instrument: String,
+        reason: String,
+    },
+    Ended(Box<RunStage>),
+}
+
+impl From<RunEvent<'_>> for StageNote {
+    fn from(e: RunEvent<'_>) -> StageNote {
+        match e {
+            RunEvent::Started {
+                sample,
+                stage,
+                instrument,
+                ..
+            } => StageNote::Started {
+                key: (sample.to_owned(), stage.to_owned()),
+                instrument: instrument.to_owned(),
+            },
+            RunEvent::Preempted {
+                sample,
+                stage,
+                instrument,
+                reason,
+            } => StageNote::Preempted {
+                key: (sample.to_owned(), stage.to_owned()),
+                instrument: instrument.to_owned(),
+                reason: reason.to_owned(),
+            },
+            RunEvent::Ended(stage) => StageNote::Ended(Box::new(stage.clone())),
         }
-        view.started_at = Some(rec.started_at);
-        view.finished_at = Some(rec.finished_at);
-        app.store
-            .own_blobs(group, &[rec.log.sha256.to_hex()])
-            .await?;
     }
-    metrics::stage_ended(stage, seconds);
-    let digests: Vec<String> = stage
-        .outputs
-        .iter()
-        .chain(&stage.inputs)
-        .map(|o| o.sha256.to_hex())
-        .collect();
-    app.store.own_blobs(group, &digests).await?;
-    put_stage(app, id, &view).await
+}
+
+impl StageNote {
+    /// Stores the note: a started stage shows `running` with its start time;
+    /// a preempted one goes back to `pending`, with a `preempted` event.
+    async fn store(
+        self,
+        app: &AppState,
+        id: &str,
+        group: &str,
+        views: &mut HashMap<(String, String), StageView>,
+    ) -> Result<(), Error> {
+        match self {
+            StageNote::Ended(stage) => stage_ended(app, id, group, &stage, true).await,
+            StageNote::Started { key, instrument } => {
+                let Some(view) = views.get_mut(&key) else {
+                    return Ok(());
+                };
+                view.status = "running".into();
+                view.instrument = Some(instrument);
+                view.started_at = Some(now());
+                put_stage(app, id, view).await
+            }
+            StageNote::Preempted {
+                key,
+                instrument,
+                reason,
+            } => {
+                if let Some(view) = views.get_mut(&key) {
+                    view.status = "pending".into();
+                    put_stage(app, id, view).await?;
+                }
+                let detail = format!("{}/{} on `{instrument}`: {reason}", key.0, key.1);
+                app.store.event(id, "preempted", &detail, &now()).await?;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Stores the finished run: every stage, which blobs the group may fetch, the outcome.
@@ -373,7 +426,7 @@ async fn completed(app: &AppState, row: &RunRow, record: &RunRecord) -> Result<(
     digests.extend(record.inputs.iter().map(|i| i.sha256.to_hex()));
     app.store.own_blobs(&row.group, &digests).await?;
     for stage in &record.stages {
-        stage_ended_quiet(app, &row.id, &row.group, stage).await?;
+        stage_ended(app, &row.id, &row.group, stage, false).await?;
     }
     let status = if record.status == "completed" {
         "COMPLETED"
@@ -430,24 +483,40 @@ async fn completed(app: &AppState, row: &RunRow, record: &RunRecord) -> Result<(
     Ok(())
 }
 
-/// Like [`stage_ended`] without counting it again in the metrics.
-async fn stage_ended_quiet(
+/// Stores a stage that ended: its view (times from its stage record) and
+/// which blobs the run's group may fetch. `count` puts it in the metrics
+/// (once per stage: not again when the finished run is stored whole).
+async fn stage_ended(
     app: &AppState,
     id: &str,
     group: &str,
     stage: &RunStage,
+    count: bool,
 ) -> Result<(), Error> {
     let mut view = StageView::of(stage);
+    let mut seconds = None;
     if let Some(rec) = stage
         .record_id
         .as_deref()
         .and_then(|r| app.petri.records().load(r).ok())
     {
+        let times = (
+            humantime::parse_rfc3339(&rec.started_at),
+            humantime::parse_rfc3339(&rec.finished_at),
+        );
+        if let (Ok(a), Ok(b)) = times
+            && stage.cache == "miss"
+        {
+            seconds = b.duration_since(a).ok().map(|d| d.as_secs_f64());
+        }
         view.started_at = Some(rec.started_at);
         view.finished_at = Some(rec.finished_at);
         app.store
             .own_blobs(group, &[rec.log.sha256.to_hex()])
             .await?;
+    }
+    if count {
+        metrics::stage_ended(stage, seconds);
     }
     let digests: Vec<String> = stage
         .outputs

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use petri_host::pipeline::{RunOptions, RunRecord, RunStage, StageCallback, run_plan, validate};
+use petri_host::pipeline::{EventCallback, RunEvent, RunOptions, RunRecord, run_plan, validate};
 use petri_host::{DataDir, Petri, StateStore};
 
 pub async fn main(
@@ -45,7 +45,7 @@ pub async fn main(
     let state = StateStore::open(&DataDir::new(data_dir).state_db()).await?;
     // A progress bar of (sample, stage) pairs on a terminal; quiet otherwise or with --json.
     let total = (plan.stages.len() * plan.samples.len()) as u64;
-    let on_stage: Option<StageCallback> = if json || !std::io::stderr().is_terminal() {
+    let on_event: Option<EventCallback> = if json || !std::io::stderr().is_terminal() {
         None
     } else {
         let bar = ProgressBar::new(total).with_style(
@@ -54,7 +54,17 @@ pub async fn main(
                 .progress_chars("=> "),
         );
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Some(Arc::new(move |s: &RunStage| {
+        Some(Arc::new(move |e: RunEvent<'_>| {
+            let s = match e {
+                RunEvent::Ended(s) => s,
+                RunEvent::Preempted {
+                    sample,
+                    stage,
+                    reason,
+                    ..
+                } => return bar.println(format!("  {sample:<10} {stage:<16} preempted: {reason}")),
+                RunEvent::Started { .. } => return,
+            };
             bar.println(format!(
                 "  {:<10} {:<16} {:<9} cache {:<4} fuel {}",
                 s.sample, s.stage, s.status, s.cache, s.fuel_used
@@ -68,8 +78,9 @@ pub async fn main(
     };
     let options = RunOptions {
         no_cache,
-        on_stage,
+        on_event,
         instruments,
+        live_instruments: None,
     };
     let record = run_plan(petri.clone(), &state, &plan, &options)
         .await

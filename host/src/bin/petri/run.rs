@@ -39,6 +39,10 @@ pub struct Args {
     /// Cap per output in bytes.
     #[arg(long, default_value_t = Limits::default().output_bytes)]
     max_output: u64,
+    /// Wall-clock limit in seconds: a safety net behind the fuel budget; a
+    /// stage still running after it fails with `deadline`.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().wall_clock_secs)]
+    wall_clock: u64,
     /// Print a JSON summary.
     #[arg(long)]
     json: bool,
@@ -77,6 +81,7 @@ pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         fuel: args.fuel,
         memory_bytes: args.memory,
         output_bytes: args.max_output,
+        wall_clock_secs: args.wall_clock,
         ..Limits::default()
     };
     let petri = Petri::open(data_dir)

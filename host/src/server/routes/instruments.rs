@@ -134,6 +134,20 @@ async fn find(app: &AppState, name: &str) -> Result<Instrument, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no instrument `{name}`")))
 }
 
+/// Stores a changed instrument, then hands every instrument to the runs
+/// going on: a stage on an instrument that went down, or whose maintenance
+/// began, is stopped and re-queued.
+async fn save(app: &AppState, instrument: &Instrument) -> Result<(), ApiError> {
+    let internal = |e: crate::state::StateError| ApiError::internal(e.to_string());
+    app.store
+        .put_instrument(instrument)
+        .await
+        .map_err(internal)?;
+    let all = app.store.instruments().await.map_err(internal)?;
+    app.instruments.send_replace(all);
+    Ok(())
+}
+
 /// Lists the instruments.
 #[utoipa::path(get, path = "/v1/instruments", tag = "instruments",
     security(("bearer" = [])),
@@ -177,10 +191,7 @@ pub async fn set_state(
     admin_only(&caller)?;
     let mut instrument = find(&app, &name).await?;
     instrument.state = request.state.into();
-    app.store
-        .put_instrument(&instrument)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    save(&app, &instrument).await?;
     Ok(Json(InstrumentView::from(&instrument)))
 }
 
@@ -216,9 +227,6 @@ pub async fn add_maintenance(
     let mut window = Window::once(start, end);
     window.note = request.note;
     instrument.maintenance.push(window);
-    app.store
-        .put_instrument(&instrument)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    save(&app, &instrument).await?;
     Ok((StatusCode::CREATED, Json(InstrumentView::from(&instrument))))
 }
