@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use petri_host::pipeline::{EventCallback, RunEvent, RunOptions, RunRecord, run_plan, validate};
-use petri_host::schedule::{Instrument, InstrumentState, Span, Timestamp, Window};
+use petri_host::pipeline::{
+    Dispatcher, EventCallback, RunEvent, RunOptions, RunRecord, run_plan, validate,
+};
+use petri_host::schedule::{FuelModel, Instrument, InstrumentState, Span, Timestamp, Window};
 use petri_host::{Error, Limits};
 use petri_tests::{Fixture, block_on, request, stage, succeeded};
 use tokio::sync::watch;
@@ -276,4 +278,105 @@ fn maintenance_booked_mid_stage_preempts_it_until_the_window_ends() {
         "`long` restarted at {restarted}, inside the window ending {end}"
     );
     assert_eq!(run.root, uninterrupted_root());
+}
+
+const PER_SAMPLE_ON_THE_SEQUENCER: &str = r#"
+[inputs.data]
+
+[stages.long]
+module = "TESTKIT"
+params = { mode = "burn", record = 100 }
+inputs = { data = "inputs.data" }
+resources = { instrument = "sequencer" }
+"#;
+
+/// Two runs in one process share one `Dispatcher` (as the daemon's runs do):
+/// a sequencer with one place runs one stage at a time across both runs, and
+/// a clinical sample of the later run goes before the earlier run's queued
+/// normal samples.
+#[test]
+fn runs_sharing_a_dispatcher_share_capacity_and_one_priority_queue() {
+    let f = Fixture::new();
+    let sheet = |name: &str, rows: &[(&str, &str)]| {
+        let mut text = String::from("sample\tdata\tpriority\n");
+        for (sample, priority) in rows {
+            std::fs::write(f.dir.path().join(format!("{sample}.bin")), sample).unwrap();
+            text.push_str(&format!("{sample}\t{sample}.bin\t{priority}\n"));
+        }
+        let path = f.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let a = sheet(
+        "a.tsv",
+        &[("a1", "normal"), ("a2", "normal"), ("a3", "normal")],
+    );
+    let b = sheet("b.tsv", &[("b1", "clinical")]);
+    let path = f.pipeline("per-sample.toml", PER_SAMPLE_ON_THE_SEQUENCER);
+    let plan = |sheet| {
+        block_on(validate(&f.petri, &path, Some(sheet))).unwrap_or_else(|d| panic!("{d:#?}"))
+    };
+    let (plan_a, plan_b) = (plan(&a), plan(&b));
+    let dispatcher = Dispatcher::new(
+        Some(vec![Instrument::new("seq-1", "sequencer", 1)]),
+        2,
+        FuelModel::default(),
+    )
+    .unwrap();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let options = |tx: tokio::sync::mpsc::UnboundedSender<String>| {
+        let on_event: EventCallback = Arc::new(move |e: RunEvent<'_>| {
+            if let RunEvent::Started { sample, .. } = e {
+                let _ = tx.send(sample.to_owned());
+            }
+        });
+        RunOptions {
+            on_event: Some(on_event),
+            dispatcher: Some(dispatcher.clone()),
+            ..RunOptions::default()
+        }
+    };
+    let (options_a, options_b) = (options(tx.clone()), options(tx));
+    let (run_a, run_b, order) = block_on(async {
+        let (petri, state) = (f.petri.clone(), f.state.clone());
+        let a = tokio::spawn(async move { run_plan(petri, &state, &plan_a, &options_a).await });
+        // Run B joins once run A holds the sequencer.
+        let first = events.recv().await.unwrap();
+        let (petri, state) = (f.petri.clone(), f.state.clone());
+        let b = tokio::spawn(async move { run_plan(petri, &state, &plan_b, &options_b).await });
+        let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+        let mut order = vec![first];
+        while let Ok(sample) = events.try_recv() {
+            order.push(sample);
+        }
+        (a, b, order)
+    });
+    assert_eq!(
+        (run_a.status.as_str(), run_b.status.as_str()),
+        ("completed", "completed")
+    );
+    assert_eq!(order[0], "a1");
+    assert_eq!(order[1], "b1", "the clinical sample goes next: {order:?}");
+    assert_eq!(order.len(), 4, "{order:?}");
+    // One place on the sequencer: no two stages of either run overlapped.
+    let mut spans: Vec<(Timestamp, Timestamp)> = run_a
+        .stages
+        .iter()
+        .chain(&run_b.stages)
+        .map(|s| {
+            let record = f
+                .petri
+                .records()
+                .load(s.record_id.as_ref().unwrap())
+                .unwrap();
+            (
+                Timestamp::parse_rfc3339(&record.started_at).unwrap(),
+                Timestamp::parse_rfc3339(&record.finished_at).unwrap(),
+            )
+        })
+        .collect();
+    spans.sort();
+    for w in spans.windows(2) {
+        assert!(w[1].0 >= w[0].1, "stages overlapped on seq-1: {spans:?}");
+    }
 }

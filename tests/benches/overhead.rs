@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use petri_host::pipeline::{Plan, RunOptions, run_plan, validate};
+use petri_host::pipeline::{Dispatcher, Plan, RunOptions, run_plan, validate};
+use petri_host::schedule::FuelModel;
 use petri_host::{InputSource, LoadedStage, Outcome, Petri, RawParam, RunRequest, StateStore};
 use petri_tests::Fixture;
 use tokio::runtime::Runtime;
@@ -354,6 +355,8 @@ fn concurrent(count: usize, limit: usize) -> Concurrent {
     drop(st);
     let mt = multi_thread();
     let sem = Arc::new(tokio::sync::Semaphore::new(limit));
+    // One scheduler for every run, as in the daemon: 2 worker slots in all.
+    let dispatcher = Dispatcher::new(None, 2, FuelModel::default()).expect("dispatcher");
     let rss_before = status_kib("VmRSS");
     reset_peak_rss();
     let load_before = load_average();
@@ -361,16 +364,17 @@ fn concurrent(count: usize, limit: usize) -> Concurrent {
     let results = mt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
         for plan in &plans {
-            let (petri, state, plan, sem) = (
+            let (petri, state, plan, sem, dispatcher) = (
                 fx.petri.clone(),
                 fx.state.clone(),
                 plan.clone(),
                 sem.clone(),
+                dispatcher.clone(),
             );
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await.expect("semaphore");
                 let options = RunOptions {
-                    no_cache: false,
+                    dispatcher: Some(dispatcher),
                     ..RunOptions::default()
                 };
                 run_plan(petri, &state, &plan, &options).await
@@ -429,7 +433,7 @@ fn concurrent(count: usize, limit: usize) -> Concurrent {
 fn concurrent_report(count: usize) {
     println!("\n### 2. {count} concurrent 3-stage copy pipelines in one process\n");
     println!(
-        "One `Petri` and one `StateStore` (SQLite, WAL) shared by every run; each run has its own input (`sample <i>\\n`) and the three stages differ in the `record` param (copy ignores it), so nothing is cached; all started at once in a `JoinSet` on a multi-thread runtime (2 workers); a semaphore caps how many `run_plan` calls are in flight. Peak RSS = VmHWM after the runs, reset (clear_refs 5) just before them.\n"
+        "One `Petri`, one `StateStore` (SQLite, WAL) and one `Dispatcher` (2 worker slots in all, as in the daemon) shared by every run; each run has its own input (`sample <i>\\n`) and the three stages differ in the `record` param (copy ignores it), so nothing is cached; all started at once in a `JoinSet` on a multi-thread runtime (2 workers); a semaphore caps how many `run_plan` calls are in flight. Peak RSS = VmHWM after the runs, reset (clear_refs 5) just before them.\n"
     );
     println!(
         "| In flight (cap) | Completed | Not completed | Host errors | Panics | Stages run | Wall | Pipelines/s | Stages/s | RSS before | Peak RSS (VmHWM) | RSS after | Load avg before → after |"

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::instruments::plan_instruments;
+use super::dispatcher::{Dispatcher, Order, fuel_history};
 use super::plan::{DecisionKind, Plan, PlanStage, Wire};
 use super::record::{
     Attempt, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
@@ -23,8 +23,7 @@ use crate::params::RawParam;
 use crate::provenance::{Outcome, PortData, StageRecord};
 use crate::runner::{InputSource, Petri, RunRequest};
 use crate::schedule::{
-    Config as ScheduleConfig, FuelModel, Instrument, Policy as SchedulePolicy, SampleProfile,
-    ScheduleError, Scheduler, TaskId, TaskSpec, TaskState, Timestamp,
+    Instrument, SampleProfile, ScheduleError, TaskId, TaskSpec, TaskState, Timestamp,
 };
 use crate::state::StateStore;
 
@@ -74,6 +73,10 @@ pub struct RunOptions {
     /// While this is connected, work waiting for an instrument that is down
     /// waits for it to come back.
     pub live_instruments: Option<watch::Receiver<Vec<Instrument>>>,
+    /// The scheduler shared with other runs of this process (the daemon's),
+    /// whose instruments and worker slots they all share; `instruments` is
+    /// then ignored. `None`: this run has a scheduler of its own.
+    pub dispatcher: Option<Dispatcher>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -139,9 +142,19 @@ pub async fn run_plan(
         }
     }
     // Refuse a stage no instrument can run before the run is started.
-    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let slots32 = u32::try_from(slots).unwrap_or(u32::MAX);
-    let instruments = plan_instruments(plan, options.instruments.as_deref(), slots32)?;
+    let dispatcher = match &options.dispatcher {
+        Some(shared) => shared.clone(),
+        None => {
+            // Predictions come from the fuel of past runs on this data dir.
+            let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Dispatcher::new(
+                options.instruments.clone(),
+                u32::try_from(slots).unwrap_or(u32::MAX),
+                fuel_history(state).await?,
+            )?
+        }
+    };
+    dispatcher.admit(plan)?;
     let mut samples: Vec<&Sample> = plan.samples.iter().collect();
     samples.sort_by_key(|s| s.priority == "normal");
     let inputs = ingest_inputs(&petri, plan, &samples).await?;
@@ -165,36 +178,25 @@ pub async fn run_plan(
         .iter()
         .flat_map(|s| plan.stages.iter().map(move |st| (*s, st)))
         .collect();
-    // Predictions come from the fuel of past runs on this data dir (an
-    // unreadable history starts afresh: it only orders work, never changes it).
-    let fuel = state
-        .fuel_model()
-        .await?
-        .and_then(|json| serde_json::from_str::<FuelModel>(&json).ok())
-        .unwrap_or_default();
-    let mut scheduler = Scheduler::new(
-        SchedulePolicy::Petri,
-        instruments,
-        fuel,
-        ScheduleConfig {
-            worker_slots: slots32,
-            ..ScheduleConfig::default()
-        },
-    )
-    .map_err(schedule_error)?;
     // One DAG per sample, all submitted at the same instant; task → work item.
-    let submitted = Timestamp::now();
+    let profiles = samples
+        .iter()
+        .map(|s| SampleProfile::from_sheet(s).map_err(schedule_error))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let specs: Vec<TaskSpec> = plan.stages.iter().map(task_spec).collect();
+    let mut member = dispatcher.join(profiles, &specs, Timestamp::now())?;
     let mut item_of: HashMap<TaskId, usize> = HashMap::new();
-    for (s, sample) in samples.iter().enumerate() {
-        let profile = SampleProfile::from_sheet(sample).map_err(schedule_error)?;
-        let specs: Vec<TaskSpec> = plan.stages.iter().map(task_spec).collect();
-        let ids = scheduler
-            .add_sample(profile, &specs, submitted)
-            .map_err(schedule_error)?;
-        for (k, id) in ids.into_iter().enumerate() {
-            item_of.insert(id, s * plan.stages.len() + k);
+    for (s, ids) in member.tasks.iter().enumerate() {
+        for (k, id) in ids.iter().enumerate() {
+            item_of.insert(*id, s * plan.stages.len() + k);
         }
     }
+    // Sample id → its id in the (possibly shared) scheduler.
+    let sample_keys: HashMap<String, String> = samples
+        .iter()
+        .map(|s| s.id.clone())
+        .zip(member.sample_ids.iter().cloned())
+        .collect();
 
     let mut results: HashMap<(String, String), RunStage> = HashMap::new();
     let mut running = JoinSet::new();
@@ -202,93 +204,95 @@ pub async fn run_plan(
     let mut live = options.live_instruments.clone();
     if let Some(rx) = &mut live {
         let current = rx.borrow_and_update().clone();
-        apply_instruments(&mut scheduler, &current)?;
+        dispatcher.set_instruments(&current)?;
     }
+    // With a shared dispatcher or a live feed, instruments can come back:
+    // work waiting for one waits. Otherwise it is recorded as never run.
+    let can_change = options.dispatcher.is_some();
     let skips = Skips {
         state,
         run_id: &run_id,
         options,
         plan,
         inputs: &inputs,
+        dispatcher: &dispatcher,
+        sample_keys: &sample_keys,
     };
-    loop {
+    while results.len() < work.len() {
         let now = Timestamp::now();
-        // Work inside a maintenance window that began while it ran goes back in the queue.
-        for task in scheduler.preempt_maintenance(now) {
-            flight.preempt(task, "a maintenance window began", &work, &item_of, options);
-        }
-        let mut changed = false;
-        for a in scheduler.dispatch(now) {
-            if running.len() >= slots {
-                // Every worker slot is busy: back in the queue, with its key.
-                scheduler.requeue(a.task).map_err(schedule_error)?;
-                continue;
-            }
-            let Some(&item) = item_of.get(&a.task) else {
-                return Err(Error::State(format!(
-                    "the scheduler started unknown task {}",
-                    a.task
-                )));
-            };
-            let (sample, stage) = work[item];
-            let (wired, blocked) = wiring(plan, stage, &sample.id, &results, &inputs);
-            if let Some(reason) = blocked {
-                let skipped = skipped_stage(&sample.id, stage, reason);
-                skips.record(&skipped).await?;
-                results.insert((sample.id.clone(), stage.id.clone()), skipped);
-                scheduler.fail(a.task, now).map_err(schedule_error)?;
-                skips
-                    .after_failure(&scheduler, &sample.id, &mut results)
-                    .await?;
-                changed = true;
-                continue;
-            }
-            options.emit(RunEvent::Started {
-                sample: &sample.id,
-                stage: &stage.id,
-                instrument: &a.instrument,
-                attempt: a.attempt,
-            });
-            let (petri, state, stage, run_id, sample, no_cache, task) = (
-                petri.clone(),
-                state.clone(),
-                stage.clone(),
-                run_id.clone(),
-                sample.id.clone(),
-                options.no_cache,
-                a.task,
-            );
-            let job = running.spawn(async move {
-                let r = exec_stage(&petri, &state, &run_id, &sample, &stage, wired, no_cache).await;
-                (task, (sample, stage.id.clone()), r)
-            });
-            flight.started(a.task, a.instrument, job);
-        }
-        if changed {
-            continue;
-        }
-        // Wait for a stage to end, a maintenance window to begin or end, or
-        // an instrument to change.
-        let wakeup = [scheduler.next_wakeup(now), scheduler.next_preemption(now)]
-            .into_iter()
-            .flatten()
-            .min()
+        let wakeup = dispatcher
+            .wakeup(now)
             .map(|t| Duration::from_millis(u64::try_from((t - now).0).unwrap_or(0).max(1)));
-        // Nothing runs and nothing will: done, or the rest waits for
-        // instruments that are down or draining with nothing to bring them back.
-        if running.is_empty() && (scheduler.queued() == 0 || (wakeup.is_none() && live.is_none())) {
+        // Nothing runs, nothing was ordered and nothing will be: the rest
+        // waits for instruments that are down or draining for good.
+        if running.is_empty()
+            && member.inbox.is_empty()
+            && wakeup.is_none()
+            && !can_change
+            && live.is_none()
+        {
             break;
         }
         let joined = tokio::select! {
+            order = member.inbox.recv() => {
+                match order {
+                    Some(Order::Start(a)) => {
+                        let Some(&item) = item_of.get(&a.task) else {
+                            return Err(Error::State(format!(
+                                "the scheduler started unknown task {}",
+                                a.task
+                            )));
+                        };
+                        let (sample, stage) = work[item];
+                        let (wired, blocked) = wiring(plan, stage, &sample.id, &results, &inputs);
+                        if let Some(reason) = blocked {
+                            let skipped = skipped_stage(&sample.id, stage, reason);
+                            skips.record(&skipped).await?;
+                            results.insert((sample.id.clone(), stage.id.clone()), skipped);
+                            dispatcher.fail(a.task, Timestamp::now())?;
+                            skips.after_failure(&sample.id, &mut results).await?;
+                            continue;
+                        }
+                        options.emit(RunEvent::Started {
+                            sample: &sample.id,
+                            stage: &stage.id,
+                            instrument: &a.instrument,
+                            attempt: a.attempt,
+                        });
+                        let (petri, state, stage, run_id, sample, no_cache, task) = (
+                            petri.clone(),
+                            state.clone(),
+                            stage.clone(),
+                            run_id.clone(),
+                            sample.id.clone(),
+                            options.no_cache,
+                            a.task,
+                        );
+                        let job = running.spawn(async move {
+                            let r = exec_stage(&petri, &state, &run_id, &sample, &stage, wired, no_cache)
+                                .await;
+                            (task, (sample, stage.id.clone()), r)
+                        });
+                        flight.started(a.task, a.instrument, job);
+                    }
+                    Some(Order::Stop { task, reason }) => {
+                        flight.preempt(task, &reason, &work, &item_of, options);
+                    }
+                    // The dispatcher holds the sender while this run is a member.
+                    None => break,
+                }
+                continue;
+            }
             joined = running.join_next_with_id(), if !running.is_empty() => joined,
-            () = sleep_for(wakeup) => continue,
+            () = sleep_for(wakeup) => {
+                dispatcher.tick(Timestamp::now());
+                continue;
+            }
             connected = instrument_change(&mut live) => {
                 match (connected, &mut live) {
                     (true, Some(rx)) => {
                         let current = rx.borrow_and_update().clone();
-                        for (task, reason) in apply_instruments(&mut scheduler, &current)? {
-                            flight.preempt(task, &reason, &work, &item_of, options);
-                        }
+                        dispatcher.set_instruments(&current)?;
                     }
                     _ => live = None,
                 }
@@ -314,16 +318,13 @@ pub async fn run_plan(
         let sample = key.0.clone();
         results.insert(key, stage);
         if goes_on {
-            scheduler
-                .complete(task, now, metered)
-                .map_err(schedule_error)?;
+            dispatcher.complete(task, now, metered)?;
         } else {
-            scheduler.fail(task, now).map_err(schedule_error)?;
-            skips
-                .after_failure(&scheduler, &sample, &mut results)
-                .await?;
+            dispatcher.fail(task, now)?;
+            skips.after_failure(&sample, &mut results).await?;
         }
     }
+    drop(member);
     // Whatever never ran: its instrument never became available.
     for (sample, stage) in &work {
         let k = (sample.id.clone(), stage.id.clone());
@@ -389,7 +390,7 @@ pub async fn run_plan(
     };
     record.root = record.compute_root();
     petri.records().save_run(&record)?;
-    if let Ok(json) = serde_json::to_string(scheduler.fuel()) {
+    if let Ok(json) = serde_json::to_string(&dispatcher.fuel()) {
         state.save_fuel_model(&json).await?;
     }
     state
@@ -496,37 +497,6 @@ impl InFlight {
     }
 }
 
-/// Applies the live instruments (state and maintenance, by name; instruments
-/// the run does not know are ignored) and returns the tasks stopped by an
-/// instrument going down, with why.
-fn apply_instruments(
-    scheduler: &mut Scheduler,
-    current: &[Instrument],
-) -> Result<Vec<(TaskId, String)>, Error> {
-    let mut stopped = Vec::new();
-    for inst in current {
-        let Some(known) = scheduler.instrument(&inst.name) else {
-            continue;
-        };
-        let (state, maintenance) = (known.state, known.maintenance.clone());
-        if maintenance != inst.maintenance {
-            scheduler
-                .set_maintenance(&inst.name, inst.maintenance.clone())
-                .map_err(schedule_error)?;
-        }
-        if state != inst.state {
-            let reason = format!("instrument `{}` went {}", inst.name, inst.state);
-            for task in scheduler
-                .set_state(&inst.name, inst.state)
-                .map_err(schedule_error)?
-            {
-                stopped.push((task, reason.clone()));
-            }
-        }
-    }
-    Ok(stopped)
-}
-
 /// Sleeps for `wait`, or forever.
 async fn sleep_for(wait: Option<Duration>) {
     match wait {
@@ -618,6 +588,9 @@ struct Skips<'a> {
     options: &'a RunOptions,
     plan: &'a Plan,
     inputs: &'a [RunInput],
+    dispatcher: &'a Dispatcher,
+    /// Sample id → its id in the scheduler.
+    sample_keys: &'a HashMap<String, String>,
 }
 
 impl Skips<'_> {
@@ -641,19 +614,25 @@ impl Skips<'_> {
     /// the upstream stage that stopped it).
     async fn after_failure(
         &self,
-        scheduler: &Scheduler,
         sample: &str,
         results: &mut HashMap<(String, String), RunStage>,
     ) -> Result<(), Error> {
-        for id in scheduler.sample_tasks(sample) {
-            let Some(task) = scheduler.task(id) else {
-                continue;
-            };
-            let key = (sample.to_owned(), task.stage.clone());
-            if task.state != TaskState::Skipped || results.contains_key(&key) {
+        let key = self.sample_keys.get(sample).map_or(sample, String::as_str);
+        let skipped: Vec<String> = self.dispatcher.with(|scheduler| {
+            scheduler
+                .sample_tasks(key)
+                .into_iter()
+                .filter_map(|id| scheduler.task(id))
+                .filter(|task| task.state == TaskState::Skipped)
+                .map(|task| task.stage.clone())
+                .collect()
+        });
+        for name in skipped {
+            let key = (sample.to_owned(), name.clone());
+            if results.contains_key(&key) {
                 continue;
             }
-            let Some(stage) = self.plan.stages.iter().find(|s| s.id == task.stage) else {
+            let Some(stage) = self.plan.stages.iter().find(|s| s.id == name) else {
                 continue;
             };
             let (_, blocked) = wiring(self.plan, stage, sample, results, self.inputs);

@@ -1,10 +1,10 @@
 //! Pipelines: a declarative TOML file, checked whole before anything runs.
 
 mod diagnostic;
+mod dispatcher;
 mod execute;
 mod export;
 mod file;
-mod instruments;
 mod plan;
 mod record;
 mod samples;
@@ -13,6 +13,7 @@ mod validate;
 mod verify;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use dispatcher::{Dispatcher, fuel_history};
 pub use execute::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
 pub use export::{prov_json, write_ro_crate};
 pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Wire};

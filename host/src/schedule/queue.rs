@@ -24,6 +24,11 @@ impl ReadyQueue {
         }
     }
 
+    /// Adds an empty class after the existing ones.
+    pub fn add_class(&mut self) {
+        self.classes.push(BTreeSet::new());
+    }
+
     pub fn insert(&mut self, class: usize, key: i64, id: TaskId) {
         if let Some(set) = self.classes.get_mut(class)
             && set.insert((key, id))

@@ -262,10 +262,10 @@ impl Scheduler {
             .unwrap_or_default()
     }
 
+    /// Classes are sorted when the scheduler is made; classes added later
+    /// ([`Scheduler::add_instrument`]) come after them. There are few.
     fn class_index(&self, class: &str) -> Option<usize> {
-        self.class_names
-            .binary_search_by(|c| c.as_str().cmp(class))
-            .ok()
+        self.class_names.iter().position(|c| c == class)
     }
 
     /// The key of a queued task (lower runs first).
@@ -584,6 +584,53 @@ impl Scheduler {
             self.requeue(id)?;
         }
         Ok(victims)
+    }
+
+    /// Adds an instrument (of a new class or not) while the scheduler runs.
+    pub fn add_instrument(&mut self, instrument: Instrument) -> Result<(), ScheduleError> {
+        if self.by_name.contains_key(&instrument.name) {
+            return Err(ScheduleError::Sample {
+                sample: String::new(),
+                message: format!("instrument `{}` is declared twice", instrument.name),
+            });
+        }
+        let i = self.slots.len();
+        self.by_name.insert(instrument.name.clone(), i);
+        match self.class_index(&instrument.class) {
+            Some(c) => self.class_slots[c].push(i),
+            None => {
+                self.class_names.push(instrument.class.clone());
+                self.class_slots.push(vec![i]);
+                self.queue.add_class();
+            }
+        }
+        self.slots.push(Slot {
+            instrument,
+            running: BTreeSet::new(),
+        });
+        Ok(())
+    }
+
+    /// Withdraws a sample whose run went away (cancelled): its running tasks
+    /// free their instruments, its queued and waiting tasks are skipped.
+    pub fn abandon_sample(&mut self, id: &str, now: Timestamp) {
+        for task in self.sample_tasks(id) {
+            let t = &self.tasks[task.0 as usize];
+            let (state, class, key, sample) = (t.state.clone(), t.class_ix, t.key, t.sample);
+            match state {
+                TaskState::Running { .. } => {
+                    // It is running, so it is in its slot's set: `stop` cannot fail.
+                    let _ = self.stop(task);
+                }
+                TaskState::Ready => {
+                    self.queue.remove(class, key, task);
+                }
+                TaskState::Waiting => {}
+                _ => continue,
+            }
+            self.tasks[task.0 as usize].state = TaskState::Skipped;
+            self.finish_one(sample, now);
+        }
     }
 
     /// Replaces an instrument's maintenance windows (a window added or

@@ -227,6 +227,35 @@ fn a_window_added_at_run_time_preempts_and_holds_work_until_it_ends() {
 }
 
 #[test]
+fn instruments_added_later_and_abandoned_samples_free_their_places() {
+    let mut s = sched(Policy::Petri, Vec::new(), FuelModel::with_rate(1_000.0));
+    let dag = [TaskSpec::new("s", "m", "gpu")];
+    assert!(
+        s.add_sample(sample("x", Priority::Normal, None), &dag, T0)
+            .is_err()
+    );
+    s.add_instrument(Instrument::new("gpu-1", "gpu", 1))
+        .unwrap();
+    assert!(
+        s.add_instrument(Instrument::new("gpu-1", "gpu", 1))
+            .is_err()
+    );
+    let x = s
+        .add_sample(sample("x", Priority::Normal, None), &dag, T0)
+        .unwrap();
+    let y = s
+        .add_sample(sample("y", Priority::Normal, None), &dag, T0)
+        .unwrap();
+    assert_eq!(s.dispatch(T0)[0].task, x[0]);
+    assert!(s.dispatch(T0).is_empty(), "one place");
+    // x's run went away: its place goes to y.
+    s.abandon_sample("x", at(1.0));
+    assert_eq!(s.task(x[0]).unwrap().state, TaskState::Skipped);
+    assert_eq!(s.running(), 0);
+    assert_eq!(s.dispatch(at(1.0))[0].task, y[0]);
+}
+
+#[test]
 fn failure_mid_stage_requeues_and_keeps_completed_work() {
     let instruments = vec![
         Instrument::new("seq-1", "sequencer", 1),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::config::ServerConfig;
@@ -13,8 +13,8 @@ use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
 use super::store::{ServerStore, TokenRow};
 use crate::data_dir::DataDir;
+use crate::pipeline::Dispatcher;
 use crate::runner::Petri;
-use crate::schedule::Instrument;
 
 /// Shared by all handlers (behind an `Arc`) for the daemon's lifetime.
 pub struct AppState {
@@ -34,9 +34,9 @@ pub struct AppState {
     pub stopping: CancellationToken,
     /// False until recovery ran; false again while draining.
     pub ready: AtomicBool,
-    /// The instruments as last changed through the API; every running run
-    /// follows them (an instrument going down re-queues its stages).
-    pub instruments: watch::Sender<Vec<Instrument>>,
+    /// The scheduler every run shares: instruments (as changed through the
+    /// API), worker slots, and one queue ordered by sample decay and priority.
+    pub dispatcher: Dispatcher,
     /// Tokens already looked up (tokens are never revoked while the daemon runs).
     tokens: Mutex<HashMap<String, TokenRow>>,
 }
@@ -47,6 +47,7 @@ impl AppState {
         store: ServerStore,
         config: ServerConfig,
         metrics: Metrics,
+        dispatcher: Dispatcher,
     ) -> AppState {
         AppState {
             data_dir: DataDir::new(config.data_dir.clone()),
@@ -59,7 +60,7 @@ impl AppState {
             running: Mutex::new(HashMap::new()),
             stopping: CancellationToken::new(),
             ready: AtomicBool::new(false),
-            instruments: watch::Sender::new(Vec::new()),
+            dispatcher,
             tokens: Mutex::new(HashMap::new()),
         }
     }

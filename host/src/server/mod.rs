@@ -45,6 +45,7 @@ pub use views::{
 };
 
 use crate::data_dir::DataDir;
+use crate::pipeline::{Dispatcher, fuel_history};
 use crate::runner::Petri;
 use crate::state::StateStore;
 
@@ -89,7 +90,22 @@ pub async fn serve(
             })?;
         store.seed_instruments(&instruments).await?;
     }
-    let app = Arc::new(AppState::new(petri, store, config, Metrics::install()));
+    // One scheduler for every run: the instruments in SQLite (none: one per
+    // class), the worker slots of this machine, the fuel history of the data dir.
+    let instruments = store.instruments().await?;
+    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let dispatcher = Dispatcher::new(
+        (!instruments.is_empty()).then_some(instruments),
+        u32::try_from(slots).unwrap_or(u32::MAX),
+        fuel_history(store.state()).await?,
+    )?;
+    let app = Arc::new(AppState::new(
+        petri,
+        store,
+        config,
+        Metrics::install(),
+        dispatcher,
+    ));
     for id in app.store.requeue_interrupted().await? {
         app.store
             .event(

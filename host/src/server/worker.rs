@@ -275,14 +275,11 @@ async fn execute_run(
     let on_event: EventCallback = Arc::new(move |e: RunEvent<'_>| {
         let _ = tx.send(StageNote::from(e));
     });
-    // The instruments as they stand when the run starts, then as the API changes them.
-    let live = app.instruments.subscribe();
-    let instruments = app.store.instruments().await?;
+    // Every run shares the daemon's scheduler (its instruments follow the API).
     let options = RunOptions {
-        no_cache: false,
         on_event: Some(on_event),
-        instruments: (!instruments.is_empty()).then_some(instruments),
-        live_instruments: Some(live),
+        dispatcher: Some(app.dispatcher.clone()),
+        ..RunOptions::default()
     };
     let result = unless_stopped(
         app,

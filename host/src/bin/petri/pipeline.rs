@@ -80,7 +80,7 @@ pub async fn main(
         no_cache,
         on_event,
         instruments,
-        live_instruments: None,
+        ..RunOptions::default()
     };
     let record = run_plan(petri.clone(), &state, &plan, &options)
         .await

@@ -144,8 +144,9 @@ async fn save(app: &AppState, instrument: &Instrument) -> Result<(), ApiError> {
         .await
         .map_err(internal)?;
     let all = app.store.instruments().await.map_err(internal)?;
-    app.instruments.send_replace(all);
-    Ok(())
+    app.dispatcher
+        .set_instruments(&all)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// Lists the instruments.
