@@ -46,6 +46,18 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
+/// How a stage ended, for [`StateStore::stage_ended`].
+#[derive(Debug, Clone, Copy)]
+pub struct StageEnd<'a> {
+    /// `succeeded`, `failed`, `skipped` or `salvaged`.
+    pub status: &'a str,
+    pub record_id: Option<&'a str>,
+    /// `hit`, `miss` or `none`.
+    pub cache: &'a str,
+    /// The cache key to remember `record_id` under (a success that ran).
+    pub remember: Option<&'a str>,
+}
+
 /// The state database of one data dir.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -99,19 +111,6 @@ impl StateStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.map(|r| r.0))
-    }
-
-    /// Remembers that `record_id` produced the outputs for `key`.
-    pub async fn remember(&self, key: &str, record_id: &str) -> Result<(), StateError> {
-        sqlx::query(
-            "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
-             ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
-        )
-        .bind(key)
-        .bind(record_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Forgets a cache entry whose outputs are gone.
@@ -169,16 +168,33 @@ impl StateStore {
         Ok(())
     }
 
-    /// Records a stage's state within a run (before it starts and after it ends).
-    pub async fn stage_state(
+    /// Records how a stage ended within a run and, when it produced reusable
+    /// outputs, remembers them under `remember`'s cache key: one transaction,
+    /// one commit, after the outputs and the record are durable.
+    pub async fn stage_ended(
         &self,
         run_id: &str,
         sample: &str,
         stage: &str,
-        status: &str,
-        record_id: Option<&str>,
-        cache: Option<&str>,
+        end: StageEnd<'_>,
     ) -> Result<(), StateError> {
+        let StageEnd {
+            status,
+            record_id,
+            cache,
+            remember,
+        } = end;
+        let mut tx = self.pool.begin().await?;
+        if let (Some(key), Some(record_id)) = (remember, record_id) {
+            sqlx::query(
+                "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
+                 ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
+            )
+            .bind(key)
+            .bind(record_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO run_stages (run_id, sample, stage, status, record_id, cache) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (run_id, sample, stage) DO UPDATE
@@ -190,8 +206,9 @@ impl StateStore {
         .bind(status)
         .bind(record_id)
         .bind(cache)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ use crate::runner::{InputSource, Petri, RunRequest};
 use crate::schedule::{
     Instrument, SampleProfile, ScheduleError, TaskId, TaskSpec, TaskState, Timestamp,
 };
-use crate::state::StateStore;
+use crate::state::{StageEnd, StateStore};
 
 /// The one sample of a run without a sample sheet.
 pub const DEFAULT_SAMPLE: &str = "default";
@@ -596,13 +596,16 @@ struct Skips<'a> {
 impl Skips<'_> {
     async fn record(&self, skipped: &RunStage) -> Result<(), Error> {
         self.state
-            .stage_state(
+            .stage_ended(
                 self.run_id,
                 &skipped.sample,
                 &skipped.stage,
-                "skipped",
-                None,
-                Some("none"),
+                StageEnd {
+                    status: "skipped",
+                    record_id: None,
+                    cache: "none",
+                    remember: None,
+                },
             )
             .await?;
         self.options.emit(RunEvent::Ended(skipped));
@@ -692,9 +695,6 @@ async fn exec_stage(
     let mut result = skipped_stage(sample, stage, String::new());
     result.reason = None;
     result.cache_key = Some(key);
-    state
-        .stage_state(run_id, sample, &stage.id, "running", None, None)
-        .await?;
 
     if !no_cache && let Some(hit) = cached_record(petri, state, &key).await? {
         result.status = "succeeded".into();
@@ -704,13 +704,16 @@ async fn exec_stage(
         result.outputs = hit.outputs.clone();
         result.fuel_used = hit.fuel_used;
         state
-            .stage_state(
+            .stage_ended(
                 run_id,
                 sample,
                 &stage.id,
-                "succeeded",
-                Some(&hit.id),
-                Some("hit"),
+                StageEnd {
+                    status: "succeeded",
+                    record_id: Some(&hit.id),
+                    cache: "hit",
+                    remember: None,
+                },
             )
             .await?;
         return Ok(result);
@@ -752,8 +755,6 @@ async fn exec_stage(
                 });
                 result.status = "succeeded".into();
                 result.outputs = record.outputs.clone();
-                // Outputs and record are durable: only now is the result reusable.
-                state.remember(&key.to_hex(), &record.id).await?;
                 break;
             }
             Outcome::Failed { failure } => failure.clone(),
@@ -820,16 +821,15 @@ async fn exec_stage(
         }
         attempt += 1;
     }
-    state
-        .stage_state(
-            run_id,
-            sample,
-            &stage.id,
-            &result.status,
-            result.record_id.as_deref(),
-            Some("miss"),
-        )
-        .await?;
+    // Outputs and record are durable: only now is a success reusable.
+    let key = key.to_hex();
+    let end = StageEnd {
+        status: &result.status,
+        record_id: result.record_id.as_deref(),
+        cache: "miss",
+        remember: (result.status == "succeeded").then_some(key.as_str()),
+    };
+    state.stage_ended(run_id, sample, &stage.id, end).await?;
     Ok(result)
 }
 
