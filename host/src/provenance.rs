@@ -153,12 +153,15 @@ impl RecordStore {
             path: path.clone(),
             source,
         };
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io_err)?;
-        serde_json::to_writer_pretty(&mut tmp, record).map_err(|source| RecordError::Parse {
+        // Serialised in memory first: written straight to the file, every
+        // JSON token would be a write(2) (hundreds per record).
+        let mut json = serde_json::to_vec_pretty(record).map_err(|source| RecordError::Parse {
             path: path.clone(),
             source,
         })?;
-        tmp.write_all(b"\n").map_err(io_err)?;
+        json.push(b'\n');
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io_err)?;
+        tmp.write_all(&json).map_err(io_err)?;
         tmp.as_file().sync_all().map_err(io_err)?;
         tmp.persist(&path).map_err(|e| io_err(e.error))?;
         Ok(path)
