@@ -293,7 +293,8 @@ resources = { instrument = "sequencer" }
 /// Two runs in one process share one `Dispatcher` (as the daemon's runs do):
 /// a sequencer with one place runs one stage at a time across both runs, and
 /// a clinical sample of the later run goes before the earlier run's queued
-/// normal samples.
+/// normal samples. The sequencer is down until both runs have queued their
+/// work, so the order does not depend on how fast the machine is.
 #[test]
 fn runs_sharing_a_dispatcher_share_capacity_and_one_priority_queue() {
     let f = Fixture::new();
@@ -317,12 +318,9 @@ fn runs_sharing_a_dispatcher_share_capacity_and_one_priority_queue() {
         block_on(validate(&f.petri, &path, Some(sheet))).unwrap_or_else(|d| panic!("{d:#?}"))
     };
     let (plan_a, plan_b) = (plan(&a), plan(&b));
-    let dispatcher = Dispatcher::new(
-        Some(vec![Instrument::new("seq-1", "sequencer", 1)]),
-        2,
-        FuelModel::default(),
-    )
-    .unwrap();
+    let mut seq = Instrument::new("seq-1", "sequencer", 1);
+    seq.state = InstrumentState::Down;
+    let dispatcher = Dispatcher::new(Some(vec![seq.clone()]), 2, FuelModel::default()).unwrap();
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<String>();
     let options = |tx: tokio::sync::mpsc::UnboundedSender<String>| {
         let on_event: EventCallback = Arc::new(move |e: RunEvent<'_>| {
@@ -338,14 +336,25 @@ fn runs_sharing_a_dispatcher_share_capacity_and_one_priority_queue() {
     };
     let (options_a, options_b) = (options(tx.clone()), options(tx));
     let (run_a, run_b, order) = block_on(async {
+        let queued = |n| {
+            let dispatcher = dispatcher.clone();
+            async move {
+                while dispatcher.with(|s| s.queued()) < n {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+        };
         let (petri, state) = (f.petri.clone(), f.state.clone());
         let a = tokio::spawn(async move { run_plan(petri, &state, &plan_a, &options_a).await });
-        // Run B joins once run A holds the sequencer.
-        let first = events.recv().await.unwrap();
+        queued(3).await;
+        // Run B joins after run A queued its three samples.
         let (petri, state) = (f.petri.clone(), f.state.clone());
         let b = tokio::spawn(async move { run_plan(petri, &state, &plan_b, &options_b).await });
+        queued(4).await;
+        seq.state = InstrumentState::Up;
+        dispatcher.set_instruments(&[seq]).unwrap();
         let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
-        let mut order = vec![first];
+        let mut order = Vec::new();
         while let Ok(sample) = events.try_recv() {
             order.push(sample);
         }
@@ -355,9 +364,11 @@ fn runs_sharing_a_dispatcher_share_capacity_and_one_priority_queue() {
         (run_a.status.as_str(), run_b.status.as_str()),
         ("completed", "completed")
     );
-    assert_eq!(order[0], "a1");
-    assert_eq!(order[1], "b1", "the clinical sample goes next: {order:?}");
-    assert_eq!(order.len(), 4, "{order:?}");
+    assert_eq!(
+        order,
+        ["b1", "a1", "a2", "a3"],
+        "the later run's clinical sample goes first"
+    );
     // One place on the sequencer: no two stages of either run overlapped.
     let mut spans: Vec<(Timestamp, Timestamp)> = run_a
         .stages

@@ -733,4 +733,16 @@ resources = { instrument = "sequencer" }
         ["default/long on `seq-1`: instrument `seq-1` went down"],
         "{run}"
     );
+    let metrics = String::from_utf8(d.call("GET", "/metrics", None, &[], b"").body).unwrap();
+    for line in [
+        "petri_instrument_capacity{instrument=\"seq-1\"} 1",
+        "petri_instrument_up{instrument=\"seq-1\"} 1",
+        "petri_instrument_running{instrument=\"seq-1\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("petri_stage_preemptions_total{instrument=\"seq-1\"}"),
+        "{metrics}"
+    );
 }

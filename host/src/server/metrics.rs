@@ -1,12 +1,14 @@
 //! Prometheus metrics: runs by status and queue depth (read from the store at each scrape),
-//! stage durations, fuel and cache hits (recorded as stages end), rate-limited requests.
+//! the scheduler's queue and instruments (read at each scrape), stage durations, fuel, cache hits
+//! and preemptions (recorded as they happen), rate-limited requests.
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::store::ServerStore;
-use crate::pipeline::RunStage;
+use crate::pipeline::{Dispatcher, RunStage};
+use crate::schedule::InstrumentState;
 use crate::state::StateError;
 
 /// The process-wide recorder (one per process, whatever the number of daemons in it).
@@ -48,8 +50,31 @@ impl Metrics {
         }
     }
 
-    /// The exposition text, with the run gauges refreshed from the store.
-    pub async fn render(&self, store: &ServerStore) -> Result<String, StateError> {
+    /// The exposition text, with the run gauges refreshed from the store and
+    /// the scheduler gauges from the dispatcher.
+    pub async fn render(
+        &self,
+        store: &ServerStore,
+        dispatcher: &Dispatcher,
+    ) -> Result<String, StateError> {
+        dispatcher.with(|s| {
+            metrics::gauge!("petri_scheduler_queued_tasks").set(s.queued() as f64);
+            metrics::gauge!("petri_scheduler_running_tasks").set(s.running() as f64);
+            for inst in s.instruments() {
+                let name = inst.name.clone();
+                let running = s.running_on(&inst.name).len() as f64;
+                metrics::gauge!("petri_instrument_running", "instrument" => name.clone())
+                    .set(running);
+                metrics::gauge!("petri_instrument_capacity", "instrument" => name.clone())
+                    .set(f64::from(inst.capacity));
+                let up = if inst.state == InstrumentState::Up {
+                    1.0
+                } else {
+                    0.0
+                };
+                metrics::gauge!("petri_instrument_up", "instrument" => name).set(up);
+            }
+        });
         let counts = store.count_by_status().await?;
         for status in STATUSES {
             let n = counts
@@ -70,6 +95,12 @@ impl Metrics {
             })
             .unwrap_or_default())
     }
+}
+
+/// Counts a stage stopped and re-queued because of its instrument.
+pub fn stage_preempted(instrument: &str) {
+    metrics::counter!("petri_stage_preemptions_total", "instrument" => instrument.to_owned())
+        .increment(1);
 }
 
 /// Records one ended stage: its duration, fuel and cache outcome.

@@ -408,6 +408,7 @@ impl StageNote {
                     view.status = "pending".into();
                     put_stage(app, id, view).await?;
                 }
+                metrics::stage_preempted(&instrument);
                 let detail = format!("{}/{} on `{instrument}`: {reason}", key.0, key.1);
                 app.store.event(id, "preempted", &detail, &now()).await?;
                 Ok(())

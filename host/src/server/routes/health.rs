@@ -47,7 +47,7 @@ pub async fn readyz(State(app): State<Arc<AppState>>) -> (StatusCode, Json<Healt
         (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"),
         (status = 500, description = "The store failed", body = ErrorBody)))]
 pub async fn metrics(State(app): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
-    let text = app.metrics.render(&app.store).await?;
+    let text = app.metrics.render(&app.store, &app.dispatcher).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
