@@ -82,6 +82,10 @@ impl Drop for Membership {
             }
             inner.scheduler.abandon_sample(&id, now);
         }
+        if inner.inboxes.is_empty() {
+            // No run left: nothing refers to a task id any more.
+            inner.scheduler.forget_finished();
+        }
         inner.tick(now);
     }
 }

@@ -255,6 +255,21 @@ impl Scheduler {
         self.queue.is_empty() && self.running == 0
     }
 
+    /// Forgets every sample and task once all of them have finished, so a
+    /// long-lived scheduler (the daemon's) does not grow with every run it
+    /// has seen. Instruments, fuel history and counters stay; task ids start
+    /// again from 0. Returns whether anything was forgotten.
+    pub fn forget_finished(&mut self) -> bool {
+        if self.samples.is_empty() || self.samples.iter().any(|s| s.unfinished > 0) {
+            return false;
+        }
+        self.samples.clear();
+        self.sample_ids.clear();
+        self.module_samples.clear();
+        self.tasks.clear();
+        true
+    }
+
     /// The queued tasks of `class` in the order they would be dispatched.
     pub fn queue_order(&self, class: &str) -> Vec<TaskId> {
         self.class_index(class)

@@ -253,6 +253,17 @@ fn instruments_added_later_and_abandoned_samples_free_their_places() {
     assert_eq!(s.task(x[0]).unwrap().state, TaskState::Skipped);
     assert_eq!(s.running(), 0);
     assert_eq!(s.dispatch(at(1.0))[0].task, y[0]);
+    // Not everything has finished: nothing is forgotten.
+    assert!(!s.forget_finished());
+    s.complete(y[0], at(2.0), Some(7)).unwrap();
+    assert!(s.forget_finished());
+    assert!(s.sample("x").is_none() && s.task(y[0]).is_none());
+    // The same sample id may come again, and the fuel history stayed.
+    let again = s
+        .add_sample(sample("x", Priority::Normal, None), &dag, at(3.0))
+        .unwrap();
+    assert_eq!(again[0], TaskId(0));
+    assert!(s.fuel().predict("m").known);
 }
 
 #[test]

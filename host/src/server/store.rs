@@ -157,6 +157,24 @@ pub struct RunFilter {
     pub limit: i64,
 }
 
+/// Records one run event: (run_id, at, kind, detail).
+const INSERT_EVENT: &str =
+    "INSERT INTO api_run_events (run_id, at, kind, detail) VALUES ($1, $2, $3, $4)";
+
+/// How a run ends, for [`ServerStore::finish`].
+#[derive(Debug, Clone, Copy)]
+pub struct RunEnd<'a> {
+    /// `COMPLETED`, `FAILED` or `CANCELLED`.
+    pub status: &'a str,
+    pub record_id: Option<&'a str>,
+    pub root: Option<&'a str>,
+    /// The error view, as JSON.
+    pub error: Option<&'a str>,
+    /// The detail of the event recorded with it.
+    pub detail: &'a str,
+    pub now: &'a str,
+}
+
 /// The daemon's tables, over the state database's pool.
 #[derive(Debug, Clone)]
 pub struct ServerStore {
@@ -277,15 +295,20 @@ impl ServerStore {
         Ok(row.map(|r| r.0))
     }
 
-    /// Moves a run from one of `from` to `to`; false if it was in no such state.
+    /// Moves a run from one of `from` to `to` (stamping `finished_at` for a
+    /// final status) and records `event` (kind, detail) with it, in one
+    /// transaction: a crash leaves both or neither. Returns whether the run
+    /// was in one of `from`.
     pub async fn transition(
         &self,
         id: &str,
         from: &[&str],
         to: &str,
+        event: Option<(&str, &str)>,
         now: &str,
     ) -> Result<bool, StateError> {
         let finished = matches!(to, "COMPLETED" | "FAILED" | "CANCELLED");
+        let mut tx = self.state.pool().begin().await?;
         let mut done = false;
         for f in from {
             let r = sqlx::query(
@@ -297,42 +320,57 @@ impl ServerStore {
             .bind(now)
             .bind(id)
             .bind(*f)
-            .execute(self.state.pool())
+            .execute(&mut *tx)
             .await?;
             if r.rows_affected() > 0 {
                 done = true;
                 break;
             }
         }
+        if let (true, Some((kind, detail))) = (done, event) {
+            sqlx::query(INSERT_EVENT)
+                .bind(id)
+                .bind(now)
+                .bind(kind)
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(done)
     }
 
-    /// Ends a run: its status, record, root and error, only if it is still `from`.
-    #[allow(clippy::too_many_arguments)] // the columns of one UPDATE, each named at the call
-    pub async fn finish(
-        &self,
-        id: &str,
-        from: &str,
-        status: &str,
-        record_id: Option<&str>,
-        root: Option<&str>,
-        error: Option<&str>,
-        now: &str,
-    ) -> Result<bool, StateError> {
+    /// Ends a run, only if it is still `from`: its status, record, root and
+    /// error, and the event saying so (kind: the status in lower case), in
+    /// one transaction — a crash leaves both or neither. Returns whether the
+    /// run was still `from`.
+    pub async fn finish(&self, id: &str, from: &str, end: RunEnd<'_>) -> Result<bool, StateError> {
+        let mut tx = self.state.pool().begin().await?;
         let r = sqlx::query(
             "UPDATE api_runs SET status = $1, record_id = $2, root = $3, error = $4, finished_at = $5
              WHERE id = $6 AND status = $7",
         )
-        .bind(status)
-        .bind(record_id)
-        .bind(root)
-        .bind(error)
-        .bind(now)
+        .bind(end.status)
+        .bind(end.record_id)
+        .bind(end.root)
+        .bind(end.error)
+        .bind(end.now)
         .bind(id)
         .bind(from)
-        .execute(self.state.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(r.rows_affected() > 0)
+        let ended = r.rows_affected() > 0;
+        if ended {
+            sqlx::query(INSERT_EVENT)
+                .bind(id)
+                .bind(end.now)
+                .bind(end.status.to_lowercase())
+                .bind(end.detail)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ended)
     }
 
     /// After a restart: runs that were VALIDATING or RUNNING when the daemon
@@ -395,15 +433,13 @@ impl ServerStore {
         detail: &str,
         now: &str,
     ) -> Result<(), StateError> {
-        sqlx::query(
-            "INSERT INTO api_run_events (run_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(run_id)
-        .bind(now)
-        .bind(kind)
-        .bind(detail)
-        .execute(self.state.pool())
-        .await?;
+        sqlx::query(INSERT_EVENT)
+            .bind(run_id)
+            .bind(now)
+            .bind(kind)
+            .bind(detail)
+            .execute(self.state.pool())
+            .await?;
         Ok(())
     }
 

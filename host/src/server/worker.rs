@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::app::AppState;
 use super::error::ProblemBody;
 use super::shutdown;
-use super::store::RunRow;
+use super::store::{RunEnd, RunRow};
 use super::views::{RunErrorView, StageView, SubmitRun};
 use super::workspace::{self, Workspace};
 use super::{metrics, now};
@@ -85,15 +85,8 @@ async fn execute(app: Arc<AppState>, id: String, token: CancellationToken) {
             message: e.to_string(),
             problems: Vec::new(),
         };
-        let json = serde_json::to_string(&error).unwrap_or_default();
         for from in ["VALIDATING", "RUNNING"] {
-            if let Ok(true) = app
-                .store
-                .finish(&id, from, "FAILED", None, None, Some(&json), &now())
-                .await
-            {
-                let _ = app.store.event(&id, "failed", &error.message, &now()).await;
-            }
+            let _ = fail_run(&app, &id, from, &error).await;
         }
     }
     app.running
@@ -117,20 +110,19 @@ async fn unless_stopped<T>(
 
 async fn stopped(app: &AppState, id: &str, how: Stopped) -> Result<(), Error> {
     match how {
-        Stopped::Cancelled => {
-            app.store
-                .event(id, "cancelled", "stopped by request", &now())
-                .await?;
-        }
+        // The cancel request recorded the status and the event.
+        Stopped::Cancelled => {}
         Stopped::Checkpointed => {
+            let event = (
+                "checkpointed",
+                "stopped at shutdown; resumes from its completed stages on the next start",
+            );
             app.store
-                .transition(id, &["VALIDATING", "RUNNING"], "PENDING", &now())
-                .await?;
-            app.store
-                .event(
+                .transition(
                     id,
-                    "checkpointed",
-                    "stopped at shutdown; resumes from its completed stages on the next start",
+                    &["VALIDATING", "RUNNING"],
+                    "PENDING",
+                    Some(event),
                     &now(),
                 )
                 .await?;
@@ -218,25 +210,19 @@ async fn execute_run(
         }
         Ok(Ok(plan)) => plan,
     };
+    let detail = format!(
+        "{} stage(s) × {} sample(s)",
+        plan.stages.len(),
+        plan.samples.len()
+    );
+    let event = Some(("running", detail.as_str()));
     if !app
         .store
-        .transition(id, &["VALIDATING"], "RUNNING", &now())
+        .transition(id, &["VALIDATING"], "RUNNING", event, &now())
         .await?
     {
         return Ok(()); // cancelled meanwhile
     }
-    app.store
-        .event(
-            id,
-            "running",
-            &format!(
-                "{} stage(s) × {} sample(s)",
-                plan.stages.len(),
-                plan.samples.len()
-            ),
-            &now(),
-        )
-        .await?;
     let mut views = HashMap::new();
     for sample in &plan.samples {
         for stage in &plan.stages {
@@ -316,15 +302,15 @@ async fn execute_run(
 /// (unless the run had already left `from`, e.g. by a cancel).
 async fn fail_run(app: &AppState, id: &str, from: &str, error: &RunErrorView) -> Result<(), Error> {
     let json = serde_json::to_string(error).unwrap_or_default();
-    if app
-        .store
-        .finish(id, from, "FAILED", None, None, Some(&json), &now())
-        .await?
-    {
-        app.store
-            .event(id, "failed", &error.message, &now())
-            .await?;
-    }
+    let end = RunEnd {
+        status: "FAILED",
+        record_id: None,
+        root: None,
+        error: Some(&json),
+        detail: &error.message,
+        now: &now(),
+    };
+    app.store.finish(id, from, end).await?;
     Ok(())
 }
 
@@ -456,28 +442,15 @@ async fn completed(app: &AppState, row: &RunRow, record: &RunRecord) -> Result<(
         .unwrap_or_default()
     });
     let root = record.root.to_hex();
-    if app
-        .store
-        .finish(
-            &row.id,
-            "RUNNING",
-            status,
-            Some(&record.id),
-            Some(&root),
-            error.as_deref(),
-            &now(),
-        )
-        .await?
-    {
-        app.store
-            .event(
-                &row.id,
-                &status.to_lowercase(),
-                &format!("run record {} root sha256:{root}", record.id),
-                &now(),
-            )
-            .await?;
-    }
+    let end = RunEnd {
+        status,
+        record_id: Some(&record.id),
+        root: Some(&root),
+        error: error.as_deref(),
+        detail: &format!("run record {} root sha256:{root}", record.id),
+        now: &now(),
+    };
+    app.store.finish(&row.id, "RUNNING", end).await?;
     Ok(())
 }
 

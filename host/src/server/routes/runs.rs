@@ -349,6 +349,7 @@ pub async fn cancel_run(
             &id,
             &["PENDING", "VALIDATING", "RUNNING"],
             "CANCELLED",
+            Some(("cancelled", "cancelled by request")),
             &now(),
         )
         .await?;
@@ -358,11 +359,8 @@ pub async fn cancel_run(
             row.status
         )));
     }
-    if !app.cancel_running(&id) {
-        app.store
-            .event(&id, "cancelled", "cancelled before it started", &now())
-            .await?;
-    }
+    // A run being executed stops at its next await (its stages are aborted).
+    app.cancel_running(&id);
     let row = visible_run(&app, &caller, &id).await?;
     Ok(Json(run_view(&app, row).await?))
 }
