@@ -48,4 +48,4 @@ pub use provenance::{
 pub use registry::{Registry, RegistryEntry, RegistryError};
 pub use runner::{InputSource, LoadedStage, Petri, RunRequest};
 pub use stage_log::LogLine;
-pub use state::{StageEnd, StateError, StateStore};
+pub use state::{StateError, StateStore};

@@ -35,28 +35,7 @@ const SCHEMA: &[&str] = &[
         id INTEGER PRIMARY KEY,
         model TEXT NOT NULL
     )",
-    "CREATE TABLE IF NOT EXISTS run_stages (
-        run_id TEXT NOT NULL,
-        sample TEXT NOT NULL,
-        stage TEXT NOT NULL,
-        status TEXT NOT NULL,
-        record_id TEXT,
-        cache TEXT,
-        PRIMARY KEY (run_id, sample, stage)
-    )",
 ];
-
-/// How a stage ended, for [`StateStore::stage_ended`].
-#[derive(Debug, Clone, Copy)]
-pub struct StageEnd<'a> {
-    /// `succeeded`, `failed`, `skipped` or `salvaged`.
-    pub status: &'a str,
-    pub record_id: Option<&'a str>,
-    /// `hit`, `miss` or `none`.
-    pub cache: &'a str,
-    /// The cache key to remember `record_id` under (a success that ran).
-    pub remember: Option<&'a str>,
-}
 
 /// The state database of one data dir.
 #[derive(Debug, Clone)]
@@ -113,6 +92,20 @@ impl StateStore {
         Ok(row.map(|r| r.0))
     }
 
+    /// Remembers that `record_id` produced the outputs for `key` (called once
+    /// the outputs and the record are durable).
+    pub async fn remember(&self, key: &str, record_id: &str) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
+             ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
+        )
+        .bind(key)
+        .bind(record_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Forgets a cache entry whose outputs are gone.
     pub async fn forget(&self, key: &str) -> Result<(), StateError> {
         sqlx::query("DELETE FROM stage_cache WHERE cache_key = $1")
@@ -165,50 +158,6 @@ impl StateStore {
             .bind(run_id)
             .execute(&self.pool)
             .await?;
-        Ok(())
-    }
-
-    /// Records how a stage ended within a run and, when it produced reusable
-    /// outputs, remembers them under `remember`'s cache key: one transaction,
-    /// one commit, after the outputs and the record are durable.
-    pub async fn stage_ended(
-        &self,
-        run_id: &str,
-        sample: &str,
-        stage: &str,
-        end: StageEnd<'_>,
-    ) -> Result<(), StateError> {
-        let StageEnd {
-            status,
-            record_id,
-            cache,
-            remember,
-        } = end;
-        let mut tx = self.pool.begin().await?;
-        if let (Some(key), Some(record_id)) = (remember, record_id) {
-            sqlx::query(
-                "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
-                 ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
-            )
-            .bind(key)
-            .bind(record_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO run_stages (run_id, sample, stage, status, record_id, cache) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (run_id, sample, stage) DO UPDATE
-             SET status = excluded.status, record_id = excluded.record_id, cache = excluded.cache",
-        )
-        .bind(run_id)
-        .bind(sample)
-        .bind(stage)
-        .bind(status)
-        .bind(record_id)
-        .bind(cache)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ use crate::runner::{InputSource, Petri, RunRequest};
 use crate::schedule::{
     Instrument, SampleProfile, ScheduleError, TaskId, TaskSpec, TaskState, Timestamp,
 };
-use crate::state::{StageEnd, StateStore};
+use crate::state::StateStore;
 
 /// The one sample of a run without a sample sheet.
 pub const DEFAULT_SAMPLE: &str = "default";
@@ -210,8 +210,6 @@ pub async fn run_plan(
     // work waiting for one waits. Otherwise it is recorded as never run.
     let can_change = options.dispatcher.is_some();
     let skips = Skips {
-        state,
-        run_id: &run_id,
         options,
         plan,
         inputs: &inputs,
@@ -247,10 +245,10 @@ pub async fn run_plan(
                         let (wired, blocked) = wiring(plan, stage, &sample.id, &results, &inputs);
                         if let Some(reason) = blocked {
                             let skipped = skipped_stage(&sample.id, stage, reason);
-                            skips.record(&skipped).await?;
+                            skips.record(&skipped);
                             results.insert((sample.id.clone(), stage.id.clone()), skipped);
                             dispatcher.fail(a.task, Timestamp::now())?;
-                            skips.after_failure(&sample.id, &mut results).await?;
+                            skips.after_failure(&sample.id, &mut results);
                             continue;
                         }
                         options.emit(RunEvent::Started {
@@ -259,17 +257,16 @@ pub async fn run_plan(
                             instrument: &a.instrument,
                             attempt: a.attempt,
                         });
-                        let (petri, state, stage, run_id, sample, no_cache, task) = (
+                        let (petri, state, stage, sample, no_cache, task) = (
                             petri.clone(),
                             state.clone(),
                             stage.clone(),
-                            run_id.clone(),
                             sample.id.clone(),
                             options.no_cache,
                             a.task,
                         );
                         let job = running.spawn(async move {
-                            let r = exec_stage(&petri, &state, &run_id, &sample, &stage, wired, no_cache)
+                            let r = exec_stage(&petri, &state, &sample, &stage, wired, no_cache)
                                 .await;
                             (task, (sample, stage.id.clone()), r)
                         });
@@ -321,7 +318,7 @@ pub async fn run_plan(
             dispatcher.complete(task, now, metered)?;
         } else {
             dispatcher.fail(task, now)?;
-            skips.after_failure(&sample, &mut results).await?;
+            skips.after_failure(&sample, &mut results);
         }
     }
     drop(member);
@@ -334,7 +331,7 @@ pub async fn run_plan(
                 stage.instrument
             );
             let skipped = skipped_stage(&sample.id, stage, reason);
-            skips.record(&skipped).await?;
+            skips.record(&skipped);
             slot.insert(skipped);
         }
     }
@@ -583,8 +580,6 @@ fn wiring(
 
 /// Records stages that will not run.
 struct Skips<'a> {
-    state: &'a StateStore,
-    run_id: &'a str,
     options: &'a RunOptions,
     plan: &'a Plan,
     inputs: &'a [RunInput],
@@ -594,32 +589,14 @@ struct Skips<'a> {
 }
 
 impl Skips<'_> {
-    async fn record(&self, skipped: &RunStage) -> Result<(), Error> {
-        self.state
-            .stage_ended(
-                self.run_id,
-                &skipped.sample,
-                &skipped.stage,
-                StageEnd {
-                    status: "skipped",
-                    record_id: None,
-                    cache: "none",
-                    remember: None,
-                },
-            )
-            .await?;
+    fn record(&self, skipped: &RunStage) {
         self.options.emit(RunEvent::Ended(skipped));
-        Ok(())
     }
 
     /// After a stage of `sample` failed for good: records every stage the
     /// scheduler skipped because of it (in topological order, so each names
     /// the upstream stage that stopped it).
-    async fn after_failure(
-        &self,
-        sample: &str,
-        results: &mut HashMap<(String, String), RunStage>,
-    ) -> Result<(), Error> {
+    fn after_failure(&self, sample: &str, results: &mut HashMap<(String, String), RunStage>) {
         let key = self.sample_keys.get(sample).map_or(sample, String::as_str);
         let skipped: Vec<String> = self.dispatcher.with(|scheduler| {
             scheduler
@@ -641,10 +618,9 @@ impl Skips<'_> {
             let (_, blocked) = wiring(self.plan, stage, sample, results, self.inputs);
             let reason = blocked.unwrap_or_else(|| "an upstream stage failed".into());
             let skipped = skipped_stage(sample, stage, reason);
-            self.record(&skipped).await?;
+            self.record(&skipped);
             results.insert(key, skipped);
         }
-        Ok(())
     }
 }
 
@@ -684,7 +660,6 @@ fn decision_kind(d: &Decision) -> DecisionKind {
 async fn exec_stage(
     petri: &Petri,
     state: &StateStore,
-    run_id: &str,
     sample: &str,
     stage: &PlanStage,
     wired: Vec<(String, Digest, String)>,
@@ -703,19 +678,6 @@ async fn exec_stage(
         result.inputs = hit.inputs.clone();
         result.outputs = hit.outputs.clone();
         result.fuel_used = hit.fuel_used;
-        state
-            .stage_ended(
-                run_id,
-                sample,
-                &stage.id,
-                StageEnd {
-                    status: "succeeded",
-                    record_id: Some(&hit.id),
-                    cache: "hit",
-                    remember: None,
-                },
-            )
-            .await?;
         return Ok(result);
     }
 
@@ -755,6 +717,8 @@ async fn exec_stage(
                 });
                 result.status = "succeeded".into();
                 result.outputs = record.outputs.clone();
+                // Outputs and record are durable: only now is the result reusable.
+                state.remember(&key.to_hex(), &record.id).await?;
                 break;
             }
             Outcome::Failed { failure } => failure.clone(),
@@ -821,15 +785,6 @@ async fn exec_stage(
         }
         attempt += 1;
     }
-    // Outputs and record are durable: only now is a success reusable.
-    let key = key.to_hex();
-    let end = StageEnd {
-        status: &result.status,
-        record_id: result.record_id.as_deref(),
-        cache: "miss",
-        remember: (result.status == "succeeded").then_some(key.as_str()),
-    };
-    state.stage_ended(run_id, sample, &stage.id, end).await?;
     Ok(result)
 }
 
