@@ -176,11 +176,9 @@ fn maintenance_windows_respected() {
     }
 }
 
-#[test]
-fn running_work_is_preempted_by_a_window_it_overran() {
-    let mut seq = Instrument::new("seq-1", "sequencer", 1);
-    seq.maintenance.push(Window::once(at(2.0), at(4.0)));
-    // Unknown duration (no history): allowed to start, taken off when the window begins.
+/// A scheduler over `seq`, with one stage of unknown duration (no history)
+/// started on it at T0.
+fn one_running_on(seq: Instrument) -> (Scheduler, Vec<Assignment>) {
     let mut s = sched(Policy::Petri, vec![seq], FuelModel::with_rate(1_000.0));
     s.add_sample(
         sample("x", Priority::Normal, None),
@@ -190,6 +188,15 @@ fn running_work_is_preempted_by_a_window_it_overran() {
     .unwrap();
     let a = s.dispatch(T0);
     assert_eq!(a.len(), 1);
+    (s, a)
+}
+
+#[test]
+fn running_work_is_preempted_by_a_window_it_overran() {
+    let mut seq = Instrument::new("seq-1", "sequencer", 1);
+    seq.maintenance.push(Window::once(at(2.0), at(4.0)));
+    // Unknown duration: allowed to start, taken off when the window begins.
+    let (mut s, a) = one_running_on(seq);
     assert!(s.preempt_maintenance(at(1.0)).is_empty());
     assert_eq!(s.preempt_maintenance(at(2.0)), [a[0].task]);
     assert_eq!(s.task(a[0].task).unwrap().state, TaskState::Ready);
@@ -197,19 +204,7 @@ fn running_work_is_preempted_by_a_window_it_overran() {
 
 #[test]
 fn a_window_added_at_run_time_preempts_and_holds_work_until_it_ends() {
-    let mut s = sched(
-        Policy::Petri,
-        vec![Instrument::new("seq-1", "sequencer", 1)],
-        FuelModel::with_rate(1_000.0),
-    );
-    s.add_sample(
-        sample("x", Priority::Normal, None),
-        &[TaskSpec::new("s", "new-module", "sequencer")],
-        T0,
-    )
-    .unwrap();
-    let a = s.dispatch(T0);
-    assert_eq!(a.len(), 1);
+    let (mut s, a) = one_running_on(Instrument::new("seq-1", "sequencer", 1));
     assert_eq!(s.next_preemption(T0), None, "no window yet");
     // An operator books maintenance from 1 h to 3 h while the stage runs.
     s.set_maintenance("seq-1", vec![Window::once(at(1.0), at(3.0))])
