@@ -1,5 +1,6 @@
 //! The executor under the scheduler: instrument maintenance holds stages back, instruments
-//! changing mid-run preempt and re-queue stages, fuel yielding interleaves long stages on one thread.
+//! changing mid-run preempt and re-queue stages, runs share one dispatcher, fuel yielding
+//! interleaves long stages on one thread.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,7 +11,6 @@ use petri_host::pipeline::{
 use petri_host::schedule::{FuelModel, Instrument, InstrumentState, Span, Timestamp, Window};
 use petri_host::{Error, Limits};
 use petri_tests::{Fixture, block_on, request, stage, succeeded};
-use tokio::sync::watch;
 
 const TWO_CLASSES: &str = r#"
 [inputs.data]
@@ -169,18 +169,18 @@ params = { mode = "copy" }
 inputs = { data = "long.out" }
 "#;
 
-/// Runs ON_THE_SEQUENCER on `seq-1` with a live instrument feed; once `long`
-/// has started, `change` gets the feed and the instrument. Returns the run
-/// and every event, in order.
+/// Runs ON_THE_SEQUENCER on `seq-1` under a `Dispatcher` whose instruments
+/// change while it runs; once `long` has started, `change` gets the
+/// dispatcher and the instrument. Returns the run and every event, in order.
 fn run_live(
     f: &Fixture,
-    change: impl AsyncFnOnce(&watch::Sender<Vec<Instrument>>, Instrument),
+    change: impl AsyncFnOnce(&Dispatcher, Instrument),
 ) -> (RunRecord, Vec<String>) {
     std::fs::write(f.dir.path().join("data.bin"), b"reads").unwrap();
     let path = f.pipeline("sequencer.toml", ON_THE_SEQUENCER);
     let plan = block_on(validate(&f.petri, &path, None)).unwrap_or_else(|d| panic!("{d:#?}"));
     let seq = Instrument::new("seq-1", "sequencer", 1);
-    let (feed, live) = watch::channel(vec![seq.clone()]);
+    let dispatcher = Dispatcher::new(Some(vec![seq.clone()]), 2, FuelModel::default()).unwrap();
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<String>();
     let on_event: EventCallback = Arc::new(move |e: RunEvent<'_>| {
         let line = match e {
@@ -192,8 +192,7 @@ fn run_live(
     });
     let options = RunOptions {
         on_event: Some(on_event),
-        instruments: Some(vec![seq.clone()]),
-        live_instruments: Some(live),
+        dispatcher: Some(dispatcher.clone()),
         ..RunOptions::default()
     };
     block_on(async {
@@ -207,9 +206,8 @@ fn run_live(
                 break;
             }
         }
-        change(&feed, seq).await;
+        change(&dispatcher, seq).await;
         let record = run.await.unwrap().unwrap();
-        drop(feed);
         while let Ok(line) = events.try_recv() {
             seen.push(line);
         }
@@ -228,13 +226,13 @@ fn uninterrupted_root() -> petri_host::Digest {
 #[test]
 fn an_instrument_going_down_mid_stage_requeues_it_and_keeps_the_results_exact() {
     let f = Fixture::new();
-    let (run, events) = run_live(&f, async |feed, mut seq| {
+    let (run, events) = run_live(&f, async |dispatcher, mut seq| {
         seq.state = InstrumentState::Down;
-        feed.send_replace(vec![seq.clone()]);
+        dispatcher.set_instruments(&[seq.clone()]).unwrap();
         // Down for a while: nothing may start on it.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         seq.state = InstrumentState::Up;
-        feed.send_replace(vec![seq]);
+        dispatcher.set_instruments(&[seq]).unwrap();
     });
     assert_eq!(run.status, "completed", "{events:?}");
     let long = stage(&run, "long");
@@ -261,11 +259,11 @@ fn an_instrument_going_down_mid_stage_requeues_it_and_keeps_the_results_exact() 
 fn maintenance_booked_mid_stage_preempts_it_until_the_window_ends() {
     let f = Fixture::new();
     let mut end = Timestamp::now();
-    let (run, events) = run_live(&f, async |feed, mut seq| {
+    let (run, events) = run_live(&f, async |dispatcher, mut seq| {
         let now = Timestamp::now();
         end = now + Span(1_000);
         seq.maintenance.push(Window::once(now, end));
-        feed.send_replace(vec![seq]);
+        dispatcher.set_instruments(&[seq]).unwrap();
     });
     assert_eq!(run.status, "completed", "{events:?}");
     let long = stage(&run, "long");

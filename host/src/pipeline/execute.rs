@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::dispatcher::{Dispatcher, Order, fuel_history};
@@ -66,16 +65,13 @@ pub struct RunOptions {
     /// instrument class the pipeline names is one instrument with as many
     /// places as there are worker slots.
     pub instruments: Option<Vec<Instrument>>,
-    /// The instruments as they change while the run goes on (state and
-    /// maintenance windows of instruments the run knows, by name). An
-    /// instrument going down, or a maintenance window beginning, stops the
-    /// stages running on it and re-queues them; completed stages are kept.
-    /// While this is connected, work waiting for an instrument that is down
-    /// waits for it to come back.
-    pub live_instruments: Option<watch::Receiver<Vec<Instrument>>>,
     /// The scheduler shared with other runs of this process (the daemon's),
     /// whose instruments and worker slots they all share; `instruments` is
-    /// then ignored. `None`: this run has a scheduler of its own.
+    /// then ignored. Its owner changes instruments while runs go on
+    /// ([`Dispatcher::set_instruments`]): an instrument going down, or a
+    /// maintenance window beginning, stops the stages running on it and
+    /// re-queues them; completed stages are kept. `None`: this run has a
+    /// scheduler of its own.
     pub dispatcher: Option<Dispatcher>,
 }
 
@@ -84,7 +80,6 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("no_cache", &self.no_cache)
             .field("instruments", &self.instruments)
-            .field("live_instruments", &self.live_instruments.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -201,13 +196,8 @@ pub async fn run_plan(
     let mut results: HashMap<(String, String), RunStage> = HashMap::new();
     let mut running = JoinSet::new();
     let mut flight = InFlight::default();
-    let mut live = options.live_instruments.clone();
-    if let Some(rx) = &mut live {
-        let current = rx.borrow_and_update().clone();
-        dispatcher.set_instruments(&current)?;
-    }
-    // With a shared dispatcher or a live feed, instruments can come back:
-    // work waiting for one waits. Otherwise it is recorded as never run.
+    // With a shared dispatcher, instruments can come back (its owner changes
+    // them): work waiting for one waits. Otherwise it is recorded as never run.
     let can_change = options.dispatcher.is_some();
     let skips = Skips {
         options,
@@ -223,12 +213,7 @@ pub async fn run_plan(
             .map(|t| Duration::from_millis(u64::try_from((t - now).0).unwrap_or(0).max(1)));
         // Nothing runs, nothing was ordered and nothing will be: the rest
         // waits for instruments that are down or draining for good.
-        if running.is_empty()
-            && member.inbox.is_empty()
-            && wakeup.is_none()
-            && !can_change
-            && live.is_none()
-        {
+        if running.is_empty() && member.inbox.is_empty() && wakeup.is_none() && !can_change {
             break;
         }
         let joined = tokio::select! {
@@ -283,16 +268,6 @@ pub async fn run_plan(
             joined = running.join_next_with_id(), if !running.is_empty() => joined,
             () = sleep_for(wakeup) => {
                 dispatcher.tick(Timestamp::now());
-                continue;
-            }
-            connected = instrument_change(&mut live) => {
-                match (connected, &mut live) {
-                    (true, Some(rx)) => {
-                        let current = rx.borrow_and_update().clone();
-                        dispatcher.set_instruments(&current)?;
-                    }
-                    _ => live = None,
-                }
                 continue;
             }
         };
@@ -498,15 +473,6 @@ impl InFlight {
 async fn sleep_for(wait: Option<Duration>) {
     match wait {
         Some(wait) => tokio::time::sleep(wait).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Waits for the live instruments to change: `false` once nobody can change
-/// them any more; never, without a live feed.
-async fn instrument_change(live: &mut Option<watch::Receiver<Vec<Instrument>>>) -> bool {
-    match live {
-        Some(rx) => rx.changed().await.is_ok(),
         None => std::future::pending().await,
     }
 }

@@ -131,35 +131,24 @@ impl Report {
             .first()
             .map(|r| r.instruments.keys().collect())
             .unwrap_or_default();
-        row("utilisation", Vec::new());
-        for name in &names {
-            row(
-                &format!("  {name}"),
-                p.iter()
-                    .map(|r| {
-                        r.instruments
-                            .get(*name)
-                            .map_or(String::new(), |i| format!("{:.1} %", i.utilisation * 100.0))
-                    })
-                    .collect(),
-            );
-        }
-        row(
+        // A heading, then one row per instrument with `cell` for each policy.
+        let mut per_instrument = |heading: &str, cell: &dyn Fn(&InstrumentReport) -> String| {
+            row(heading, Vec::new());
+            for name in &names {
+                let cells = p
+                    .iter()
+                    .map(|r| r.instruments.get(*name).map_or(String::new(), cell))
+                    .collect();
+                row(&format!("  {name}"), cells);
+            }
+        };
+        per_instrument("utilisation", &|i| {
+            format!("{:.1} %", i.utilisation * 100.0)
+        });
+        per_instrument(
             &format!("maintenance slots ({} h)", self.maintenance_duration_hours),
-            Vec::new(),
+            &|i| i.maintenance_slots.to_string(),
         );
-        for name in &names {
-            row(
-                &format!("  {name}"),
-                p.iter()
-                    .map(|r| {
-                        r.instruments
-                            .get(*name)
-                            .map_or(String::new(), |i| i.maintenance_slots.to_string())
-                    })
-                    .collect(),
-            );
-        }
         s
     }
 }

@@ -125,21 +125,25 @@ impl From<StateError> for ApiError {
     }
 }
 
+/// A host request problem names a field, not a place in a file.
+impl From<crate::error::Problem> for ProblemBody {
+    fn from(p: crate::error::Problem) -> ProblemBody {
+        ProblemBody {
+            file: p.field,
+            line: 0,
+            column: 0,
+            message: p.problem,
+            hint: None,
+        }
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match e {
             Error::Request(problems) => ApiError::invalid(
                 format!("the request has {} problem(s)", problems.len()),
-                problems
-                    .into_iter()
-                    .map(|p| ProblemBody {
-                        file: p.field,
-                        line: 0,
-                        column: 0,
-                        message: p.problem,
-                        hint: None,
-                    })
-                    .collect(),
+                problems.into_iter().map(ProblemBody::from).collect(),
             ),
             other => ApiError::internal(format!("{other:#}")),
         }

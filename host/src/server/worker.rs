@@ -281,16 +281,7 @@ async fn execute_run(
         Ok(Err(Error::Request(ps))) => {
             let error = RunErrorView {
                 message: format!("the run has {} problem(s)", ps.len()),
-                problems: ps
-                    .into_iter()
-                    .map(|p| ProblemBody {
-                        file: p.field,
-                        line: 0,
-                        column: 0,
-                        message: p.problem,
-                        hint: None,
-                    })
-                    .collect(),
+                problems: ps.into_iter().map(ProblemBody::from).collect(),
             };
             fail_run(app, id, "RUNNING", &error).await
         }
