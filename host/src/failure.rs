@@ -40,6 +40,18 @@ pub enum Failure {
     /// The host could not feed an input or store an output.
     #[error("host I/O: {message}")]
     HostIo { message: String },
+    /// An input's bytes did not hash to the digest they were stored or
+    /// declared under: the data was tampered with or corrupted on disk.
+    #[error("integrity: input `{port}` should be sha256:{expected} but its bytes hash to sha256:{actual}")]
+    Integrity {
+        port: String,
+        expected: String,
+        actual: String,
+    },
+    /// A hook (`recover`) trapped, ran out of fuel or memory, or returned a
+    /// decision the host cannot use: the stage's failure, never the host's.
+    #[error("`{hook}` hook failed: {message}")]
+    Hook { hook: String, message: String },
 }
 
 /// What an execution had and used when it trapped.
