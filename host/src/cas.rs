@@ -54,6 +54,26 @@ impl BlobStore {
         self.path_of(digest).is_file()
     }
 
+    /// Whether a stored blob's bytes still hash to its name. Reads it whole:
+    /// the cost of one SHA-256 pass over the blob.
+    pub fn verify(&self, digest: &Digest) -> Result<bool, CasError> {
+        let path = self.path_of(digest);
+        let mut file = io::BufReader::with_capacity(1 << 16, self.open_blob(digest)?);
+        let mut hasher = Hasher::default();
+        io::copy(&mut file, &mut hasher).map_err(io_at(&path))?;
+        Ok(hasher.finish().0 == *digest)
+    }
+
+    /// The size in bytes of a stored blob.
+    pub fn size_of(&self, digest: &Digest) -> Result<u64, CasError> {
+        let path = self.path_of(digest);
+        match std::fs::metadata(&path) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CasError::Missing(*digest)),
+            Err(e) => Err(CasError::Io { path, source: e }),
+        }
+    }
+
     /// Opens a stored blob for reading.
     pub fn open_blob(&self, digest: &Digest) -> Result<File, CasError> {
         let path = self.path_of(digest);
@@ -150,8 +170,9 @@ impl BlobWriter {
             path: target.clone(),
             source: e.into_error(),
         })?;
-        if target.is_file() {
-            // Same name, same bytes: the blob is already durable.
+        if target.is_file() && store.verify(&digest).unwrap_or(false) {
+            // Same name, same bytes: the blob is already durable. A stored copy
+            // that no longer matches its name is replaced (healed) below.
             return Ok((digest, len));
         }
         tmp.as_file().sync_all().map_err(io_at(&target))?;

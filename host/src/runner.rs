@@ -336,7 +336,10 @@ impl Petri {
 
         let mut state = store.into_data();
         state.collect_stdio();
-        let inputs = self.finish_inputs(std::mem::take(&mut state.inputs))?;
+        let (inputs, tampered) =
+            self.finish_inputs(std::mem::take(&mut state.inputs), &request.inputs)?;
+        // Bytes that are not what their digest says fail the stage, whatever it made of them.
+        let outcome = tampered.map_or(outcome, |failure| Outcome::Failed { failure });
         let succeeded = matches!(outcome, Outcome::Succeeded { .. });
         let (mut outputs, mut partial_outputs) = (Vec::new(), Vec::new());
         for (out, spec) in std::mem::take(&mut state.outputs)
@@ -459,8 +462,16 @@ impl Petri {
         }
     }
 
-    fn finish_inputs(&self, inputs: Vec<InputStream>) -> Result<Vec<PortData>, Error> {
+    /// Drains and hashes every input, keeps file inputs in the blob store, and
+    /// checks each stored blob against the digest it was opened under: the
+    /// first mismatch is returned as an `integrity` failure.
+    fn finish_inputs(
+        &self,
+        inputs: Vec<InputStream>,
+        sources: &[(String, InputSource)],
+    ) -> Result<(Vec<PortData>, Option<Failure>), Error> {
         let mut out = Vec::with_capacity(inputs.len());
+        let mut tampered = None;
         for input in inputs {
             let port = input.port.clone();
             let (sha256, size, tee) = input.finish().map_err(|source| Error::Read {
@@ -471,9 +482,21 @@ impl Petri {
                 // The stream hashed exactly these bytes: no second pass.
                 tee.commit_as(sha256)?;
             }
+            let expected = sources.iter().find_map(|(p, s)| match s {
+                InputSource::Blob(d) if *p == port => Some(*d),
+                _ => None,
+            });
+            if let Some(expected) = expected.filter(|e| *e != sha256) {
+                // The record keeps what the bytes hash to; the failure names both.
+                tampered.get_or_insert(Failure::Integrity {
+                    port: port.clone(),
+                    expected: expected.to_hex(),
+                    actual: sha256.to_hex(),
+                });
+            }
             out.push(PortData { port, sha256, size });
         }
-        Ok(out)
+        Ok((out, tampered))
     }
 
     fn store_log(&self, state: &StageState) -> Result<LogRef, Error> {

@@ -10,3 +10,4 @@ mod qc;
 mod schedule;
 mod server;
 mod streaming;
+mod trust;

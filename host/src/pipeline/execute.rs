@@ -18,7 +18,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Problem};
 use crate::failure::Failure;
 use crate::limits::Limits;
-use crate::params::RawParam;
+use crate::params::{ParamSet, RawParam};
 use crate::provenance::{Outcome, PortData, StageRecord};
 use crate::runner::{InputSource, Petri, RunRequest};
 use crate::schedule::{
@@ -121,20 +121,11 @@ pub async fn run_plan(
     options: &RunOptions,
 ) -> Result<RunRecord, Error> {
     let started_at = now();
-    // The pipeline file and sample sheet are provenance: keep their exact bytes.
-    for (path, digest) in std::iter::once((&plan.file, plan.file_sha256))
-        .chain(plan.sample_sheet.iter().map(|(p, d)| (p, *d)))
-    {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?;
-        if petri.blobs().put(&bytes)? != digest {
-            return Err(Error::State(format!(
-                "{} changed after it was validated",
-                path.display()
-            )));
-        }
+    // The pipeline file and sample sheet are provenance: keep the exact bytes
+    // that were validated (never a re-read, which could differ).
+    let texts = std::iter::once(Some(&plan.texts.pipeline)).chain([plan.texts.sheet.as_ref()]);
+    for text in texts.flatten() {
+        petri.blobs().put(text.as_bytes())?;
     }
     // Refuse a stage no instrument can run before the run is started.
     let dispatcher = match &options.dispatcher {
@@ -383,11 +374,18 @@ async fn ingest_inputs(
             let Some(path) = sample.inputs.get(&input.name).cloned() else {
                 continue;
             };
-            let p = petri.clone();
-            let path2 = path.clone();
-            let (sha256, size) = tokio::task::spawn_blocking(move || p.blobs().put_file(&path2))
-                .await
-                .map_err(|e| Error::State(e.to_string()))??;
+            let (sha256, size) = match plan.files.digest(&path) {
+                // An uploaded file is a blob already: its bytes are checked
+                // against this digest as they stream into the stage.
+                Some(d) => (d, petri.blobs().size_of(&d)?),
+                None => {
+                    let p = petri.clone();
+                    let path2 = path.clone();
+                    tokio::task::spawn_blocking(move || p.blobs().put_file(&path2))
+                        .await
+                        .map_err(|e| Error::State(e.to_string()))??
+                }
+            };
             if let Some(expected) = input.sha256
                 && expected != sha256
                 && input.path.as_ref() == Some(&path)
@@ -624,7 +622,7 @@ fn decision_kind(d: &Decision) -> DecisionKind {
 
 /// Runs one stage with its policy, or reuses a cached result.
 async fn exec_stage(
-    petri: &Petri,
+    petri: &Arc<Petri>,
     state: &StateStore,
     sample: &str,
     stage: &PlanStage,
@@ -691,7 +689,22 @@ async fn exec_stage(
         };
         // Ask the stage (stage errors) or apply the host rule (fuel), then check the policy.
         let proposed = match &failure {
-            Failure::Stage { error } => petri.recover(&stage.module, error, attempt).await?,
+            Failure::Stage { error } => {
+                match ask_recover(petri, stage, error, attempt, &params).await? {
+                    Ok(decision) => decision,
+                    // The hook is stage code: its failure ends this stage, not the run.
+                    Err(hook) => {
+                        result.attempts.push(Attempt {
+                            record_id: record.id.clone(),
+                            outcome: failure.to_string(),
+                            decision: Some(format!("abort: {hook}")),
+                        });
+                        result.status = "failed".into();
+                        result.reason = Some(format!("{failure}; then {hook}"));
+                        break;
+                    }
+                }
+            }
             Failure::FuelExhausted { .. } if stage.policy.fuel_growth > 1 => Decision::Retry,
             _ => Decision::Abort,
         };
@@ -724,11 +737,7 @@ async fn exec_stage(
                 }
             }
             (true, Decision::RetryWith(changed)) if attempt < stage.policy.max_attempts => {
-                for p in changed {
-                    let value = crate::params::value_to_json(&p.value);
-                    params.retain(|(n, _)| n != &p.name);
-                    params.push((p.name, RawParam::Json(value)));
-                }
+                params = with_changes(&params, &changed);
             }
             (true, Decision::Salvage) => {
                 result.status = "salvaged".into();
@@ -754,21 +763,76 @@ async fn exec_stage(
     Ok(result)
 }
 
-/// The record behind a cache entry, if its outputs are all still stored.
-async fn cached_record(
+/// `params` with a `retry-with` proposal's changes applied.
+fn with_changes(
+    params: &[(String, RawParam)],
+    changed: &[crate::bindings::Param],
+) -> Vec<(String, RawParam)> {
+    let mut out = params.to_vec();
+    for p in changed {
+        let value = crate::params::value_to_json(&p.value);
+        out.retain(|(n, _)| n != &p.name);
+        out.push((p.name.clone(), RawParam::Json(value)));
+    }
+    out
+}
+
+/// The stage's `recover` proposal. The hook is stage code: one that traps,
+/// runs out of fuel or memory, or proposes `retry-with` params its own
+/// manifest rejects gives `Err(Failure::Hook)`, which fails this stage only.
+async fn ask_recover(
     petri: &Petri,
+    stage: &PlanStage,
+    error: &crate::bindings::StageError,
+    attempt: u32,
+    params: &[(String, RawParam)],
+) -> Result<Result<Decision, Failure>, Error> {
+    let hook = |message: String| Failure::Hook {
+        hook: "recover".into(),
+        message,
+    };
+    let decision = match petri.recover(&stage.module, error, attempt).await {
+        Ok(d) => d,
+        Err(Error::Recover(f)) => return Ok(Err(hook(f.to_string()))),
+        Err(Error::Instantiate(e)) => return Ok(Err(hook(format!("instantiating: {e:#}")))),
+        Err(e) => return Err(e),
+    };
+    if let Decision::RetryWith(changed) = &decision
+        && let Err(problems) =
+            ParamSet::resolve(&stage.manifest.params, &with_changes(params, changed))
+    {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Ok(Err(hook(format!(
+            "retry-with proposes invalid params: {}",
+            list.join("; ")
+        ))));
+    }
+    Ok(Ok(decision))
+}
+
+/// The record behind a cache entry, if its outputs are all still stored and
+/// intact. Each output is re-hashed (one SHA-256 pass over the outputs per
+/// hit): a tampered or damaged output is never reused; the entry is forgotten
+/// and the stage runs again, which stores (heals) the right bytes.
+async fn cached_record(
+    petri: &Arc<Petri>,
     state: &StateStore,
     key: &Digest,
 ) -> Result<Option<StageRecord>, Error> {
     let Some(id) = state.cached(&key.to_hex()).await? else {
         return Ok(None);
     };
-    let usable = petri.records().load(&id).ok().filter(|r| {
-        matches!(r.outcome, Outcome::Succeeded { .. })
-            && r.outputs
-                .iter()
-                .all(|o: &PortData| petri.blobs().contains(&o.sha256))
-    });
+    let p = petri.clone();
+    let usable = tokio::task::spawn_blocking(move || {
+        p.records().load(&id).ok().filter(|r| {
+            matches!(r.outcome, Outcome::Succeeded { .. })
+                && r.outputs
+                    .iter()
+                    .all(|o: &PortData| p.blobs().verify(&o.sha256).unwrap_or(false))
+        })
+    })
+    .await
+    .map_err(|e| Error::State(e.to_string()))?;
     if usable.is_none() {
         state.forget(&key.to_hex()).await?;
     }

@@ -92,14 +92,40 @@ pub fn write_ro_crate(petri: &Petri, run: &RunRecord, dir: &Path) -> Result<Path
         let path = path.to_owned();
         move |source| Error::Read { path, source }
     };
+    let (metadata, files) = ro_crate(petri, run);
     std::fs::create_dir_all(dir.join("data")).map_err(io(dir))?;
     std::fs::create_dir_all(dir.join("modules")).map_err(io(dir))?;
-    let copy_blob = |d: &Digest, to: &Path| -> Result<(), Error> {
-        std::fs::copy(petri.blobs().path_of(d), to).map_err(io(to))?;
-        Ok(())
-    };
-    copy_blob(&run.pipeline.sha256, &dir.join("pipeline.toml"))?;
+    for (digest, rel) in files {
+        let to = dir.join(rel);
+        std::fs::copy(petri.blobs().path_of(&digest), &to).map_err(io(&to))?;
+    }
+    let path = dir.join("ro-crate-metadata.json");
+    let text = serde_json::to_string_pretty(&metadata).map_err(|e| Error::State(e.to_string()))?;
+    std::fs::write(&path, text).map_err(io(&path))?;
+    Ok(path)
+}
 
+/// The run's `ro-crate-metadata.json`, without copying a byte of data (what
+/// the daemon serves on each request).
+pub fn ro_crate_metadata(petri: &Petri, run: &RunRecord) -> Value {
+    ro_crate(petri, run).0
+}
+
+/// A name from a manifest, if it is safe inside a file name; `module` otherwise.
+fn file_safe(name: &str) -> &str {
+    let safe = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if safe { name } else { "module" }
+}
+
+/// The crate's metadata and the files it holds: (blob, path inside the crate).
+/// Every path is built from digests and checked names, never from what a
+/// manifest or a pipeline says verbatim.
+fn ro_crate(petri: &Petri, run: &RunRecord) -> (Value, Vec<(Digest, String)>) {
+    let mut copies: Vec<(Digest, String)> = vec![(run.pipeline.sha256, "pipeline.toml".into())];
     let mut graph = vec![
         json!({"@id": "ro-crate-metadata.json", "@type": "CreativeWork",
                "conformsTo": {"@id": "https://w3id.org/ro/crate/1.1"}, "about": {"@id": "./"}}),
@@ -121,20 +147,21 @@ pub fn write_ro_crate(petri: &Petri, run: &RunRecord, dir: &Path) -> Result<Path
                         size: u64,
                         param: &str,
                         graph: &mut Vec<Value>,
-                        parts: &mut Vec<Value>|
-     -> Result<String, Error> {
+                        parts: &mut Vec<Value>,
+                        copies: &mut Vec<(Digest, String)>|
+     -> String {
         if let Some((id, _)) = files.get(d) {
-            return Ok(id.clone());
+            return id.clone();
         }
         let id = format!("data/{d}");
-        copy_blob(d, &dir.join(&id))?;
+        copies.push((*d, id.clone()));
         graph.push(
             json!({"@id": id, "@type": "File", "contentSize": size.to_string(),
                           "identifier": format!("sha256:{d}"), "exampleOfWork": {"@id": param}}),
         );
         parts.push(json!({"@id": id}));
         files.insert(*d, (id.clone(), param.to_owned()));
-        Ok(id)
+        id
     };
 
     // Pipeline-level inputs and the final outputs are the workflow's parameters.
@@ -142,18 +169,25 @@ pub fn write_ro_crate(petri: &Petri, run: &RunRecord, dir: &Path) -> Result<Path
     for i in &run.inputs {
         let param = format!("#input-{}", i.name);
         params.push(json!({"@id": param, "@type": "FormalParameter", "additionalType": "File", "name": i.name}));
-        let id = add_file(&i.sha256, i.size, &param, &mut graph, &mut parts)?;
+        let id = add_file(
+            &i.sha256,
+            i.size,
+            &param,
+            &mut graph,
+            &mut parts,
+            &mut copies,
+        );
         run_objects.push(json!({"@id": id}));
     }
     let mut run_results = Vec::new();
     for (stage, r) in stage_records(petri, run) {
         let module_id = format!(
             "modules/{}-{}.wasm",
-            r.stage.name,
+            file_safe(&r.stage.name),
             &r.module.sha256.to_hex()[..12]
         );
         if !modules.iter().any(|m: &String| m == &module_id) {
-            copy_blob(&r.module.sha256, &dir.join(&module_id))?;
+            copies.push((r.module.sha256, module_id.clone()));
             graph.push(json!({"@id": module_id, "@type": ["File", "SoftwareApplication"], "name": r.stage.name,
                               "softwareVersion": r.stage.version, "identifier": format!("sha256:{}", r.module.sha256),
                               "encodingFormat": "application/wasm"}));
@@ -163,7 +197,14 @@ pub fn write_ro_crate(petri: &Petri, run: &RunRecord, dir: &Path) -> Result<Path
         let mut objects = Vec::new();
         for i in &r.inputs {
             let param = format!("#{stage}-in-{}", i.port);
-            let id = add_file(&i.sha256, i.size, &param, &mut graph, &mut parts)?;
+            let id = add_file(
+                &i.sha256,
+                i.size,
+                &param,
+                &mut graph,
+                &mut parts,
+                &mut copies,
+            );
             objects.push(json!({"@id": id}));
         }
         let mut results = Vec::new();
@@ -173,7 +214,14 @@ pub fn write_ro_crate(petri: &Petri, run: &RunRecord, dir: &Path) -> Result<Path
                 json!({"@id": param, "@type": "FormalParameter", "additionalType": "File",
                                "name": format!("{stage}.{}", o.port)}),
             );
-            let id = add_file(&o.sha256, o.size, &param, &mut graph, &mut parts)?;
+            let id = add_file(
+                &o.sha256,
+                o.size,
+                &param,
+                &mut graph,
+                &mut parts,
+                &mut copies,
+            );
             results.push(json!({"@id": id}));
             run_results.push(json!({"@id": id}));
         }
@@ -245,8 +293,5 @@ pub fn write_ro_crate(petri: &Petri, run: &RunRecord, dir: &Path) -> Result<Path
         "mentions": [{"@id": format!("#run-{}", run.id)}]}));
     graph.push(json!({"@id": "https://spdx.org/licenses/Apache-2.0", "@type": "CreativeWork", "name": "Apache License 2.0"}));
     let metadata = json!({"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": graph});
-    let path = dir.join("ro-crate-metadata.json");
-    let text = serde_json::to_string_pretty(&metadata).map_err(|e| Error::State(e.to_string()))?;
-    std::fs::write(&path, text).map_err(io(&path))?;
-    Ok(path)
+    (metadata, copies)
 }

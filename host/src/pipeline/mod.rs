@@ -5,6 +5,7 @@ mod dispatcher;
 mod execute;
 mod export;
 mod file;
+mod files;
 mod plan;
 mod record;
 mod samples;
@@ -15,11 +16,12 @@ mod verify;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use dispatcher::{Dispatcher, fuel_history};
 pub use execute::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
-pub use export::{prov_json, write_ro_crate};
-pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Wire};
+pub use export::{prov_json, ro_crate_metadata, write_ro_crate};
+pub use files::{Files, MAX_CLIMB, Uploaded, normalise};
+pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Texts, Wire};
 pub use record::{
     Attempt, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
 };
 pub use samples::Sample;
-pub use validate::validate;
+pub use validate::{Source, validate, validate_source};
 pub use verify::{Mismatch, verify_run};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::files::Files;
 use crate::bindings::Manifest;
 use crate::digest::Digest;
 use crate::params::ParamSet;
@@ -104,4 +105,15 @@ pub struct Plan {
     pub file_sha256: Digest,
     pub inputs: Vec<PlanInput>,
     pub stages: Vec<PlanStage>,
+    /// The exact text that was checked: the run keeps these bytes, never a re-read.
+    pub texts: Arc<Texts>,
+    /// Where the inputs' files are.
+    pub files: Arc<Files>,
+}
+
+/// The pipeline file's and the sample sheet's text.
+#[derive(Debug)]
+pub struct Texts {
+    pub pipeline: String,
+    pub sheet: Option<String>,
 }

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::diagnostic::Diagnostics;
+use super::files::Place;
 use super::plan::PlanInput;
-use super::sniff;
 
 /// One sample: its files and how it decays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,13 +47,19 @@ const META: [&str; 5] = [
 ];
 
 /// Parses and checks a sample sheet against the pipeline's inputs.
-pub fn parse_sheet(
+pub(crate) fn parse_sheet(
     path: &Path,
     text: &str,
     inputs: &[PlanInput],
+    place: &Place<'_>,
     d: &mut Diagnostics<'_>,
 ) -> Vec<Sample> {
+    // Cells are relative to the sheet.
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let place = Place {
+        base: &base,
+        ..*place
+    };
     let delimiter = if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
@@ -157,16 +163,22 @@ pub fn parse_sheet(
                 }
                 continue;
             };
-            let file = base.join(value);
-            if !file.is_file() {
+            let file = match place.locate(value) {
+                Ok(f) => f,
+                Err(e) => {
+                    d.error_at(line, at(&input.name), format!("sample `{id}`: {e}"), None);
+                    continue;
+                }
+            };
+            if let Err(e) = place.files.check(place.blobs, &file) {
                 d.error_at(
                     line,
                     at(&input.name),
-                    format!("sample `{id}`: {} not found", file.display()),
+                    format!("sample `{id}`: {e}"),
                     Some("paths are relative to the sample sheet".into()),
                 );
             } else if input.format != "any"
-                && let Err(e) = sniff::check_format(&file, &input.format)
+                && let Err(e) = place.files.check_format(place.blobs, &file, &input.format)
             {
                 d.error_at(line, at(&input.name), format!("sample `{id}`: {e}"), None);
             }

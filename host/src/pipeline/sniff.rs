@@ -1,15 +1,13 @@
 //! Sniffing a file's first record to check it is in the format a pipeline declares.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 
 /// Bytes of (decompressed) text looked at.
 const SNIFF_BYTES: u64 = 64 * 1024;
 
-/// Reads the start of `path`, gunzipping if it is gzip.
-fn head(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut file = BufReader::new(File::open(path)?);
+/// Reads the start of `source`, gunzipping if it is gzip.
+fn head(source: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut file = BufReader::new(source);
     let gz = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let mut out = Vec::new();
     if gz {
@@ -22,10 +20,10 @@ fn head(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Checks that `path` starts like `format`. Unknown formats pass; the error
+/// Checks that `source` starts like `format`. Unknown formats pass; the error
 /// says what the file looks like instead.
-pub fn check_format(path: &Path, format: &str) -> Result<(), String> {
-    let bytes = head(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn check_format(source: impl Read, format: &str) -> Result<(), String> {
+    let bytes = head(source).map_err(|e| format!("it cannot be read: {e}"))?;
     let text = String::from_utf8_lossy(&bytes);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let first = lines.next().unwrap_or("");
@@ -58,12 +56,14 @@ pub fn check_format(path: &Path, format: &str) -> Result<(), String> {
             first.chars().take(30).collect::<String>()
         )
     };
-    Err(format!("{} is not {format}: {looks}", path.display()))
+    Err(looks)
 }
 
 /// A format guessed from the first bytes, for inputs that do not declare one.
-pub fn guess_format(path: &Path) -> Option<&'static str> {
+pub fn guess_format(
+    mut open: impl FnMut() -> Option<Box<dyn Read + Send>>,
+) -> Option<&'static str> {
     ["fastq", "fasta", "vcf", "sam", "json"]
         .into_iter()
-        .find(|f| check_format(path, f).is_ok())
+        .find(|f| open().is_some_and(|r| check_format(r, f).is_ok()))
 }

@@ -10,7 +10,8 @@ use toml::Spanned;
 
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::file::{self, PolicyDecl, StageDecl};
-use super::plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Wire};
+use super::files::{Files, Place};
+use super::plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Texts, Wire};
 use super::samples::{Sample, parse_sheet};
 use super::sniff;
 use crate::bindings::Manifest;
@@ -20,22 +21,64 @@ use crate::runner::{LoadedStage, Petri};
 
 type Module = (Arc<LoadedStage>, Manifest);
 
-/// Loads and checks the pipeline at `path` (and the sample sheet, if given).
-/// Nothing runs; every problem found is reported together.
+/// A pipeline to check: its exact text, its sample sheet's, and where the
+/// files they name are. What is checked here is what runs: the plan keeps
+/// these bytes and never reads the pipeline or the sheet again.
+#[derive(Debug)]
+pub struct Source {
+    /// The pipeline file (its name, for a daemon run: `pipeline.toml`).
+    pub path: PathBuf,
+    pub text: String,
+    /// The sample sheet's path (or name) and text.
+    pub sheet: Option<(PathBuf, String)>,
+    pub files: Files,
+}
+
+fn unreadable(path: &Path, what: &str, e: std::io::Error) -> Vec<Diagnostic> {
+    vec![Diagnostic {
+        file: path.to_owned(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the {what}: {e}"),
+        hint: None,
+    }]
+}
+
+/// Loads and checks the pipeline file at `path` (and the sample sheet, if
+/// given), with inputs on the local filesystem. Nothing runs; every problem
+/// found is reported together.
 pub async fn validate(
     petri: &Petri,
     path: &Path,
     sheet: Option<&Path>,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic {
-            file: path.to_owned(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read the pipeline file: {e}"),
-            hint: None,
-        }]
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| unreadable(path, "pipeline file", e))?;
+    let sheet = match sheet {
+        Some(p) => Some((
+            p.to_owned(),
+            std::fs::read_to_string(p).map_err(|e| unreadable(p, "sample sheet", e))?,
+        )),
+        None => None,
+    };
+    let source = Source {
+        path: path.to_owned(),
+        text,
+        sheet,
+        files: Files::Local,
+    };
+    validate_source(petri, source).await
+}
+
+/// Checks a pipeline given as text. Nothing runs; every problem found is
+/// reported together.
+pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<Diagnostic>> {
+    let Source {
+        path,
+        text,
+        sheet,
+        files,
+    } = source;
+    let path = path.as_path();
     let mut d = Diagnostics::new(path, &text);
     let parsed = match file::parse(&text) {
         Ok(p) => p,
@@ -57,30 +100,21 @@ pub async fn validate(
         );
     }
 
-    let inputs = check_inputs(&parsed, &base, sheet.is_some(), &mut d);
+    let place = Place {
+        files: &files,
+        blobs: petri.blobs(),
+        base: &base,
+    };
+    let inputs = check_inputs(&parsed, &place, sheet.is_some(), &mut d);
     let mut sheet_problems = Vec::new();
-    let (samples, sample_sheet) = match sheet {
-        Some(sheet) => match std::fs::read_to_string(sheet) {
-            Ok(sheet_text) => {
-                let mut sd = Diagnostics::new(sheet, &sheet_text);
-                let samples = parse_sheet(sheet, &sheet_text, &inputs, &mut sd);
-                sheet_problems = sd.list;
-                (
-                    samples,
-                    Some((sheet.to_owned(), Digest::of(sheet_text.as_bytes()))),
-                )
-            }
-            Err(e) => {
-                sheet_problems.push(Diagnostic {
-                    file: sheet.to_owned(),
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read the sample sheet: {e}"),
-                    hint: None,
-                });
-                (Vec::new(), None)
-            }
-        },
+    let (samples, sample_sheet) = match &sheet {
+        Some((sheet_path, sheet_text)) => {
+            let mut sd = Diagnostics::new(sheet_path, sheet_text);
+            let samples = parse_sheet(sheet_path, sheet_text, &inputs, &place, &mut sd);
+            sheet_problems = sd.list;
+            let digest = Digest::of(sheet_text.as_bytes());
+            (samples, Some((sheet_path.clone(), digest)))
+        }
         None => {
             let inputs = inputs
                 .iter()
@@ -104,7 +138,7 @@ pub async fn validate(
         check_id(&mut d, id, "stage");
         let reference = decl.get_ref().module.get_ref().clone();
         if !modules.contains_key(&reference) {
-            let m = match resolve_module(petri, &base, &reference).await {
+            let m = match resolve_module(petri, &place, &reference).await {
                 Ok(m) => Some(m),
                 Err((message, hint)) => {
                     d.error(Some(decl.get_ref().module.span()), message, hint);
@@ -187,6 +221,11 @@ pub async fn validate(
         file_sha256: Digest::of(text.as_bytes()),
         inputs,
         stages,
+        texts: Arc::new(Texts {
+            pipeline: text,
+            sheet: sheet.map(|(_, t)| t),
+        }),
+        files: Arc::new(files),
     })
 }
 
@@ -210,7 +249,7 @@ fn check_id(d: &mut Diagnostics<'_>, id: &Spanned<String>, what: &str) {
 
 fn check_inputs(
     parsed: &file::PipelineFile,
-    base: &Path,
+    place: &Place<'_>,
     has_sheet: bool,
     d: &mut Diagnostics<'_>,
 ) -> Vec<PlanInput> {
@@ -218,11 +257,19 @@ fn check_inputs(
     for (name, decl) in &parsed.inputs {
         check_id(d, name, "input");
         let decl = decl.get_ref();
-        let path = decl
+        let path = match decl
             .path
             .as_ref()
-            .map(|p| (base.join(p.get_ref()), p.span()));
-        if path.is_none() && !has_sheet {
+            .map(|p| (place.locate(p.get_ref()), p.span()))
+        {
+            Some((Ok(p), span)) => Some((p, span)),
+            Some((Err(e), span)) => {
+                d.error(Some(span), format!("input `{}`: {e}", name.get_ref()), None);
+                None
+            }
+            None => None,
+        };
+        if decl.path.is_none() && !has_sheet {
             d.error(
                 Some(name.span()),
                 format!("input `{}` has no path", name.get_ref()),
@@ -231,23 +278,18 @@ fn check_inputs(
         }
         let mut readable = false;
         if let Some((p, span)) = &path {
-            match std::fs::File::open(p) {
-                Ok(_) if p.is_file() => readable = true,
-                Ok(_) => d.error(
-                    Some(span.clone()),
-                    format!("{} is not a file", p.display()),
-                    None,
-                ),
+            match place.files.check(place.blobs, p) {
+                Ok(()) => readable = true,
                 Err(e) => d.error(
                     Some(span.clone()),
-                    format!("input file {}: {e}", p.display()),
+                    format!("input file {e}"),
                     Some("paths are relative to the pipeline file".into()),
                 ),
             }
         }
         let format = match (&decl.format, &path) {
             (Some(f), Some((p, _))) if readable => {
-                if let Err(e) = sniff::check_format(p, f.get_ref()) {
+                if let Err(e) = place.files.check_format(place.blobs, p, f.get_ref()) {
                     d.error(
                         Some(f.span()),
                         e,
@@ -257,7 +299,11 @@ fn check_inputs(
                 f.get_ref().clone()
             }
             (Some(f), _) => f.get_ref().clone(),
-            (None, Some((p, _))) if readable => sniff::guess_format(p).unwrap_or("any").to_owned(),
+            (None, Some((p, _))) if readable => {
+                sniff::guess_format(|| place.files.open(place.blobs, p).ok())
+                    .unwrap_or("any")
+                    .to_owned()
+            }
             (None, _) => "any".to_owned(),
         };
         let sha256 = decl
@@ -282,14 +328,20 @@ fn check_inputs(
 
 async fn resolve_module(
     petri: &Petri,
-    base: &Path,
+    place: &Place<'_>,
     reference: &str,
 ) -> Result<Module, (String, Option<String>)> {
     let loaded = if let Some(hex) = reference.strip_prefix("sha256:") {
         let digest: Digest = hex
             .parse()
             .map_err(|e: crate::digest::ParseDigestError| (e.to_string(), None))?;
-        let bytes = petri.blobs().read(&digest).map_err(|e| {
+        // A module the caller may not use is reported exactly as a missing one.
+        let bytes = if place.files.may_load(&digest) {
+            petri.blobs().read(&digest)
+        } else {
+            Err(crate::cas::CasError::Missing(digest))
+        };
+        let bytes = bytes.map_err(|e| {
             (
                 e.to_string(),
                 Some("add the module to this data dir with `petri plugin add`".into()),
@@ -299,7 +351,10 @@ async fn resolve_module(
             .load_shared(&bytes)
             .map_err(|e| (format!("{e}"), None))
     } else if reference.ends_with(".wasm") || reference.contains('/') {
-        let path: PathBuf = base.join(reference);
+        let path = place
+            .files
+            .module_file(place.base, reference)
+            .map_err(|e| (e, None))?;
         if !path.is_file() {
             return Err((
                 format!("stage module {} not found", path.display()),

@@ -55,7 +55,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Machine-readable: `unauthorized`, `not_found`, `invalid_request`,
     /// `invalid_pipeline`, `payload_too_large`, `rate_limited`, `conflict`,
-    /// `range_not_satisfiable`, `method_not_allowed`, `internal`.
+    /// `range_not_satisfiable`, `method_not_allowed`, `integrity` (a stored blob no
+    /// longer matches its digest; it is not served), `internal`.
     pub code: String,
     pub message: String,
     /// Every problem found (422 only).

@@ -20,11 +20,11 @@ use super::error::ProblemBody;
 use super::shutdown;
 use super::store::{RunEnd, RunRow};
 use super::views::{RunErrorView, StageView, SubmitRun};
-use super::workspace::{self, Workspace};
+use super::workspace;
 use super::{metrics, now};
 use crate::error::Error;
 use crate::pipeline::{
-    EventCallback, RunEvent, RunOptions, RunRecord, RunStage, run_plan, validate,
+    EventCallback, RunEvent, RunOptions, RunRecord, RunStage, Source, run_plan, validate_source,
 };
 
 /// Takes runs from the queue until shutdown, then drains.
@@ -131,8 +131,9 @@ async fn stopped(app: &AppState, id: &str, how: Stopped) -> Result<(), Error> {
     Ok(())
 }
 
-/// Lays out the run's directory from its stored request.
-pub fn prepare(app: &AppState, row: &RunRow) -> Result<Workspace, Error> {
+/// The run's pipeline, sheet and files, from its stored request: exactly what
+/// was checked when it was submitted.
+pub fn prepare(app: &AppState, row: &RunRow) -> Result<Source, Error> {
     let request: SubmitRun = serde_json::from_str(&row.request)
         .map_err(|e| Error::State(format!("run {}: stored request: {e}", row.id)))?;
     let text = match (&request.pipeline, &request.pipeline_sha256) {
@@ -156,28 +157,7 @@ pub fn prepare(app: &AppState, row: &RunRow) -> Result<Workspace, Error> {
                 .join("; "),
         )
     })?;
-    let dir = workspace::run_dir(&app.data_dir, &row.id);
-    workspace::materialise(&dir, &resolved, &|d| blobs.path_of(d)).map_err(|source| Error::Read {
-        path: dir.clone(),
-        source,
-    })
-}
-
-/// Diagnostics as API problems, with paths relative to the run's directory.
-pub fn problems(ws: &Workspace, diagnostics: &[crate::pipeline::Diagnostic]) -> Vec<ProblemBody> {
-    let base = format!("{}/", ws.base.display());
-    let root = format!("{}/", ws.root.display());
-    let strip = |s: &str| s.replace(&base, "").replace(&root, "");
-    diagnostics
-        .iter()
-        .map(|d| ProblemBody {
-            file: strip(&d.file.display().to_string()),
-            line: d.line,
-            column: d.column,
-            message: strip(&d.message),
-            hint: d.hint.as_deref().map(strip),
-        })
-        .collect()
+    Ok(resolved.source())
 }
 
 async fn execute_run(
@@ -189,13 +169,8 @@ async fn execute_run(
         return Ok(());
     };
     app.store.event(id, "validating", "", &now()).await?;
-    let ws = prepare(app, &row)?;
-    let validated = unless_stopped(
-        app,
-        token,
-        validate(&app.petri, &ws.pipeline, ws.sheet.as_deref()),
-    )
-    .await;
+    let source = prepare(app, &row)?;
+    let validated = unless_stopped(app, token, validate_source(&app.petri, source)).await;
     let plan = match validated {
         Err(how) => return stopped(app, id, how).await,
         Ok(Err(diagnostics)) => {
@@ -204,7 +179,7 @@ async fn execute_run(
                     "{} problem(s) in the pipeline; nothing was run",
                     diagnostics.len()
                 ),
-                problems: problems(&ws, &diagnostics),
+                problems: workspace::problems(&diagnostics),
             };
             return fail_run(app, id, "VALIDATING", &error).await;
         }

@@ -1,37 +1,22 @@
-//! A run's working directory: the submitted pipeline file, sample sheet and the uploaded
-//! blobs they name, laid out so that every relative path resolves inside it and nowhere else.
+//! A daemon run's namespace: the submitted pipeline text, sample sheet and the uploaded
+//! blobs they name — and nothing else. No file of a run is ever written to or read from
+//! the server's filesystem by path.
 //!
-//! ```text
-//! <data-dir>/server/runs/<id>/work/d1/…/dk/pipeline.toml   k = how far the paths climb with `..`
-//! <data-dir>/server/runs/<id>/work/d1/…/dk/samples.tsv
-//! <data-dir>/server/runs/<id>/work/…/<each file, at its relative path>   (hard links into the blob store)
-//! ```
-//!
-//! Absolute paths, paths that climb out of the directory and modules named by
-//! file path are refused before anything is read: a pipeline submitted over
-//! HTTP sees only blobs its group uploaded, and modules by name or digest.
+//! The pipeline and sheet texts checked here are the texts validated and run
+//! (see [`crate::pipeline::Source`]); a `files` entry is only ever an input, so
+//! it cannot stand in for either. Paths are normalised lexically
+//! ([`crate::pipeline::normalise`]: no absolute paths, NUL or control
+//! characters, over-long names or deep climbs), modules are registered names or
+//! `sha256:` digests the group may use, and a digest the group may not use is
+//! reported exactly as a missing one.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 use super::error::ProblemBody;
 use super::views::{SheetFormat, SubmitRun};
-use crate::data_dir::DataDir;
 use crate::digest::Digest;
-
-/// The deepest `..` climb a submitted path may make.
-const MAX_CLIMB: usize = 16;
-
-/// Where a run's files are.
-#[derive(Debug, Clone)]
-pub struct Workspace {
-    /// `<data-dir>/server/runs/<id>/work`.
-    pub root: PathBuf,
-    pub pipeline: PathBuf,
-    pub sheet: Option<PathBuf>,
-    /// The directory the pipeline's relative paths start from.
-    pub base: PathBuf,
-}
+use crate::pipeline::{Diagnostic, Files, Source, Uploaded, normalise};
 
 /// A submitted run, checked and resolved: its text and every file it names.
 #[derive(Debug, Clone)]
@@ -41,12 +26,52 @@ pub struct Resolved {
     pub sheet_format: SheetFormat,
     /// Relative path (normalised) → blob.
     pub files: BTreeMap<String, Digest>,
-    /// How many directories the paths climb above the pipeline file.
-    pub climb: usize,
+    /// The `sha256:` modules the pipeline names (each one the group may use).
+    pub modules: BTreeSet<Digest>,
 }
 
-pub fn run_dir(data: &DataDir, id: &str) -> PathBuf {
-    data.root().join("server").join("runs").join(id)
+/// What the run's pipeline file is called in problems and records.
+pub const PIPELINE_FILE: &str = "pipeline.toml";
+
+impl Resolved {
+    /// The run as the validator takes it: exactly these texts, and only these files.
+    pub fn source(self) -> Source {
+        let sheet = self
+            .sheet_text
+            .map(|t| (PathBuf::from(sheet_name(self.sheet_format)), t));
+        let files = self
+            .files
+            .into_iter()
+            .map(|(p, d)| (PathBuf::from(p), d))
+            .collect();
+        Source {
+            path: PathBuf::from(PIPELINE_FILE),
+            text: self.pipeline_text,
+            sheet,
+            files: Files::Uploaded(Uploaded::new(files, self.modules)),
+        }
+    }
+}
+
+fn sheet_name(format: SheetFormat) -> &'static str {
+    match format {
+        SheetFormat::Tsv => "samples.tsv",
+        SheetFormat::Csv => "samples.csv",
+    }
+}
+
+/// Validation diagnostics as API problems (their files are already run-relative names).
+pub fn problems(diagnostics: &[Diagnostic]) -> Vec<ProblemBody> {
+    diagnostics
+        .iter()
+        .map(|d| ProblemBody {
+            file: d.file.display().to_string(),
+            line: d.line,
+            column: d.column,
+            message: d.message.clone(),
+            hint: d.hint.clone(),
+        })
+        .collect()
 }
 
 fn problem(file: &str, message: String, hint: Option<&str>) -> ProblemBody {
@@ -59,56 +84,26 @@ fn problem(file: &str, message: String, hint: Option<&str>) -> ProblemBody {
     }
 }
 
-/// Normalises a relative path lexically; returns it and how far it climbs above its start.
-fn normalise(path: &str) -> Result<(PathBuf, usize), String> {
-    let mut parts: Vec<&str> = Vec::new();
-    let mut climb = 0usize;
-    for c in Path::new(path).components() {
-        match c {
-            Component::Normal(s) => parts.push(s.to_str().ok_or("the path is not UTF-8")?),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if parts.pop().is_none() {
-                    climb += 1;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(
-                    "absolute paths are not allowed; give a path relative to the pipeline file"
-                        .into(),
-                );
-            }
-        }
-    }
-    if parts.is_empty() {
-        return Err("the path names no file".into());
-    }
-    if climb > MAX_CLIMB {
-        return Err(format!("the path climbs more than {MAX_CLIMB} directories"));
-    }
-    // `climb` leading `..` then the rest: relative to the pipeline's directory.
-    let mut p = PathBuf::new();
-    for _ in 0..climb {
-        p.push("..");
-    }
-    for s in parts {
-        p.push(s);
-    }
-    Ok((p, climb))
-}
-
 /// A pipeline input's name, path and declared SHA-256.
 type InputPath = (String, String, Option<String>);
 
-/// The paths a pipeline file names (pipeline inputs) and the input names a
-/// sheet may give files for; module references that are file paths are problems.
-fn pipeline_paths(text: &str, problems: &mut Vec<ProblemBody>) -> (Vec<InputPath>, Vec<String>) {
+/// What a pipeline file names: its inputs' paths, the input names a sheet may
+/// give files for, and its `sha256:` modules. Module file paths are problems.
+#[derive(Default)]
+struct Named {
+    paths: Vec<InputPath>,
+    names: Vec<String>,
+    modules: Vec<(String, String)>,
+}
+
+fn pipeline_paths(text: &str, problems: &mut Vec<ProblemBody>) -> Named {
     // A file that does not parse is left to the validator, which locates the error.
     let Ok(table) = toml::from_str::<toml::Table>(text) else {
-        return (Vec::new(), Vec::new());
+        return Named::default();
     };
     let mut paths = Vec::new();
     let mut names = Vec::new();
+    let mut modules = Vec::new();
     if let Some(inputs) = table.get("inputs").and_then(|v| v.as_table()) {
         for (name, decl) in inputs {
             names.push(name.clone());
@@ -123,8 +118,10 @@ fn pipeline_paths(text: &str, problems: &mut Vec<ProblemBody>) -> (Vec<InputPath
     }
     if let Some(stages) = table.get("stages").and_then(|v| v.as_table()) {
         for (id, decl) in stages {
-            if let Some(module) = decl.get("module").and_then(|m| m.as_str())
-                && !module.starts_with("sha256:")
+            let module = decl.get("module").and_then(|m| m.as_str());
+            if let Some(hex) = module.and_then(|m| m.strip_prefix("sha256:")) {
+                modules.push((id.clone(), hex.to_owned()));
+            } else if let Some(module) = module
                 && (module.ends_with(".wasm") || module.contains('/') || module.contains('\\'))
             {
                 problems.push(problem(
@@ -135,7 +132,11 @@ fn pipeline_paths(text: &str, problems: &mut Vec<ProblemBody>) -> (Vec<InputPath
             }
         }
     }
-    (paths, names)
+    Named {
+        paths,
+        names,
+        modules,
+    }
 }
 
 /// The file paths a sample sheet gives in its input columns.
@@ -170,6 +171,23 @@ fn sheet_paths(text: &str, format: SheetFormat, inputs: &[String]) -> Vec<String
     out
 }
 
+/// Every blob a submitted run names (files, declared input digests,
+/// `sha256:` modules): the candidates whose ownership the caller's group is asked about.
+pub fn named_digests(request: &SubmitRun, pipeline_text: &str) -> Vec<Digest> {
+    let named = pipeline_paths(pipeline_text, &mut Vec::new());
+    let files = request
+        .files
+        .values()
+        .map(|s| s.trim_start_matches("sha256:"));
+    let declared = named.paths.iter().filter_map(|(_, _, sha)| sha.as_deref());
+    let modules = named.modules.iter().map(|(_, hex)| hex.as_str());
+    files
+        .chain(declared)
+        .chain(modules)
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
 /// Checks a submitted run's paths and resolves every file it names to a blob.
 /// `owned` says whether the caller may use a blob.
 pub fn resolve(
@@ -178,13 +196,12 @@ pub fn resolve(
     owned: &dyn Fn(&Digest) -> bool,
 ) -> Result<Resolved, Vec<ProblemBody>> {
     let mut problems = Vec::new();
-    let (inputs, input_names) = pipeline_paths(&pipeline_text, &mut problems);
+    let named = pipeline_paths(&pipeline_text, &mut problems);
     let mut files: BTreeMap<String, Digest> = BTreeMap::new();
-    let mut climb = 0;
     let mut given = BTreeSet::new();
     for (path, sha) in &request.files {
         let field = format!("files[{path:?}]");
-        let (norm, up) = match normalise(path) {
+        let (norm, _) = match normalise(path) {
             Ok(n) => n,
             Err(e) => {
                 problems.push(problem(&field, e, None));
@@ -206,7 +223,6 @@ pub fn resolve(
                 continue;
             }
         };
-        climb = climb.max(up);
         let key = norm.to_string_lossy().into_owned();
         given.insert(key.clone());
         files.insert(key, digest);
@@ -217,8 +233,7 @@ pub fn resolve(
                      sha: Option<&str>,
                      problems: &mut Vec<ProblemBody>| {
         match normalise(path) {
-            Ok((norm, up)) => {
-                climb = climb.max(up);
+            Ok((norm, _)) => {
                 let key = norm.to_string_lossy().into_owned();
                 if given.contains(&key) || files.contains_key(&key) {
                     return;
@@ -240,7 +255,7 @@ pub fn resolve(
             Err(e) => problems.push(problem(file, format!("{what}: `{path}`: {e}"), None)),
         }
     };
-    for (name, path, sha) in &inputs {
+    for (name, path, sha) in &named.paths {
         check(
             "pipeline.toml",
             format!("input `{name}`"),
@@ -249,14 +264,10 @@ pub fn resolve(
             &mut problems,
         );
     }
-    let sheet_file = match request.samples_format {
-        SheetFormat::Tsv => "samples.tsv",
-        SheetFormat::Csv => "samples.csv",
-    };
+    let sheet_file = sheet_name(request.samples_format);
     if let Some(sheet) = &request.samples {
         // Sheet cells are relative to the sheet, which sits beside the pipeline file.
-        let declared: Vec<String> = input_names;
-        for path in sheet_paths(sheet, request.samples_format, &declared) {
+        for path in sheet_paths(sheet, request.samples_format, &named.names) {
             check(
                 sheet_file,
                 "sample sheet".to_owned(),
@@ -264,6 +275,20 @@ pub fn resolve(
                 None,
                 &mut problems,
             );
+        }
+    }
+    let mut modules = BTreeSet::new();
+    for (stage, hex) in &named.modules {
+        match hex.parse::<Digest>() {
+            Ok(d) if owned(&d) => {
+                modules.insert(d);
+            }
+            // Not uploaded, or not this group's: the same answer.
+            _ => problems.push(problem(
+                PIPELINE_FILE,
+                format!("stage `{stage}`: no module sha256:{hex}"),
+                Some("upload it with POST /v1/modules"),
+            )),
         }
     }
     if !problems.is_empty() {
@@ -274,77 +299,8 @@ pub fn resolve(
         sheet_text: request.samples.clone(),
         sheet_format: request.samples_format,
         files,
-        climb,
+        modules,
     })
-}
-
-/// Lays out the run's directory afresh (removing what a previous attempt left)
-/// with hard links into the blob store (copies across filesystems).
-pub fn materialise(
-    dir: &Path,
-    resolved: &Resolved,
-    blob_path: &dyn Fn(&Digest) -> PathBuf,
-) -> std::io::Result<Workspace> {
-    let root = dir.join("work");
-    if root.exists() {
-        std::fs::remove_dir_all(&root)?;
-    }
-    let mut base = root.clone();
-    for i in 1..=resolved.climb {
-        base.push(format!("d{i}"));
-    }
-    std::fs::create_dir_all(&base)?;
-    let pipeline = base.join("pipeline.toml");
-    std::fs::write(&pipeline, &resolved.pipeline_text)?;
-    let sheet = match &resolved.sheet_text {
-        Some(text) => {
-            let name = match resolved.sheet_format {
-                SheetFormat::Tsv => "samples.tsv",
-                SheetFormat::Csv => "samples.csv",
-            };
-            let p = base.join(name);
-            std::fs::write(&p, text)?;
-            Some(p)
-        }
-        None => None,
-    };
-    for (rel, digest) in &resolved.files {
-        let target = clean_join(&base, Path::new(rel));
-        if !target.starts_with(&root) {
-            return Err(std::io::Error::other(format!(
-                "{rel} leaves the run directory"
-            )));
-        }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let _ = std::fs::remove_file(&target);
-        let source = blob_path(digest);
-        if std::fs::hard_link(&source, &target).is_err() {
-            std::fs::copy(&source, &target)?;
-        }
-    }
-    Ok(Workspace {
-        root,
-        pipeline,
-        sheet,
-        base,
-    })
-}
-
-/// `base` joined with a normalised relative path, resolving leading `..` lexically.
-pub fn clean_join(base: &Path, rel: &Path) -> PathBuf {
-    let mut out = base.to_path_buf();
-    for c in rel.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(s) => out.push(s),
-            _ => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -352,15 +308,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_are_normalised_and_confined() {
-        assert_eq!(
-            normalise("../data/x.fq").unwrap(),
-            (PathBuf::from("../data/x.fq"), 1)
+    fn named_digests_are_found() {
+        let d = Digest::of(b"x");
+        let m = Digest::of(b"m");
+        let text = format!(
+            "[inputs.a]\npath = \"a\"\nsha256 = \"{d}\"\n[inputs.b]\npath = \"b\"\n[stages.s]\nmodule = \"sha256:{m}\"\n"
         );
-        assert_eq!(normalise("a/../../b").unwrap(), (PathBuf::from("../b"), 1));
-        assert_eq!(normalise("./a/b").unwrap(), (PathBuf::from("a/b"), 0));
-        assert!(normalise("/etc/passwd").is_err());
-        assert!(normalise("a/..").is_err());
+        let req = SubmitRun {
+            pipeline: None,
+            pipeline_sha256: None,
+            samples: None,
+            samples_format: SheetFormat::Tsv,
+            files: BTreeMap::new(),
+            description: String::new(),
+            priority: Default::default(),
+        };
+        assert_eq!(named_digests(&req, &text), vec![d, m]);
     }
 
     #[test]

@@ -185,17 +185,38 @@ impl Stage for Testkit {
     }
 
     /// Fault injection for recovery tests, keyed by the failing record number:
-    /// 1 → retry twice, then skip; 2 → retry with `mode=copy`; 3 → salvage;
-    /// anything else (and any other error kind) → abort.
+    /// 1 → retry twice, then skip; 2 → retry with `mode=copy`; 3 → salvage.
+    /// A hostile hook: 4 → loops forever; 5 → panics; 6 → proposes `retry-with`
+    /// params of the wrong type; 7 → exhausts memory. Anything else (and any
+    /// other error kind) → abort.
     fn recover(error: &StageError, attempt: u32) -> Decision {
+        let retry_with = |name: &str, value| {
+            Decision::RetryWith(vec![petri_sdk::Param {
+                name: name.into(),
+                value,
+            }])
+        };
         match (error.kind.as_str(), error.record, attempt) {
             ("injected", Some(1), 1..=2) => Decision::Retry,
             ("injected", Some(1), _) => Decision::Skip,
-            ("injected", Some(2), _) => Decision::RetryWith(vec![petri_sdk::Param {
-                name: "mode".into(),
-                value: petri_sdk::Value::Text("copy".into()),
-            }]),
+            ("injected", Some(2), _) => retry_with("mode", petri_sdk::Value::Text("copy".into())),
             ("injected", Some(3), _) => Decision::Salvage,
+            ("injected", Some(4), _) => {
+                let mut x = 0u64;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            ("injected", Some(5), _) => panic!("testkit's recover hook was asked to panic"),
+            ("injected", Some(6), _) => retry_with("mode", petri_sdk::Value::Integer(7)),
+            ("injected", Some(7), _) => {
+                // Reserved, not touched: grows memory without spending fuel.
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(Vec::with_capacity(64 << 20));
+                    std::hint::black_box(&mut hoard);
+                }
+            }
             _ => Decision::Abort,
         }
     }

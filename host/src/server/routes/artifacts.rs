@@ -84,7 +84,8 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<ByteRange>, Unsatisf
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such blob for this group", body = ErrorBody),
         (status = 416, description = "Range not satisfiable", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody)))]
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 500, description = "The stored blob no longer matches its digest (`integrity`); nothing is served", body = ErrorBody)))]
 pub async fn get_artifact(
     State(app): State<Arc<AppState>>,
     caller: Caller,
@@ -98,6 +99,25 @@ pub async fn get_artifact(
         .map_err(|_| not_found())?;
     if !(caller.admin || app.store.owns_blob(&caller.group, &digest.to_hex()).await?) {
         return Err(not_found());
+    }
+    // Never serve bytes that are not what their name says: one SHA-256 pass
+    // over the blob before the first byte goes out.
+    let petri = app.petri.clone();
+    let intact = tokio::task::spawn_blocking(move || petri.blobs().verify(&digest))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    match intact {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "integrity",
+                format!(
+                    "artifact {sha256} is damaged on the server (its bytes no longer match its digest); it is not served"
+                ),
+            ));
+        }
+        Err(_) => return Err(not_found()),
     }
     let path = app.petri.blobs().path_of(&digest);
     let mut file = tokio::fs::File::open(&path)

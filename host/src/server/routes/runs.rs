@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::digest::Digest;
-use crate::pipeline::{prov_json, validate, write_ro_crate};
+use crate::pipeline::{prov_json, ro_crate_metadata, validate_source};
 use crate::server::app::AppState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
@@ -21,7 +21,7 @@ use crate::server::views::{
     Accepted, EventView, LogPage, LogView, ProvFormat, ProvQuery, RunErrorView, RunPage, RunQuery,
     RunSummary, RunView, StageView, SubmitRun,
 };
-use crate::server::{now, worker, workspace};
+use crate::server::{now, workspace};
 
 fn summary(row: &RunRow) -> RunSummary {
     RunSummary {
@@ -150,14 +150,8 @@ pub async fn submit_run(
         }
     };
     // Which blobs the request names that this group may use.
-    let mut candidates: Vec<Digest> = request
-        .files
-        .values()
-        .filter_map(|s| s.trim_start_matches("sha256:").parse().ok())
-        .collect();
-    candidates.extend(declared_digests(&pipeline_text));
     let mut usable = HashSet::new();
-    for d in candidates {
+    for d in workspace::named_digests(&request, &pipeline_text) {
         if may_use(&app, &caller, &d).await? {
             usable.insert(d);
         }
@@ -166,15 +160,10 @@ pub async fn submit_run(
         .map_err(|ps| ApiError::invalid(format!("the run has {} problem(s)", ps.len()), ps))?;
 
     let id = uuid::Uuid::now_v7().to_string();
-    let dir = workspace::run_dir(&app.data_dir, &id);
-    let blobs = app.petri.blobs().clone();
-    let ws = workspace::materialise(&dir, &resolved, &|d| blobs.path_of(d))
-        .map_err(|e| ApiError::internal(format!("preparing the run directory: {e}")))?;
-    let plan = match validate(&app.petri, &ws.pipeline, ws.sheet.as_deref()).await {
+    let plan = match validate_source(&app.petri, resolved.source()).await {
         Ok(plan) => plan,
         Err(diagnostics) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            let ps = worker::problems(&ws, &diagnostics);
+            let ps = workspace::problems(&diagnostics);
             return Err(ApiError::invalid(
                 format!(
                     "{} problem(s) in the pipeline; nothing was queued",
@@ -227,23 +216,6 @@ pub async fn submit_run(
 }
 
 /// The `sha256 = "…"` values a pipeline's inputs declare.
-fn declared_digests(text: &str) -> Vec<Digest> {
-    let Ok(table) = toml::from_str::<toml::Table>(text) else {
-        return Vec::new();
-    };
-    table
-        .get("inputs")
-        .and_then(|i| i.as_table())
-        .map(|inputs| {
-            inputs
-                .values()
-                .filter_map(|d| d.get("sha256")?.as_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether the caller may name blob `d` in a run: its group uploaded or produced it.
 async fn may_use(app: &AppState, caller: &Caller, d: &Digest) -> Result<bool, ApiError> {
     if !app.petri.blobs().contains(d) {
         return Ok(false);
@@ -441,33 +413,8 @@ pub async fn provenance(
     let doc = match q.format.unwrap_or_default() {
         ProvFormat::Json => serde_json::to_value(&record).map_err(|e| internal(e.to_string()))?,
         ProvFormat::Prov => prov_json(&app.petri, &record),
-        ProvFormat::RoCrate => {
-            let tmp =
-                tempfile::tempdir_in(app.data_dir.root()).map_err(|e| internal(e.to_string()))?;
-            let crate_dir = tmp.path().join("crate");
-            let path = write_ro_crate(&app.petri, &record, &crate_dir)
-                .map_err(|e| internal(e.to_string()))?;
-            let meta = if path.is_dir() {
-                path.join("ro-crate-metadata.json")
-            } else {
-                path
-            };
-            let bytes = std::fs::read(&meta).map_err(|e| internal(e.to_string()))?;
-            serde_json::from_slice(&bytes).map_err(|e| internal(e.to_string()))?
-        }
+        // The metadata alone: serving it copies no blob.
+        ProvFormat::RoCrate => ro_crate_metadata(&app.petri, &record),
     };
     Ok(Json(doc))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn declared_input_digests_are_found() {
-        let d = Digest::of(b"x");
-        let text =
-            format!("[inputs.a]\npath = \"a\"\nsha256 = \"{d}\"\n[inputs.b]\npath = \"b\"\n");
-        assert_eq!(declared_digests(&text), vec![d]);
-    }
 }

@@ -1,0 +1,258 @@
+//! A tenant stays inside its box: what was validated is what runs, inputs resolve only among
+//! the run's uploaded files, another group's digests look exactly like missing ones, bad names
+//! are 422, and tampered blobs are never served or fed to a stage.
+
+use super::*;
+
+/// Uploads `bytes` as a blob for `token`; returns its SHA-256.
+fn blob(d: &Daemon, token: &str, bytes: &[u8]) -> String {
+    let r = d.upload("/v1/blobs", token, bytes);
+    assert!(r.status == 201 || r.status == 200, "{}", r.status);
+    r.json()["sha256"].as_str().unwrap().to_owned()
+}
+
+fn registered_testkit(d: &Daemon) {
+    assert_eq!(d.upload("/v1/modules", &d.admin, &testkit()).status, 201);
+}
+
+/// The messages of a 422's problems.
+fn messages(r: &Reply) -> Vec<String> {
+    let v = r.error(422, "invalid_pipeline");
+    v["error"]["problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|p| p["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A one-stage pipeline copying the input at `path`.
+fn copy_of(path: &str) -> String {
+    format!(
+        r#"
+[inputs.data]
+path = "{path}"
+
+[stages.copy]
+module = "testkit"
+params = {{ mode = "copy" }}
+inputs = {{ data = "inputs.data" }}
+"#
+    )
+}
+
+#[test]
+fn a_files_entry_cannot_replace_the_validated_pipeline_or_sheet() {
+    let d = Daemon::start(|_| {});
+    registered_testkit(&d);
+    let data = blob(&d, &d.alice, b"the group's own data\n");
+    // A pipeline that, if it ran, would copy a server file into the group's outputs.
+    let evil = blob(&d, &d.alice, copy_of("/etc/passwd").as_bytes());
+    let evil_sheet = blob(&d, &d.alice, b"sample\tdata\ns1\t/etc/passwd\n");
+    let submit = json!({
+        "pipeline": copy_of("data/input.bin"),
+        "files": {
+            "data/input.bin": data,
+            "pipeline.toml": evil,
+            "./pipeline.toml": evil,
+            "samples.tsv": evil_sheet,
+        },
+    });
+    let accepted = d.post_json("/v1/runs", &d.alice, &submit);
+    assert_eq!(
+        accepted.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
+    let id = accepted.json()["id"].as_str().unwrap().to_owned();
+    let run = d.wait(&id, &d.alice);
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let out = &run["stages"][0]["outputs"][0]["sha256"];
+    assert_eq!(out, data.as_str(), "the validated pipeline ran: {run}");
+    // The run record names the submitted text, not the file that claimed its name.
+    let prov = d.get(&format!("/v1/runs/{id}/provenance"), &d.alice).json();
+    let text_sha = petri_host::Digest::of(copy_of("data/input.bin").as_bytes()).to_hex();
+    assert_eq!(prov["pipeline"]["sha256"], text_sha.as_str(), "{prov}");
+}
+
+#[test]
+fn inputs_resolve_only_among_the_uploaded_files() {
+    let d = Daemon::start(|_| {});
+    registered_testkit(&d);
+    let data = blob(&d, &d.alice, b"x");
+    let hex = &data;
+    let climbs = format!("../../blobs/sha256/{}/{hex}", &hex[..2]);
+    for path in [
+        "/etc/passwd",
+        climbs.as_str(),
+        "../../../petri.sqlite",
+        "data/other.bin",
+    ] {
+        let submit = json!({
+            "pipeline": copy_of(path),
+            "files": { "data/input.bin": data },
+        });
+        let r = d.post_json("/v1/runs", &d.alice, &submit);
+        let ms = messages(&r);
+        assert!(!ms.is_empty(), "{path}");
+        for m in &ms {
+            assert!(
+                !m.contains(&d._dir.path().display().to_string()),
+                "a server path leaked: {m}"
+            );
+        }
+    }
+    // The same through a sample sheet.
+    let sheet_text = "sample\tdata\ns1\t../../../petri.sqlite\n";
+    let submit = json!({
+        "pipeline": copy_of("data/input.bin").replace("path = \"data/input.bin\"\n", ""),
+        "samples": sheet_text,
+        "files": { "data/input.bin": data },
+    });
+    let ms = messages(&d.post_json("/v1/runs", &d.alice, &submit));
+    assert!(
+        ms.iter()
+            .any(|m| m.contains("not among the uploaded files")),
+        "{ms:?}"
+    );
+    // Modules by file path are refused.
+    let by_path = copy_of("data/input.bin")
+        .replace("module = \"testkit\"", "module = \"../../blobs/x.wasm\"");
+    let submit = json!({ "pipeline": by_path, "files": { "data/input.bin": data } });
+    let ms = messages(&d.post_json("/v1/runs", &d.alice, &submit));
+    assert!(ms.iter().any(|m| m.contains("is a file path")), "{ms:?}");
+}
+
+#[test]
+fn another_groups_digest_behaves_exactly_like_a_missing_one() {
+    let d = Daemon::start(|_| {});
+    registered_testkit(&d);
+    let bobs = blob(&d, &d.bob, b"lab-b's private data\n");
+    // A module only lab-b uploaded (not registered).
+    let qc = std::fs::read(petri_plugins::FASTQ_QC).unwrap();
+    let bob_module = d.upload("/v1/modules?register=false", &d.bob, &qc);
+    assert!(bob_module.status == 201 || bob_module.status == 200);
+    let bob_module = bob_module.json()["sha256"].as_str().unwrap().to_owned();
+    let absent = "ab".repeat(32);
+    let redact = |ms: Vec<String>, hex: &str| -> Vec<String> {
+        ms.into_iter().map(|m| m.replace(hex, "<digest>")).collect()
+    };
+    for (owned_by_bob, what) in [(&bobs, "file"), (&bob_module, "module")] {
+        let ask = |hex: &str| {
+            let submit = match what {
+                "file" => json!({
+                    "pipeline": copy_of("data/input.bin"),
+                    "files": { "data/input.bin": hex },
+                }),
+                _ => json!({
+                    "pipeline": copy_of("data/input.bin")
+                        .replace("module = \"testkit\"", &format!("module = \"sha256:{hex}\"")),
+                    "files": { "data/input.bin": blob(&d, &d.alice, b"mine") },
+                }),
+            };
+            let r = d.post_json("/v1/runs", &d.alice, &submit);
+            assert_eq!(
+                r.status,
+                422,
+                "{what}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            redact(messages(&r), hex)
+        };
+        assert_eq!(ask(owned_by_bob), ask(&absent), "{what}");
+    }
+    // As a pipeline reference and as an artifact: the same 4xx as a missing blob.
+    let by_ref = |hex: &str| {
+        let r = d.post_json("/v1/runs", &d.alice, &json!({ "pipeline_sha256": hex }));
+        (r.status, redact(messages(&r), hex))
+    };
+    assert_eq!(by_ref(&bobs), by_ref(&absent));
+    let art = |hex: &str| {
+        let r = d.get(&format!("/v1/artifacts/{hex}"), &d.alice);
+        (
+            r.status,
+            String::from_utf8_lossy(&r.body).replace(hex, "<digest>"),
+        )
+    };
+    assert_eq!(art(&bobs), art(&absent));
+}
+
+#[test]
+fn nul_bytes_and_over_long_names_in_files_are_422() {
+    let d = Daemon::start(|_| {});
+    registered_testkit(&d);
+    let data = blob(&d, &d.alice, b"x");
+    let long = "a".repeat(5000);
+    let component = format!("{}/x", "b".repeat(300));
+    for name in [
+        "data/in\0put.bin",
+        long.as_str(),
+        component.as_str(),
+        "a\nb",
+    ] {
+        let submit = json!({
+            "pipeline": copy_of("data/input.bin"),
+            "files": { "data/input.bin": data, name: data },
+        });
+        let r = d.post_json("/v1/runs", &d.alice, &submit);
+        assert_eq!(
+            r.status,
+            422,
+            "{name:?}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
+
+/// Flips the first byte of a stored blob.
+fn tamper(d: &Daemon, hex: &str) {
+    let path = d
+        ._dir
+        .path()
+        .join("data/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 0x20;
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&path, perms).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn a_tampered_blob_is_never_served_nor_fed_to_a_stage() {
+    let d = Daemon::start(|_| {});
+    registered_testkit(&d);
+    let data = blob(&d, &d.alice, b"intact bytes, as uploaded\n");
+    assert_eq!(
+        d.get(&format!("/v1/artifacts/{data}"), &d.alice).status,
+        200
+    );
+    tamper(&d, &data);
+    let served = d.get(&format!("/v1/artifacts/{data}"), &d.alice);
+    served.error(500, "integrity");
+    assert!(!String::from_utf8_lossy(&served.body).contains("ntact bytes"));
+    let ranged = d.call(
+        "GET",
+        &format!("/v1/artifacts/{data}"),
+        Some(&d.alice),
+        &[("Range", "bytes=0-3")],
+        b"",
+    );
+    ranged.error(500, "integrity");
+
+    let submit = json!({
+        "pipeline": copy_of("data/input.bin"),
+        "files": { "data/input.bin": data },
+    });
+    let accepted = d.post_json("/v1/runs", &d.alice, &submit);
+    assert_eq!(accepted.status, 202);
+    let id = accepted.json()["id"].as_str().unwrap().to_owned();
+    let run = d.wait(&id, &d.alice);
+    assert_eq!(run["status"], "FAILED", "{run}");
+    let reason = run["stages"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("integrity: input `data`"), "{run}");
+}

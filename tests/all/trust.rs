@@ -1,0 +1,199 @@
+//! Trust boundaries below the daemon: tampered bytes are never fed, reused or
+//! recorded as intact, and a hostile `recover` hook fails only its own stage.
+
+use std::path::Path;
+
+use petri_host::{Failure, InputSource, Outcome};
+use petri_tests::{Fixture, block_on, failed, host, request, run, stage};
+
+/// Overwrites a stored blob in place (blobs are kept read-only).
+fn tamper(blob: &Path, bytes: &[u8]) {
+    let mut perms = std::fs::metadata(blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(blob, perms).unwrap();
+    std::fs::write(blob, bytes).unwrap();
+}
+
+#[test]
+fn a_tampered_input_blob_fails_the_stage_as_integrity() {
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let digest = petri.blobs().put(b"the bytes that were stored").unwrap();
+    tamper(
+        &petri.blobs().path_of(&digest),
+        b"the bytes that were forged",
+    );
+    let mut req = request(&[("mode", "copy")], &[]);
+    req.inputs = vec![("data".into(), InputSource::Blob(digest))];
+    let record = run(&petri, &stage, req);
+    match failed(&record) {
+        Failure::Integrity {
+            port,
+            expected,
+            actual,
+        } => {
+            assert_eq!(port, "data");
+            assert_eq!(expected, &digest.to_hex());
+            assert_ne!(actual, expected);
+        }
+        other => panic!("expected an integrity failure, got {other:?}"),
+    }
+    assert!(record.outputs.is_empty(), "nothing is committed");
+    assert_eq!(
+        record.inputs[0].sha256.to_hex(),
+        match failed(&record) {
+            Failure::Integrity { actual, .. } => actual.clone(),
+            _ => unreachable!(),
+        },
+        "the record names what the bytes hash to, not the digest they claimed"
+    );
+}
+
+const CHAIN: &str = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.first]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.data" }
+
+[stages.second]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "first.out" }
+"#;
+
+#[test]
+fn a_tampered_cached_output_is_not_reused_and_is_healed() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"honest bytes\n".repeat(50)).unwrap();
+    // `first` makes bytes no input has (what the sandbox shows it), so only its
+    // cache entry can vouch for them.
+    let path = f.pipeline(
+        "chain.toml",
+        &CHAIN.replace(
+            "params = { mode = \"copy\" }\ninputs = { data = \"inputs.data\" }",
+            "params = { mode = \"probe\" }",
+        ),
+    );
+    let first = f.run(&path, false);
+    assert_eq!(first.status, "completed");
+    let out = stage(&first, "first").outputs[0].sha256;
+    let blob = f.petri.blobs().path_of(&out);
+    tamper(&blob, b"forged bytes\n");
+
+    let again = f.run(&path, false);
+    assert_eq!(again.status, "completed", "{again:#?}");
+    assert_eq!(
+        stage(&again, "first").cache,
+        "miss",
+        "a cache entry whose output no longer matches is not reused"
+    );
+    assert_eq!(stage(&again, "first").outputs[0].sha256, out);
+    assert_eq!(
+        stage(&again, "second").inputs[0].sha256,
+        out,
+        "downstream was fed the right bytes"
+    );
+    assert!(f.petri.blobs().verify(&out).unwrap(), "the blob was healed");
+    assert_eq!(again.root, first.root, "the same run, byte for byte");
+}
+
+/// A pipeline whose `bad` stage fails with `record`, whose recover hook then
+/// misbehaves, beside an honest stage that does not depend on it.
+fn hostile_hook(record: u32) -> petri_host::pipeline::RunRecord {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"hello").unwrap();
+    let text = format!(
+        r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.bad]
+module = "TESTKIT"
+params = {{ mode = "fail", record = {record} }}
+inputs = {{ data = "inputs.data" }}
+policy = {{ max-attempts = 3, allow = ["retry", "retry-with", "skip"] }}
+
+[stages.honest]
+module = "TESTKIT"
+inputs = {{ data = "inputs.data" }}
+
+[stages.after]
+module = "TESTKIT"
+inputs = {{ data = "bad.out" }}
+"#
+    );
+    let path = f.pipeline("hook.toml", &text);
+    f.run(&path, false)
+}
+
+fn assert_hook_failed_the_stage_only(record: u32, says: &str) {
+    let run = hostile_hook(record);
+    assert_eq!(run.status, "failed");
+    let bad = stage(&run, "bad");
+    assert_eq!(bad.status, "failed", "{bad:#?}");
+    let reason = bad.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("`recover` hook failed"), "{reason}");
+    assert!(reason.contains(says), "{reason}");
+    assert_eq!(bad.attempts.len(), 1, "no retry on a failed hook");
+    assert_eq!(stage(&run, "after").status, "skipped");
+    let honest = stage(&run, "honest");
+    assert_eq!(
+        honest.status, "succeeded",
+        "the honest stage's result is kept"
+    );
+    assert_eq!(honest.outputs.len(), 1);
+}
+
+#[test]
+fn a_recover_hook_that_loops_fails_its_stage_not_the_run() {
+    assert_hook_failed_the_stage_only(4, "fuel exhausted");
+}
+
+#[test]
+fn a_recover_hook_that_traps_fails_its_stage_not_the_run() {
+    assert_hook_failed_the_stage_only(5, "trap");
+}
+
+#[test]
+fn a_recover_hook_proposing_ill_typed_params_fails_its_stage() {
+    assert_hook_failed_the_stage_only(6, "retry-with proposes invalid params");
+}
+
+#[test]
+fn a_recover_hook_that_exhausts_memory_fails_its_stage() {
+    assert_hook_failed_the_stage_only(7, "memory");
+}
+
+#[test]
+fn the_validated_text_is_what_runs() {
+    // The plan keeps the bytes it checked: changing the file afterwards
+    // changes nothing that runs or is recorded.
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"hello").unwrap();
+    let path = f.pipeline("chain.toml", CHAIN);
+    let plan = block_on(petri_host::pipeline::validate(&f.petri, &path, None)).unwrap();
+    std::fs::write(&path, "this is not a pipeline").unwrap();
+    let run = block_on(petri_host::pipeline::run_plan(
+        f.petri.clone(),
+        &f.state,
+        &plan,
+        &Default::default(),
+    ))
+    .unwrap();
+    assert_eq!(run.status, "completed");
+    assert_eq!(run.pipeline.sha256, plan.file_sha256);
+    let kept = f.petri.blobs().read(&plan.file_sha256).unwrap();
+    assert_eq!(kept, plan.texts.pipeline.as_bytes());
+    assert!(matches!(
+        f.petri
+            .records()
+            .load(stage(&run, "second").record_id.as_deref().unwrap())
+            .unwrap()
+            .outcome,
+        Outcome::Succeeded { .. }
+    ));
+}
