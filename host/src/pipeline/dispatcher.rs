@@ -137,6 +137,11 @@ impl Dispatcher {
         })
     }
 
+    /// Sets the fair share between owners (see `schedule::Config::owner_share_percent`).
+    pub fn set_owner_share(&self, percent: u32) {
+        self.lock().scheduler.set_owner_share(percent);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves the scheduler as consistent
         // as the panicking call made it; carrying on beats poisoning every run.

@@ -73,6 +73,9 @@ pub struct RunOptions {
     /// re-queues them; completed stages are kept. `None`: this run has a
     /// scheduler of its own.
     pub dispatcher: Option<Dispatcher>,
+    /// Who the run belongs to (the daemon: the token's group); with a shared
+    /// dispatcher's fair share, one owner never holds every place.
+    pub owner: Option<String>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -167,7 +170,11 @@ pub async fn run_plan(
     // One DAG per sample, all submitted at the same instant; task → work item.
     let profiles = samples
         .iter()
-        .map(|s| SampleProfile::from_sheet(s).map_err(schedule_error))
+        .map(|s| {
+            SampleProfile::from_sheet(s)
+                .map(|p| p.owned_by(options.owner.clone()))
+                .map_err(schedule_error)
+        })
         .collect::<Result<Vec<_>, Error>>()?;
     let specs: Vec<TaskSpec> = plan.stages.iter().map(task_spec).collect();
     let mut member = dispatcher.join(profiles, &specs, Timestamp::now())?;

@@ -65,6 +65,11 @@ pub struct SampleProfile {
     /// stability window, whichever is earlier. `None`: it does not decay.
     pub deadline: Option<Timestamp>,
     pub priority: Priority,
+    /// Who the sample belongs to (a research group): with a fair share set
+    /// ([`super::Config::owner_share_percent`]), one owner holds at most that
+    /// share of a class's places. `None`: no share applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl SampleProfile {
@@ -86,7 +91,13 @@ impl SampleProfile {
             collected_at,
             deadline,
             priority,
+            owner: None,
         }
+    }
+
+    /// The same sample, belonging to `owner`.
+    pub fn owned_by(self, owner: Option<String>) -> SampleProfile {
+        SampleProfile { owner, ..self }
     }
 
     /// The profile of a sample-sheet row (the sheet was checked when it was read).

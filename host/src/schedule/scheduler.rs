@@ -43,6 +43,10 @@ pub struct Config {
     pub worker_slots: u32,
     /// Re-key when a prediction moves by more than this percentage.
     pub drift_percent: u32,
+    /// The most of a class's places (percent, rounded up, at least one) that
+    /// the samples of one owner may hold at once; 100 turns fair share off.
+    /// A group's runaway stages then cannot take every place from another's.
+    pub owner_share_percent: u32,
 }
 
 impl Default for Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             tuning: Tuning::default(),
             worker_slots: 2,
             drift_percent: 10,
+            owner_share_percent: 100,
         }
     }
 }
@@ -101,6 +106,28 @@ pub struct Stats {
     /// Tasks re-keyed because a prediction drifted.
     pub rekeyed: u64,
     pub full_recomputes: u64,
+}
+
+/// Places of one class held per owner during a dispatch, against the fair-share cap.
+struct Shares {
+    /// `None`: no fair share.
+    cap: Option<u64>,
+    held: BTreeMap<String, u64>,
+}
+
+impl Shares {
+    fn admits(&self, owner: Option<&str>) -> bool {
+        match (self.cap, owner) {
+            (Some(cap), Some(o)) => self.held.get(o).copied().unwrap_or(0) < cap,
+            _ => true,
+        }
+    }
+
+    fn take(&mut self, owner: Option<&str>) {
+        if let Some(o) = owner {
+            *self.held.entry(o.to_owned()).or_default() += 1;
+        }
+    }
 }
 
 /// The scheduling core. See the module documentation for the protocol.
@@ -184,6 +211,11 @@ impl Scheduler {
             running: 0,
             stats: Stats::default(),
         })
+    }
+
+    /// Sets the fair share ([`Config::owner_share_percent`]); it applies from the next dispatch.
+    pub fn set_owner_share(&mut self, percent: u32) {
+        self.config.owner_share_percent = percent.clamp(1, 100);
     }
 
     pub fn policy(&self) -> Policy {
@@ -452,16 +484,22 @@ impl Scheduler {
             }
             // Soonest window first, so best fit is the first that fits.
             free.sort_by_key(|&(i, _, limit)| (limit.is_none(), limit, i));
+            let mut share = self.owner_shares(class);
             let mut chosen = Vec::new();
             for (key, id) in self.queue.iter(class).take(SCAN_LIMIT) {
                 if free.is_empty() {
                     break;
+                }
+                let owner = self.owner_of(id);
+                if !share.admits(owner) {
+                    continue;
                 }
                 let p = self.tasks[id.0 as usize].predicted;
                 let fits = |limit: &Option<Timestamp>| {
                     !p.known || limit.is_none_or(|l| now + p.duration <= l)
                 };
                 if let Some(k) = free.iter().position(|(_, _, limit)| fits(limit)) {
+                    share.take(owner);
                     chosen.push((key, id, free[k].0));
                     free[k].1 -= 1;
                     if free[k].1 == 0 {
@@ -493,6 +531,34 @@ impl Scheduler {
             }
         }
         out
+    }
+
+    /// The owner of a task's sample.
+    fn owner_of(&self, id: TaskId) -> Option<&str> {
+        let sample = self.tasks.get(id.0 as usize)?.sample;
+        self.samples.get(sample)?.profile.owner.as_deref()
+    }
+
+    /// How many places of `class` each owner holds now, and the most one may hold.
+    fn owner_shares(&self, class: usize) -> Shares {
+        let capacity: u64 = self.class_slots[class]
+            .iter()
+            .map(|&i| u64::from(self.slots[i].instrument.capacity))
+            .sum();
+        let percent = u64::from(self.config.owner_share_percent.min(100));
+        let cap = (capacity * percent).div_ceil(100).max(1);
+        let mut held: BTreeMap<String, u64> = BTreeMap::new();
+        for &i in &self.class_slots[class] {
+            for &id in &self.slots[i].running {
+                if let Some(owner) = self.owner_of(id) {
+                    *held.entry(owner.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        Shares {
+            cap: (percent < 100).then_some(cap),
+            held,
+        }
     }
 
     /// A running task finished. `fuel` (when the stage was metered) goes into

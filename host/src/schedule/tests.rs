@@ -606,3 +606,55 @@ fn maintenance_proposals_sit_in_idle_gaps() {
         ]
     );
 }
+
+#[test]
+fn fair_share_keeps_places_for_other_owners() {
+    let owned =
+        |id: &str, owner: &str| sample(id, Priority::Normal, None).owned_by(Some(owner.to_owned()));
+    let add = |s: &mut Scheduler| {
+        // Group a floods the queue first, with tighter deadlines than b's.
+        for i in 0..4 {
+            let p = sample(&format!("a{i}"), Priority::Urgent, Some(1));
+            s.add_sample(p.owned_by(Some("a".into())), &one("m"), T0)
+                .unwrap();
+        }
+        s.add_sample(owned("b0", "b"), &one("m"), T0).unwrap();
+    };
+    let four = vec![Instrument::new("cpu", COMPUTE, 4)];
+    let mut open = sched(Policy::Petri, four.clone(), model(&[("m", 1)]));
+    add(&mut open);
+    let started: Vec<String> = open.dispatch(T0).into_iter().map(|a| a.sample).collect();
+    assert_eq!(
+        started,
+        ["a0", "a1", "a2", "a3"],
+        "without a share, a takes every place"
+    );
+
+    let mut fair = sched(Policy::Petri, four, model(&[("m", 1)]));
+    fair.set_owner_share(50);
+    add(&mut fair);
+    let first: Vec<String> = fair.dispatch(T0).into_iter().map(|a| a.sample).collect();
+    assert_eq!(
+        first,
+        ["a0", "a1", "b0"],
+        "a holds at most half; b starts at once"
+    );
+    // A place of a's frees: a may take it again, never more than its half.
+    let running_a0 = fair.sample_tasks("a0")[0];
+    fair.complete(running_a0, T0 + hours(1), None).unwrap();
+    let next: Vec<String> = fair
+        .dispatch(T0 + hours(1))
+        .into_iter()
+        .map(|a| a.sample)
+        .collect();
+    assert_eq!(next, ["a2"]);
+    // Samples without an owner are not held back.
+    fair.add_sample(sample("free", Priority::Normal, None), &one("m"), T0)
+        .unwrap();
+    let free: Vec<String> = fair
+        .dispatch(T0 + hours(1))
+        .into_iter()
+        .map(|a| a.sample)
+        .collect();
+    assert_eq!(free, ["free"]);
+}

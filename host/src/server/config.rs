@@ -35,6 +35,12 @@ pub struct ServerConfig {
     pub rate_limit_burst: u32,
     /// Runs executed at the same time (each runs its ready stages in parallel).
     pub max_concurrent_runs: usize,
+    /// Stages run at once on the implicit `compute` instrument (none: one per core).
+    pub worker_slots: Option<u32>,
+    /// Fair share: the most of an instrument class's places (percent, rounded
+    /// up) one research group's stages may hold at once, so one group's
+    /// runaway stages never hold every slot. 100 turns it off.
+    pub group_share_percent: u32,
     /// On SIGTERM, how long running stages may go on before they are
     /// checkpointed (stopped; the run resumes on the next start).
     pub drain_timeout_secs: u64,
@@ -54,6 +60,8 @@ impl Default for ServerConfig {
             rate_limit_per_second: 20.0,
             rate_limit_burst: 40,
             max_concurrent_runs: 2,
+            worker_slots: None,
+            group_share_percent: 50,
             drain_timeout_secs: 30,
             instruments: None,
         }
@@ -88,6 +96,12 @@ impl ServerConfig {
         }
         if self.max_concurrent_runs == 0 {
             return Err("max-concurrent-runs must be at least 1".into());
+        }
+        if !(1..=100).contains(&self.group_share_percent) {
+            return Err("group-share-percent must be between 1 and 100".into());
+        }
+        if self.worker_slots == Some(0) {
+            return Err("worker-slots must be at least 1".into());
         }
         Ok(())
     }

@@ -93,12 +93,16 @@ pub async fn serve(
     // One scheduler for every run: the instruments in SQLite (none: one per
     // class), the worker slots of this machine, the fuel history of the data dir.
     let instruments = store.instruments().await?;
-    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let slots = config
+        .worker_slots
+        .unwrap_or(u32::try_from(cores).unwrap_or(u32::MAX));
     let dispatcher = Dispatcher::new(
         (!instruments.is_empty()).then_some(instruments),
-        u32::try_from(slots).unwrap_or(u32::MAX),
+        slots,
         fuel_history(store.state()).await?,
     )?;
+    dispatcher.set_owner_share(config.group_share_percent);
     let app = Arc::new(AppState::new(
         petri,
         store,

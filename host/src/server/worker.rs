@@ -240,6 +240,7 @@ async fn execute_run(
     let options = RunOptions {
         on_event: Some(on_event),
         dispatcher: Some(app.dispatcher.clone()),
+        owner: Some(row.group.clone()),
         ..RunOptions::default()
     };
     let result = unless_stopped(

@@ -256,3 +256,70 @@ fn a_tampered_blob_is_never_served_nor_fed_to_a_stage() {
     let reason = run["stages"][0]["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("integrity: input `data`"), "{run}");
 }
+
+#[test]
+fn one_groups_runaway_stages_never_hold_every_slot() {
+    let d = Daemon::start(|c| {
+        c.worker_slots = Some(2);
+        c.group_share_percent = 50;
+    });
+    registered_testkit(&d);
+    // Group a: two endless stages with fuel for hours; only the wall clock
+    // (two minutes) would stop them.
+    let runaway = r#"
+[stages.spin1]
+module = "testkit"
+params = { mode = "spin" }
+policy = { fuel = 9_000_000_000_000_000, wall-clock-secs = 120 }
+
+[stages.spin2]
+module = "testkit"
+params = { mode = "spin" }
+policy = { fuel = 9_000_000_000_000_000, wall-clock-secs = 120 }
+"#;
+    let a = d.post_json("/v1/runs", &d.alice, &json!({ "pipeline": runaway }));
+    assert_eq!(a.status, 202, "{}", String::from_utf8_lossy(&a.body));
+    let a_id = a.json()["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let run = d.get(&format!("/v1/runs/{a_id}"), &d.alice).json();
+        let running = run["stages"]
+            .as_array()
+            .map_or(0, |s| s.iter().filter(|s| s["status"] == "running").count());
+        if running > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group a's stages never started: {run}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Group b's run starts and finishes while a's stages still spin.
+    let data = blob(&d, &d.bob, b"lab-b's sample\n");
+    let submit = json!({
+        "pipeline": copy_of("data/input.bin"),
+        "files": { "data/input.bin": data },
+    });
+    let b = d.post_json("/v1/runs", &d.bob, &submit);
+    assert_eq!(b.status, 202, "{}", String::from_utf8_lossy(&b.body));
+    let b_id = b.json()["id"].as_str().unwrap().to_owned();
+    let b_run = d.wait(&b_id, &d.bob);
+    assert_eq!(b_run["status"], "COMPLETED", "{b_run}");
+    let a_run = d.get(&format!("/v1/runs/{a_id}"), &d.alice).json();
+    assert_eq!(a_run["status"], "RUNNING", "b waited for a: {a_run}");
+    let statuses: Vec<&str> = a_run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "running").count(),
+        1,
+        "group a holds at most half of the two slots: {statuses:?}"
+    );
+    let cancel = d.post_json(&format!("/v1/runs/{a_id}/cancel"), &d.alice, &json!({}));
+    assert!(cancel.status < 300, "{}", cancel.status);
+}
