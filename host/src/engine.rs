@@ -17,14 +17,15 @@ pub const CHUNK_SIZE: u32 = 64 * 1024;
 
 /// Fuel a stage pays for each call into the host (`reader.read`,
 /// `writer.write`, `reader.port`, `writer.port`, `chunk-size`, `log`,
-/// `progress`), on top of the wasm instructions that make the call: the host's
+/// `progress`, and the WASI output-stream writes behind stdout and stderr),
+/// on top of the wasm instructions that make the call: the host's
 /// own work is metered, so a loop of cheap-looking host calls runs out of fuel
 /// like any other loop. About a microsecond of host time.
 pub const HOST_CALL_FUEL: u64 = 1_000;
 
-/// Fuel a stage pays per byte a host call moves (chunk read, bytes written,
-/// log message and fields, port name returned): the host hashes or stores
-/// every one of them.
+/// Fuel a stage pays per byte a host call moves (chunk read, bytes written
+/// to an output or to stdout/stderr, log message and fields, port name
+/// returned): the host hashes or stores every one of them.
 pub const HOST_BYTE_FUEL: u64 = 1;
 
 /// Fuel between cooperative yields to the async executor. Scheduling only:

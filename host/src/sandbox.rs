@@ -401,6 +401,78 @@ pub(crate) fn stub_forbidden(
     Ok(stubbed)
 }
 
+type Cx<'a> = StoreContextMut<'a, StageState>;
+
+/// A `wasi:io/streams` output-stream handle (stdout or stderr: a stage has no other).
+type OutHandle = wasmtime::component::Resource<wasmtime_wasi_io::streams::DynOutputStream>;
+
+/// Redefines the `wasi:io/streams` functions that move bytes to an output
+/// stream (`write`, `blocking-write-and-flush`, and their `-zeroes`
+/// forms) so that each pays like a `petri:stage` call: a fee per call and
+/// per byte, before the write. A stage looping on prints runs out of fuel.
+fn link_metered_output(l: &mut Linker<StageState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi_io::bindings::wasi::io::streams::HostOutputStream as Out;
+    let mut i = l.instance(&format!("wasi:io/streams@{WASI_P2_VERSION}"))?;
+    i.func_wrap(
+        "[method]output-stream.write",
+        |mut cx: Cx, (s, bytes): (OutHandle, Vec<u8>)| {
+            charge_write(&mut cx, bytes.len())?;
+            let table = &mut cx.data_mut().table;
+            let result = Out::write(table, s, bytes);
+            Ok((lower_stream_result(table, result)?,))
+        },
+    )?;
+    i.func_wrap(
+        "[method]output-stream.write-zeroes",
+        |mut cx: Cx, (s, len): (OutHandle, u64)| {
+            charge_write(&mut cx, usize::try_from(len).unwrap_or(usize::MAX))?;
+            let table = &mut cx.data_mut().table;
+            let result = Out::write_zeroes(table, s, len);
+            Ok((lower_stream_result(table, result)?,))
+        },
+    )?;
+    i.func_wrap_async(
+        "[method]output-stream.blocking-write-and-flush",
+        |mut cx: Cx, (s, bytes): (OutHandle, Vec<u8>)| {
+            Box::new(async move {
+                charge_write(&mut cx, bytes.len())?;
+                let table = &mut cx.data_mut().table;
+                let result = Out::blocking_write_and_flush(table, s, bytes).await;
+                Ok((lower_stream_result(table, result)?,))
+            })
+        },
+    )?;
+    i.func_wrap_async(
+        "[method]output-stream.blocking-write-zeroes-and-flush",
+        |mut cx: Cx, (s, len): (OutHandle, u64)| {
+            Box::new(async move {
+                charge_write(&mut cx, usize::try_from(len).unwrap_or(usize::MAX))?;
+                let table = &mut cx.data_mut().table;
+                let result = Out::blocking_write_zeroes_and_flush(table, s, len).await;
+                Ok((lower_stream_result(table, result)?,))
+            })
+        },
+    )?;
+    Ok(())
+}
+
+fn charge_write(cx: &mut Cx<'_>, bytes: usize) -> wasmtime::Result<()> {
+    charge_call(cx)?;
+    charge_bytes(cx, bytes)
+}
+
+/// A stream result as `wasi:io/streams` returns it (what `bindgen!` would do).
+fn lower_stream_result(
+    table: &mut ResourceTable,
+    result: wasmtime_wasi_io::streams::StreamResult<()>,
+) -> wasmtime::Result<Result<(), wasmtime_wasi_io::bindings::wasi::io::streams::StreamError>> {
+    use wasmtime_wasi_io::bindings::wasi::io::streams::Host;
+    match result {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => Ok(Err(Host::convert_stream_error(table, e)?)),
+    }
+}
+
 struct HasIo;
 
 impl HasData for HasIo {
@@ -421,6 +493,9 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StageState>> {
     io::error::add_to_linker::<StageState, HasIo>(&mut l, |s| &mut s.table)?;
     io::poll::add_to_linker::<StageState, HasIo>(&mut l, |s| &mut s.table)?;
     io::streams::add_to_linker::<StageState, HasIo>(&mut l, |s| &mut s.table)?;
+    l.allow_shadowing(true);
+    link_metered_output(&mut l)?;
+    l.allow_shadowing(false);
     clocks::wall_clock::add_to_linker::<StageState, WasiClocks>(&mut l, |s| s.clocks())?;
     clocks::monotonic_clock::add_to_linker::<StageState, WasiClocks>(&mut l, |s| s.clocks())?;
     filesystem::types::add_to_linker::<StageState, WasiFilesystem>(&mut l, |s| s.filesystem())?;

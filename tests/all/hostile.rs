@@ -227,7 +227,13 @@ fn run_mode(
     run(petri, stage, req)
 }
 
-const HOST_CALL_LOOPS: [&str; 4] = ["write-loop", "log-loop", "progress-loop", "read-past-eof"];
+const HOST_CALL_LOOPS: [&str; 5] = [
+    "write-loop",
+    "log-loop",
+    "progress-loop",
+    "print-loop",
+    "read-past-eof",
+];
 
 /// Each host call costs at least the profile's per-call fuel on top of the
 /// wasm that makes it: 1,000 more calls cost at least 1,000 fees more.

@@ -5,7 +5,8 @@
 //! files). Hostile modes: `spin`, `memory-bomb`, `recurse` (deep frames on the shadow stack), `descend`
 //! (small frames on the wasm stack), `flood`, `flood-both` (two outputs, each
 //! under its own cap), `socket`, `panic`, host-call loops (`write-loop`: empty
-//! writes, `log-loop`, `progress-loop`, `read-past-eof`; `record` calls, or
+//! writes, `log-loop`, `progress-loop`, `print-loop` (stdout lines),
+//! `read-past-eof`; `record` calls, or
 //! endless with `record=0`), `stdout-flood` (3 MB of stdout, then success),
 //! `nan-metrics` (NaN and infinite metrics) and `undeclared-error` (an error
 //! kind the manifest does not declare). For recovery tests: `fail` (a stage
@@ -95,6 +96,7 @@ fn host_calls(p: &Params, inputs: &[Reader], outputs: &[Writer]) -> Option<Repor
         }
         "log-loop" => calls.for_each(|i| petri_sdk::log::info("loop", &[("i", &i.to_string())])),
         "progress-loop" => calls.for_each(|i| petri_sdk::log::progress(i, None)),
+        "print-loop" => calls.for_each(|i| println!("{i}")),
         "read-past-eof" => {
             let input = inputs.first()?;
             let mut bytes = 0;
@@ -149,6 +151,7 @@ impl Stage for Testkit {
                 "write-loop",
                 "log-loop",
                 "progress-loop",
+                "print-loop",
                 "read-past-eof",
                 "stdout-flood",
                 "nan-metrics",
