@@ -15,6 +15,19 @@ pub const ABI: &str = "petri:stage@0.1.0";
 /// is split, so it is fixed and part of the profile.
 pub const CHUNK_SIZE: u32 = 64 * 1024;
 
+/// Fuel a stage pays for each call into the host (`reader.read`,
+/// `writer.write`, `reader.port`, `writer.port`, `chunk-size`, `log`,
+/// `progress`, and the WASI output-stream writes behind stdout and stderr),
+/// on top of the wasm instructions that make the call: the host's
+/// own work is metered, so a loop of cheap-looking host calls runs out of fuel
+/// like any other loop. About a microsecond of host time.
+pub const HOST_CALL_FUEL: u64 = 1_000;
+
+/// Fuel a stage pays per byte a host call moves (chunk read, bytes written
+/// to an output or to stdout/stderr, log message and fields, port name
+/// returned): the host hashes or stores every one of them.
+pub const HOST_BYTE_FUEL: u64 = 1;
+
 /// Fuel between cooperative yields to the async executor. Scheduling only:
 /// it changes neither results nor fuel counts.
 pub(crate) const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
@@ -74,6 +87,10 @@ pub struct EngineProfile {
     pub virtual_wall_clock_secs: u64,
     /// Seed of the deterministic "random" source stages see.
     pub random_seed: &'static str,
+    /// Fuel charged per host call ([`HOST_CALL_FUEL`]).
+    pub host_call_fuel: u64,
+    /// Fuel charged per byte a host call moves ([`HOST_BYTE_FUEL`]).
+    pub host_byte_fuel: u64,
 }
 
 impl Default for EngineProfile {
@@ -92,6 +109,8 @@ impl Default for EngineProfile {
             // 2000-01-01T00:00:00Z
             virtual_wall_clock_secs: 946_684_800,
             random_seed: "petri deterministic random v1",
+            host_call_fuel: HOST_CALL_FUEL,
+            host_byte_fuel: HOST_BYTE_FUEL,
         }
     }
 }
@@ -133,6 +152,11 @@ mod tests {
             ..a.clone()
         };
         assert_ne!(a.id(), b.id());
+        let c = EngineProfile {
+            host_call_fuel: HOST_CALL_FUEL + 1,
+            ..a.clone()
+        };
+        assert_ne!(a.id(), c.id(), "host-call fuel is part of the profile");
     }
 
     #[test]

@@ -23,6 +23,17 @@ pub enum Failure {
     StackOverflow { max_wasm_stack: usize },
     #[error("output `{port}` exceeded its limit of {limit} bytes")]
     OutputLimit { port: String, limit: u64 },
+    /// The outputs together exceeded `Limits::total_output_bytes`; `port`
+    /// is the one being written when they did.
+    #[error("outputs together exceeded their limit of {limit} bytes (writing `{port}`)")]
+    TotalOutputLimit { port: String, limit: u64 },
+    /// An input held more than `Limits::max_input_bytes`.
+    #[error("input `{port}` exceeded max-input-bytes ({limit} bytes)")]
+    InputLimit { port: String, limit: u64 },
+    /// The stage returned an error of a kind its manifest does not declare:
+    /// kept for the record, but not trusted as a stage error (no `recover`).
+    #[error("stage error of undeclared kind `{}`: {}{}", error.kind, error.message, location(error))]
+    UndeclaredError { error: StageError },
     /// An out-of-bounds memory access. Deep recursion in a Rust guest usually
     /// ends here: its shadow stack lives in linear memory and runs off the bottom.
     #[error("memory fault: {message}")]
@@ -97,6 +108,14 @@ impl Failure {
         if let Some(abort) = error.downcast_ref::<StreamAbort>() {
             return match abort {
                 StreamAbort::OutputLimit { port, limit } => Failure::OutputLimit {
+                    port: port.clone(),
+                    limit: *limit,
+                },
+                StreamAbort::TotalOutputLimit { port, limit } => Failure::TotalOutputLimit {
+                    port: port.clone(),
+                    limit: *limit,
+                },
+                StreamAbort::InputLimit { port, limit } => Failure::InputLimit {
                     port: port.clone(),
                     limit: *limit,
                 },

@@ -18,6 +18,13 @@ pub struct Limits {
     pub tables: u32,
     /// Bytes per output port.
     pub output_bytes: u64,
+    /// Bytes over all output ports of one run together. Records written
+    /// before it existed read as the default.
+    pub total_output_bytes: u64,
+    /// Bytes read from each input port (also what the host reads to digest
+    /// an input the stage left unread): stops an endless input such as
+    /// `/dev/zero`. Records written before it existed read as the default.
+    pub max_input_bytes: u64,
     /// Bytes of log (structured lines, stdout and stderr together).
     pub log_bytes: u64,
     /// Seconds of wall-clock time before the execution is stopped: a safety
@@ -36,6 +43,8 @@ impl Default for Limits {
             memories: 8,
             tables: 32,
             output_bytes: 64 << 30,
+            total_output_bytes: 256 << 30,
+            max_input_bytes: 1 << 40,
             log_bytes: 1 << 20,
             wall_clock_secs: DEFAULT_WALL_CLOCK_SECS,
         }

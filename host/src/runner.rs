@@ -21,7 +21,7 @@ use crate::engine::{
 use crate::error::{Error, Problem};
 use crate::failure::{Failure, Spent};
 use crate::limits::{HOOK_FUEL, HOOK_WALL_CLOCK_SECS, INSTANTIATION_FUEL, Limits};
-use crate::manifest::check_manifest;
+use crate::manifest::{check_manifest, declares_error};
 use crate::params::{ParamSet, RawParam};
 use crate::provenance::{
     LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordStore, StageRecord, StageRef,
@@ -286,18 +286,18 @@ impl Petri {
         let (Some(params), true) = (params, problems.is_empty()) else {
             return Err(Error::Request(problems));
         };
+        // Blob files are opened on each port's first write, not here.
         let outputs = manifest
             .outputs
             .iter()
             .map(|p| {
-                Ok(OutputStream {
-                    port: p.name.clone(),
-                    blob: self.blobs.writer()?,
-                    limit: request.limits.output_bytes,
-                    written: false,
-                })
+                OutputStream::new(
+                    p.name.clone(),
+                    self.blobs.clone(),
+                    request.limits.output_bytes,
+                )
             })
-            .collect::<Result<Vec<_>, Error>>()?;
+            .collect();
 
         let budget = request.limits.fuel;
         let seconds = request.limits.wall_clock_secs;
@@ -318,8 +318,11 @@ impl Petri {
         let fuel_used = budget.saturating_sub(store.get_fuel().unwrap_or(0));
         let outcome = match result {
             Ok(Ok(report)) => Outcome::Succeeded { report },
-            Ok(Err(error)) => Outcome::Failed {
+            Ok(Err(error)) if declares_error(&manifest, &error.kind) => Outcome::Failed {
                 failure: Failure::Stage { error },
+            },
+            Ok(Err(error)) => Outcome::Failed {
+                failure: Failure::UndeclaredError { error },
             },
             Err(trap) => Outcome::Failed {
                 failure: Failure::from_trap(
@@ -336,10 +339,23 @@ impl Petri {
 
         let mut state = store.into_data();
         state.collect_stdio();
+        let outcome = match outcome {
+            Outcome::Failed { failure } => Outcome::Failed {
+                failure: state.explain(failure),
+            },
+            succeeded => succeeded,
+        };
+        // An input over max-input-bytes fails the run even if the stage
+        // never read that far: its digest cannot cover the whole input.
+        let over_limit = state.drain_inputs()?;
         let (inputs, tampered) =
             self.finish_inputs(std::mem::take(&mut state.inputs), &request.inputs)?;
-        // Bytes that are not what their digest says fail the stage, whatever it made of them.
-        let outcome = tampered.map_or(outcome, |failure| Outcome::Failed { failure });
+        // Bytes that are not what their digest says fail the stage, whatever
+        // it made of them (a truncated input is reported as over its limit).
+        let outcome = match over_limit.or(tampered) {
+            Some(failure) => Outcome::Failed { failure },
+            None => outcome,
+        };
         let succeeded = matches!(outcome, Outcome::Succeeded { .. });
         let (mut outputs, mut partial_outputs) = (Vec::new(), Vec::new());
         for (out, spec) in std::mem::take(&mut state.outputs)
@@ -349,19 +365,9 @@ impl Petri {
             // Optional outputs the stage never wrote are absent. What a failed
             // run wrote is kept apart, for a policy that salvages it.
             if succeeded && (out.written || spec.required) {
-                let (sha256, size) = out.blob.commit()?;
-                outputs.push(PortData {
-                    port: out.port,
-                    sha256,
-                    size,
-                });
+                outputs.push(out.commit()?);
             } else if !succeeded && out.written {
-                let (sha256, size) = out.blob.commit()?;
-                partial_outputs.push(PortData {
-                    port: out.port,
-                    sha256,
-                    size,
-                });
+                partial_outputs.push(out.commit()?);
             }
         }
         let log = self.store_log(&state)?;

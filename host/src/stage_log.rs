@@ -1,10 +1,13 @@
-//! The host side of `petri:stage/host`: a stage's structured log and progress.
+//! The host side of `petri:stage/host`: a stage's structured log and progress,
+//! capped, each call metered in fuel.
 
 use serde::{Deserialize, Serialize};
+use wasmtime::StoreContextMut;
+use wasmtime::component::Linker;
 
 use crate::bindings::host::Host;
 use crate::bindings::types::{self, Level};
-use crate::sandbox::StageState;
+use crate::sandbox::{StageState, charge_bytes, charge_call};
 
 /// One log line from a stage (structured, or a line it printed to stdout/stderr).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +53,11 @@ impl StageLog {
         self.lines.push(line);
     }
 
+    /// Counts `lines` lines that were dropped before they reached the log.
+    pub fn count_dropped(&mut self, lines: u64) {
+        self.dropped = self.dropped.saturating_add(lines);
+    }
+
     /// Adds captured stdout/stderr bytes, one log line per text line.
     pub fn push_captured(&mut self, source: &str, bytes: &[u8]) {
         let level = if source == "stderr" {
@@ -66,6 +74,33 @@ impl StageLog {
             });
         }
     }
+}
+
+/// The interface whose functions [`link_metered`] redefines.
+const HOST: &str = "petri:stage/host@0.1.0";
+
+/// Redefines `log` and `progress` (defined first by `bindgen!`, on a linker
+/// that allows shadowing) so that each call pays its fuel first: a fee per
+/// call and per byte of message and fields. A log past its cap is dropped,
+/// but the call is still paid for.
+pub(crate) fn link_metered(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
+    type Cx<'a> = StoreContextMut<'a, StageState>;
+    type LogArgs = (Level, String, Vec<(String, String)>);
+    let mut i = linker.instance(HOST)?;
+    i.func_wrap("log", |mut cx: Cx, (level, message, fields): LogArgs| {
+        charge_call(&mut cx)?;
+        let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        charge_bytes(&mut cx, size)?;
+        Host::log(cx.data_mut(), level, message, fields)
+    })?;
+    i.func_wrap(
+        "progress",
+        |mut cx: Cx, (done, total): (u64, Option<u64>)| {
+            charge_call(&mut cx)?;
+            Host::progress(cx.data_mut(), done, total)
+        },
+    )?;
+    Ok(())
 }
 
 impl types::Host for StageState {}

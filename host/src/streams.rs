@@ -1,16 +1,21 @@
-//! The host side of `petri:stage/streams`: readers and writers that hash every byte.
+//! The host side of `petri:stage/streams`: readers and writers that hash every
+//! byte, each call metered in fuel, inputs and outputs capped.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use wasmtime::component::Resource;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
 
 use crate::bindings::streams::{Host, HostReader, HostWriter};
-use crate::cas::BlobWriter;
+use crate::cas::{BlobStore, BlobWriter, CasError};
 use crate::digest::{Digest, Hasher};
 use crate::engine::CHUNK_SIZE;
-use crate::sandbox::StageState;
+use crate::error::Error;
+use crate::failure::Failure;
+use crate::provenance::PortData;
+use crate::sandbox::{StageState, charge_bytes, charge_call};
 
 /// Table entry behind a guest's `reader` handle: an index into [`StageState::inputs`].
 pub struct ReaderSlot(usize);
@@ -23,6 +28,10 @@ pub struct WriterSlot(usize);
 pub enum StreamAbort {
     #[error("output `{port}` exceeded its limit of {limit} bytes")]
     OutputLimit { port: String, limit: u64 },
+    #[error("outputs together exceeded {limit} bytes (writing `{port}`)")]
+    TotalOutputLimit { port: String, limit: u64 },
+    #[error("input `{port}` exceeded max-input-bytes ({limit} bytes)")]
+    InputLimit { port: String, limit: u64 },
     #[error("reading input `{port}`: {source}")]
     Input { port: String, source: io::Error },
     #[error("storing output `{port}`: {source}")]
@@ -79,6 +88,19 @@ pub(crate) struct InputStream {
     hasher: Hasher,
     tee: Option<Tee>,
     eof: bool,
+    /// Bytes handed out (and hashed) so far.
+    len: u64,
+    /// Most bytes this input may have ([`crate::Limits::max_input_bytes`]).
+    limit: u64,
+    /// Set once the source turned out to hold more than `limit` bytes.
+    over_limit: bool,
+}
+
+/// An input's source holds more than its limit; what was read stays hashed.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {limit} bytes")]
+struct OverLimit {
+    limit: u64,
 }
 
 impl InputStream {
@@ -90,11 +112,32 @@ impl InputStream {
             hasher: Hasher::default(),
             tee: tee.map(Tee::new),
             eof: false,
+            len: 0,
+            limit: u64::MAX,
+            over_limit: false,
         }
     }
 
-    /// The next chunk: exactly `CHUNK_SIZE` bytes unless the source ends.
+    /// Caps the bytes this input may have.
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
+    }
+
+    /// Whether the source held more than the input's limit.
+    pub fn over_limit(&self) -> Option<u64> {
+        self.over_limit.then_some(self.limit)
+    }
+
+    /// The next chunk: exactly `CHUNK_SIZE` bytes unless the source ends;
+    /// empty (without touching the source) once it has. A chunk that would
+    /// take the input past its limit is neither hashed nor handed out.
     fn next_chunk(&mut self) -> io::Result<Vec<u8>> {
+        if self.over_limit {
+            return Err(io::Error::other(OverLimit { limit: self.limit }));
+        }
+        if self.eof {
+            return Ok(Vec::new());
+        }
         let mut chunk = vec![0u8; CHUNK_SIZE as usize];
         let mut filled = 0;
         while !self.eof && filled < chunk.len() {
@@ -106,6 +149,11 @@ impl InputStream {
             }
         }
         chunk.truncate(filled);
+        if self.len.saturating_add(filled as u64) > self.limit {
+            self.over_limit = true;
+            return Err(io::Error::other(OverLimit { limit: self.limit }));
+        }
+        self.len += filled as u64;
         self.hasher.update(&chunk);
         if let Some(tee) = &mut self.tee {
             tee.send(&chunk)?;
@@ -113,12 +161,23 @@ impl InputStream {
         Ok(chunk)
     }
 
-    /// Reads what the stage left unread, so the digest covers the whole input,
-    /// and returns the digest, the length and the stored copy.
-    pub fn finish(mut self) -> io::Result<(Digest, u64, Option<BlobWriter>)> {
-        while !self.eof {
-            self.next_chunk()?;
+    /// Reads what the stage left unread, so the digest covers the whole
+    /// input, stopping at the input's limit (see [`InputStream::over_limit`]).
+    pub fn drain(&mut self) -> io::Result<()> {
+        while !self.eof && !self.over_limit {
+            if let Err(e) = self.next_chunk()
+                && !self.over_limit
+            {
+                return Err(e);
+            }
         }
+        Ok(())
+    }
+
+    /// Drains the input and returns the digest and length of what was read
+    /// (all of it, unless it was over its limit) and the stored copy.
+    pub fn finish(mut self) -> io::Result<(Digest, u64, Option<BlobWriter>)> {
+        self.drain()?;
         let (digest, len) = self.hasher.finish();
         let blob = match &mut self.tee {
             Some(tee) => Some(tee.finish()?),
@@ -128,13 +187,54 @@ impl InputStream {
     }
 }
 
-/// One output port: bytes go straight into a pending blob.
+/// One output port: bytes go straight into a pending blob, opened on the
+/// first write (a stage with many ports holds no file for an unwritten one).
 pub(crate) struct OutputStream {
     pub port: String,
-    pub blob: BlobWriter,
+    blobs: BlobStore,
+    blob: Option<BlobWriter>,
     pub limit: u64,
     /// Whether the stage wrote to it at all (optional outputs may stay unwritten).
     pub written: bool,
+}
+
+impl OutputStream {
+    pub fn new(port: String, blobs: BlobStore, limit: u64) -> OutputStream {
+        OutputStream {
+            port,
+            blobs,
+            blob: None,
+            limit,
+            written: false,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.blob.as_ref().map_or(0, BlobWriter::len)
+    }
+
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.blob.is_none() {
+            self.blob = Some(self.blobs.writer().map_err(io::Error::other)?);
+        }
+        match &mut self.blob {
+            Some(blob) => io::Write::write_all(blob, data),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes what was written (possibly nothing) a durable blob.
+    pub fn commit(self) -> Result<PortData, CasError> {
+        let (sha256, size) = match self.blob {
+            Some(blob) => blob.commit()?,
+            None => self.blobs.writer()?.commit()?,
+        };
+        Ok(PortData {
+            port: self.port,
+            sha256,
+            size,
+        })
+    }
 }
 
 impl Host for StageState {
@@ -153,9 +253,10 @@ impl HostReader for StageState {
         let slot = self.table.get(&handle)?.0;
         let input = &mut self.inputs[slot];
         input.next_chunk().map_err(|source| {
-            wasmtime::Error::new(StreamAbort::Input {
-                port: input.port.clone(),
-                source,
+            let port = input.port.clone();
+            wasmtime::Error::new(match input.over_limit() {
+                Some(limit) => StreamAbort::InputLimit { port, limit },
+                None => StreamAbort::Input { port, source },
             })
         })
     }
@@ -174,15 +275,24 @@ impl HostWriter for StageState {
 
     fn write(&mut self, handle: Resource<WriterSlot>, data: Vec<u8>) -> wasmtime::Result<()> {
         let slot = self.table.get(&handle)?.0;
+        let total_limit = self.limiter.limits.total_output_bytes;
         let out = &mut self.outputs[slot];
-        if out.blob.len() + data.len() as u64 > out.limit {
+        let size = data.len() as u64;
+        if out.len().saturating_add(size) > out.limit {
             return Err(wasmtime::Error::new(StreamAbort::OutputLimit {
                 port: out.port.clone(),
                 limit: out.limit,
             }));
         }
+        if self.output_total.saturating_add(size) > total_limit {
+            return Err(wasmtime::Error::new(StreamAbort::TotalOutputLimit {
+                port: out.port.clone(),
+                limit: total_limit,
+            }));
+        }
+        self.output_total += size;
         out.written = true;
-        io::Write::write_all(&mut out.blob, &data).map_err(|source| {
+        out.append(&data).map_err(|source| {
             wasmtime::Error::new(StreamAbort::Output {
                 port: out.port.clone(),
                 source,
@@ -196,10 +306,81 @@ impl HostWriter for StageState {
     }
 }
 
+/// The interface whose functions [`link_metered`] redefines.
+const STREAMS: &str = "petri:stage/streams@0.1.0";
+
+type Cx<'a> = StoreContextMut<'a, StageState>;
+
+/// Redefines every `petri:stage/streams` function (defined first by
+/// `bindgen!`, on a linker that allows shadowing) so that each call pays
+/// its fuel before the host does the work: a fee per call and per byte.
+pub(crate) fn link_metered(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
+    let mut i = linker.instance(STREAMS)?;
+    i.func_wrap("chunk-size", |mut cx: Cx, (): ()| {
+        charge_call(&mut cx)?;
+        Ok((Host::chunk_size(cx.data_mut())?,))
+    })?;
+    i.func_wrap(
+        "[method]reader.port",
+        |mut cx: Cx, (h,): (Resource<ReaderSlot>,)| {
+            charge_call(&mut cx)?;
+            let port = HostReader::port(cx.data_mut(), h)?;
+            charge_bytes(&mut cx, port.len())?;
+            Ok((port,))
+        },
+    )?;
+    i.func_wrap(
+        "[method]reader.read",
+        |mut cx: Cx, (h,): (Resource<ReaderSlot>,)| {
+            charge_call(&mut cx)?;
+            let chunk = HostReader::read(cx.data_mut(), h)?;
+            charge_bytes(&mut cx, chunk.len())?;
+            Ok((chunk,))
+        },
+    )?;
+    i.func_wrap(
+        "[method]writer.port",
+        |mut cx: Cx, (h,): (Resource<WriterSlot>,)| {
+            charge_call(&mut cx)?;
+            let port = HostWriter::port(cx.data_mut(), h)?;
+            charge_bytes(&mut cx, port.len())?;
+            Ok((port,))
+        },
+    )?;
+    i.func_wrap(
+        "[method]writer.write",
+        |mut cx: Cx, (h, data): (Resource<WriterSlot>, Vec<u8>)| {
+            charge_call(&mut cx)?;
+            charge_bytes(&mut cx, data.len())?;
+            HostWriter::write(cx.data_mut(), h, data)
+        },
+    )?;
+    Ok(())
+}
+
 /// The guest's handles to every input and output, in port order.
 pub(crate) type StreamHandles = (Vec<Resource<ReaderSlot>>, Vec<Resource<WriterSlot>>);
 
 impl StageState {
+    /// Reads what the stage left unread of every input (for its digest), up
+    /// to its limit; the failure of the first input found over its limit.
+    pub(crate) fn drain_inputs(&mut self) -> Result<Option<Failure>, Error> {
+        let mut failure = None;
+        for input in &mut self.inputs {
+            input.drain().map_err(|source| Error::Read {
+                path: input.port.clone().into(),
+                source,
+            })?;
+            if let (None, Some(limit)) = (&failure, input.over_limit()) {
+                failure = Some(Failure::InputLimit {
+                    port: input.port.clone(),
+                    limit,
+                });
+            }
+        }
+        Ok(failure)
+    }
+
     /// Hands every input and output to the guest as resources, in port order.
     pub(crate) fn stream_handles(&mut self) -> wasmtime::Result<StreamHandles> {
         let readers = (0..self.inputs.len())
@@ -209,5 +390,53 @@ impl StageState {
             .map(|i| self.table.push(WriterSlot(i)))
             .collect::<Result<_, _>>()?;
         Ok((readers, writers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp_files(root: &std::path::Path) -> usize {
+        std::fs::read_dir(root.join("tmp")).map_or(0, |d| d.count())
+    }
+
+    #[test]
+    fn outputs_hold_no_file_until_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(dir.path()).unwrap();
+        let mut outputs: Vec<OutputStream> = (0..10_000)
+            .map(|i| OutputStream::new(format!("o{i}"), blobs.clone(), u64::MAX))
+            .collect();
+        assert_eq!(tmp_files(dir.path()), 0, "a blob file per unwritten port");
+        outputs[7].append(b"bytes").unwrap();
+        assert_eq!(tmp_files(dir.path()), 1);
+        let written = outputs.swap_remove(7).commit().unwrap();
+        assert_eq!((written.sha256, written.size), (Digest::of(b"bytes"), 5));
+        let empty = outputs.swap_remove(0).commit().unwrap();
+        assert_eq!((empty.sha256, empty.size), (Digest::of(b""), 0));
+    }
+
+    #[test]
+    fn input_stops_at_its_limit_and_reads_nothing_past_eof() {
+        let chunk = CHUNK_SIZE as usize;
+        let mut input = InputStream::new("in".into(), Box::new(io::repeat(1)), None);
+        input.set_limit(3 * chunk as u64);
+        for _ in 0..3 {
+            assert_eq!(input.next_chunk().unwrap().len(), chunk);
+        }
+        assert!(input.next_chunk().is_err());
+        assert_eq!(input.over_limit(), Some(3 * chunk as u64));
+        input.drain().unwrap();
+        let (digest, len, _) = input.finish().unwrap();
+        assert_eq!(len, 3 * chunk as u64);
+        assert_eq!(digest, Digest::of(&vec![1u8; 3 * chunk]));
+
+        let mut small = InputStream::new("in".into(), Box::new(&b"abc"[..]), None);
+        assert_eq!(small.next_chunk().unwrap(), b"abc");
+        for _ in 0..3 {
+            assert!(small.next_chunk().unwrap().is_empty());
+        }
+        assert_eq!(small.over_limit(), None);
     }
 }

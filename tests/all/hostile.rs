@@ -194,3 +194,245 @@ fn recover_hook_proposes_a_decision() {
     };
     assert_eq!(decide(&other, 1), Decision::Abort);
 }
+
+/// Limits with a modest fuel budget and a wall clock far beyond what that
+/// budget takes: only fuel can end these runs.
+fn fuel_bound(fuel: u64) -> Limits {
+    Limits {
+        fuel,
+        wall_clock_secs: 3600,
+        ..limits()
+    }
+}
+
+/// A small input file for the modes that read one.
+fn small_input(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("data.bin");
+    std::fs::write(&path, vec![5u8; 100_000]).unwrap();
+    path
+}
+
+/// Runs testkit `mode` with `record` set and the given limits.
+fn run_mode(
+    petri: &petri_host::Petri,
+    stage: &petri_host::LoadedStage,
+    mode: &str,
+    record: u64,
+    inputs: &[(&str, std::path::PathBuf)],
+    limits: Limits,
+) -> petri_host::StageRecord {
+    let record = record.to_string();
+    let mut req = request(&[("mode", mode), ("record", &record)], inputs);
+    req.limits = limits;
+    run(petri, stage, req)
+}
+
+const HOST_CALL_LOOPS: [&str; 5] = [
+    "write-loop",
+    "log-loop",
+    "progress-loop",
+    "print-loop",
+    "read-past-eof",
+];
+
+/// Each host call costs at least the profile's per-call fuel on top of the
+/// wasm that makes it: 1,000 more calls cost at least 1,000 fees more.
+#[test]
+fn host_calls_cost_fuel() {
+    let (petri, dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let data = small_input(dir.path());
+    let fee = petri.profile().host_call_fuel;
+    assert!(fee > 0);
+    for mode in HOST_CALL_LOOPS {
+        let fuel = |calls| {
+            let r = run_mode(
+                &petri,
+                &stage,
+                mode,
+                calls,
+                &[("data", data.clone())],
+                limits(),
+            );
+            succeeded(&r);
+            r.fuel_used
+        };
+        let (one, two) = (fuel(1_000), fuel(2_000));
+        assert!(
+            two - one >= 1_000 * fee,
+            "{mode}: 1,000 more host calls cost only {} fuel",
+            two - one
+        );
+        assert_eq!(fuel(2_000), two, "{mode}: same calls, same fuel");
+    }
+}
+
+/// A stage looping on host calls runs out of fuel (not into the wall clock),
+/// at the same count every time.
+#[test]
+fn host_call_loops_run_out_of_fuel() {
+    let (petri, dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let data = small_input(dir.path());
+    let budget = 200_000_000;
+    for mode in HOST_CALL_LOOPS {
+        let endless = || {
+            let r = run_mode(
+                &petri,
+                &stage,
+                mode,
+                0,
+                &[("data", data.clone())],
+                fuel_bound(budget),
+            );
+            (failed(&r).clone(), r.fuel_used)
+        };
+        let (failure, fuel_used) = endless();
+        assert_eq!(
+            failure,
+            Failure::FuelExhausted {
+                fuel_used: budget,
+                budget
+            },
+            "{mode}"
+        );
+        assert_eq!(endless(), (failure, fuel_used), "{mode}: not deterministic");
+    }
+    succeeded(&run(&petri, &stage, request(&[("mode", "copy")], &[])));
+}
+
+/// Megabytes of stdout are counted past the log cap and dropped; the stage
+/// still succeeds.
+#[test]
+fn stdout_past_the_log_cap_is_dropped_not_a_trap() {
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let mut req = request(&[("mode", "stdout-flood")], &[]);
+    req.limits = limits();
+    let record = run(&petri, &stage, req);
+    succeeded(&record);
+    assert!(record.log.dropped > 0, "{:?}", record.log);
+    assert!(record.log.lines > 0, "{:?}", record.log);
+    let log = petri.blobs().read(&record.log.sha256).unwrap();
+    assert!(log.len() as u64 <= 2 * Limits::default().log_bytes);
+}
+
+/// A panicking stage's message is in its failure, not only in its log.
+#[test]
+fn panic_message_is_in_the_failure() {
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let record = run(&petri, &stage, request(&[("mode", "panic")], &[]));
+    let failure = failed(&record);
+    assert!(matches!(failure, Failure::Trap { .. }), "{failure:?}");
+    assert!(
+        failure.to_string().contains("testkit was asked to panic"),
+        "{failure}"
+    );
+    // The record on disk says the same.
+    let again = petri.records().load(&record.id).unwrap();
+    assert_eq!(failed(&again), failure);
+}
+
+/// A stage error of a kind the manifest does not declare is not passed off
+/// as a stage error (which `recover` would act on).
+#[test]
+fn undeclared_error_kind_is_not_trusted() {
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let record = run(
+        &petri,
+        &stage,
+        request(&[("mode", "undeclared-error")], &[]),
+    );
+    match failed(&record) {
+        Failure::UndeclaredError { error } => assert_eq!(error.kind, "made-up"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// NaN and infinite metrics keep the record readable, the stage cacheable
+/// and the run verifiable.
+#[test]
+fn non_finite_metrics_keep_the_record_readable() {
+    use petri_host::MetricValue;
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let record = run(&petri, &stage, request(&[("mode", "nan-metrics")], &[]));
+    succeeded(&record);
+    let again = petri.records().load(&record.id).unwrap();
+    let floats: Vec<f64> = succeeded(&again)
+        .metrics
+        .iter()
+        .map(|m| match m.value {
+            MetricValue::Float(f) => f,
+            _ => panic!("{m:?}"),
+        })
+        .collect();
+    assert!(floats[0].is_nan(), "{floats:?}");
+    assert_eq!(floats[1..], [f64::INFINITY, f64::NEG_INFINITY, 0.5]);
+
+    let f = petri_tests::Fixture::new();
+    let path = f.pipeline(
+        "nan.toml",
+        "[stages.nan]\nmodule = \"TESTKIT\"\nparams = { mode = \"nan-metrics\" }\n",
+    );
+    let first = f.run(&path, false);
+    assert_eq!(first.status, "completed", "{first:?}");
+    let second = f.run(&path, false);
+    assert_eq!(petri_tests::stage(&second, "nan").cache, "hit");
+    let mismatches =
+        petri_tests::block_on(petri_host::pipeline::verify_run(&f.petri, &second)).unwrap();
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+}
+
+/// The outputs of one run share a total cap, whatever each port's own cap.
+#[test]
+fn outputs_together_hit_the_total_output_cap() {
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let mut req = request(&[("mode", "flood-both")], &[]);
+    req.limits = Limits {
+        output_bytes: 8 << 20,
+        total_output_bytes: 12 << 20,
+        ..limits()
+    };
+    let record = run(&petri, &stage, req);
+    match failed(&record) {
+        Failure::TotalOutputLimit { port, limit } => {
+            assert_eq!(*limit, 12 << 20);
+            assert!(port == "out" || port == "side", "{port}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let partial: u64 = record.partial_outputs.iter().map(|p| p.size).sum();
+    assert!(partial <= 12 << 20, "{partial}");
+}
+
+/// An endless input stops at max-input-bytes with a typed failure, whether
+/// the stage reads it or the host does (to digest what the stage left).
+#[cfg(unix)]
+#[test]
+fn endless_input_stops_at_max_input_bytes() {
+    let (petri, _dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    for mode in ["copy", "probe"] {
+        let mut req = request(&[("mode", mode)], &[("data", "/dev/zero".into())]);
+        req.limits = Limits {
+            max_input_bytes: 1 << 20,
+            ..limits()
+        };
+        let record = run(&petri, &stage, req);
+        assert_eq!(
+            failed(&record),
+            &Failure::InputLimit {
+                port: "data".into(),
+                limit: 1 << 20
+            },
+            "{mode}"
+        );
+        assert!(record.outputs.is_empty());
+        assert!(record.inputs[0].size <= 1 << 20);
+    }
+    succeeded(&run(&petri, &stage, request(&[("mode", "copy")], &[])));
+}

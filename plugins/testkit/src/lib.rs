@@ -3,14 +3,21 @@
 //! Well-behaved modes: `copy` (input to output, counting bytes) and `probe`
 //! (reports what the sandbox lets it see: environment, clock, randomness,
 //! files). Hostile modes: `spin`, `memory-bomb`, `recurse` (deep frames on the shadow stack), `descend`
-//! (small frames on the wasm stack), `flood`, `socket`,
-//! `panic`. For recovery tests: `fail` (a stage error at a given record; see
-//! `recover`) and `burn` (needs `record` million iterations of fuel).
+//! (small frames on the wasm stack), `flood`, `flood-both` (two outputs, each
+//! under its own cap), `socket`, `panic`, host-call loops (`write-loop`: empty
+//! writes, `log-loop`, `progress-loop`, `print-loop` (stdout lines),
+//! `read-past-eof`; `record` calls, or
+//! endless with `record=0`), `stdout-flood` (3 MB of stdout, then success),
+//! `nan-metrics` (NaN and infinite metrics) and `undeclared-error` (an error
+//! kind the manifest does not declare). For recovery tests: `fail` (a stage
+//! error at a given record; see `recover`) and `burn` (needs `record` million
+//! iterations of fuel).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
-use petri_sdk::{Decision, Manifest, ParamSpec, Ports, Report, Stage, StageError};
+use petri_sdk::bindings::exports::petri::stage::stage::{Guest, Reader, Writer};
+use petri_sdk::{Decision, Manifest, Param, ParamSpec, Ports, Report, Stage, StageError};
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -71,6 +78,47 @@ fn descend(depth: u64, limit: u64) -> u64 {
     depth.wrapping_sub(descend(depth + 1, limit))
 }
 
+/// `n` iterations, or endless for 0.
+fn iterations(n: i64) -> impl Iterator<Item = u64> {
+    let n = if n == 0 { u64::MAX } else { n as u64 };
+    0..n
+}
+
+/// The host-call loop modes, on the raw `reader`/`writer` resources: `record`
+/// calls the SDK's `Read`/`Write` would never make (empty writes, reads past
+/// the end) or never stop making, each cheap for the guest, not for the host.
+fn host_calls(p: &Params, inputs: &[Reader], outputs: &[Writer]) -> Option<Report> {
+    let calls = iterations(p.record);
+    match p.mode.as_str() {
+        "write-loop" => {
+            let out = outputs.first()?;
+            calls.for_each(|_| out.write(&[]));
+        }
+        "log-loop" => calls.for_each(|i| petri_sdk::log::info("loop", &[("i", &i.to_string())])),
+        "progress-loop" => calls.for_each(|i| petri_sdk::log::progress(i, None)),
+        "print-loop" => calls.for_each(|i| println!("{i}")),
+        "read-past-eof" => {
+            let input = inputs.first()?;
+            let mut bytes = 0;
+            loop {
+                let chunk = input.read().len();
+                if chunk == 0 {
+                    break;
+                }
+                bytes += chunk;
+            }
+            let past = calls.map(|_| input.read().len()).sum::<usize>();
+            return Some(
+                Report::new()
+                    .integer("bytes", bytes as i64, "bytes")
+                    .integer("past-eof", past as i64, "bytes"),
+            );
+        }
+        _ => return None,
+    }
+    Some(Report::new())
+}
+
 fn io_err(e: std::io::Error) -> StageError {
     StageError::new("io", e.to_string())
 }
@@ -100,13 +148,30 @@ impl Stage for Testkit {
                 "socket",
                 "panic",
                 "fail",
+                "write-loop",
+                "log-loop",
+                "progress-loop",
+                "print-loop",
+                "read-past-eof",
+                "stdout-flood",
+                "nan-metrics",
+                "undeclared-error",
+                "flood-both",
             ],
             "copy",
             "Behaviour",
         ))
-        .param(ParamSpec::integer("record", 1, "Record number reported by `fail`").range(0.0, 1e12))
+        .param(
+            ParamSpec::integer(
+                "record",
+                1,
+                "Record number reported by `fail`; calls made by the *-loop modes (0: endless)",
+            )
+            .range(0.0, 1e12),
+        )
         .input("data", "bin", false, "Bytes to copy")
         .output("out", "bin", true, "Copied bytes, or what `probe` saw")
+        .output("side", "bin", false, "Written only by `flood-both`")
         .error("io", "I/O failed")
         .error("injected", "The failure `fail` mode raises")
     }
@@ -173,6 +238,33 @@ impl Stage for Testkit {
                 ));
             }
             "panic" => panic!("testkit was asked to panic"),
+            "stdout-flood" => {
+                // 3 MB of stdout, well past the log cap; none of it may trap.
+                let line = "x".repeat(99);
+                for _ in 0..30_000 {
+                    println!("{line}");
+                }
+            }
+            "nan-metrics" => {
+                return Ok(Report::new()
+                    .float("nan", f64::NAN, "")
+                    .float("inf", f64::INFINITY, "")
+                    .float("neg-inf", f64::NEG_INFINITY, "")
+                    .float("half", 0.5, ""));
+            }
+            "undeclared-error" => {
+                return Err(StageError::new(
+                    "made-up",
+                    "a kind the manifest never declared",
+                ));
+            }
+            "flood-both" => {
+                let mut side = ports.output("side")?;
+                loop {
+                    out.write_all(&[b'x'; 4096]).map_err(io_err)?;
+                    side.write_all(&[b'y'; 4096]).map_err(io_err)?;
+                }
+            }
             _ => {
                 // Some output exists before the failure: what `salvage` keeps.
                 out.write_all(b"partial output before the failure")
@@ -222,7 +314,35 @@ impl Stage for Testkit {
     }
 }
 
-petri_sdk::export_stage!(Testkit);
+/// The component's export: what `petri_sdk::export_stage!` generates, but
+/// with the host-call loop modes, which need the raw stream resources.
+pub struct Export;
+
+impl Guest for Export {
+    fn describe() -> Manifest {
+        Testkit::manifest()
+    }
+
+    fn run(
+        params: Vec<Param>,
+        inputs: Vec<Reader>,
+        outputs: Vec<Writer>,
+    ) -> Result<Report, StageError> {
+        let p: Params = petri_sdk::from_params(&params)?;
+        match host_calls(&p, &inputs, &outputs) {
+            Some(report) => Ok(report),
+            None => petri_sdk::__export::run::<Testkit>(params, inputs, outputs),
+        }
+    }
+
+    fn recover(error: StageError, attempt: u32) -> Decision {
+        Testkit::recover(&error, attempt)
+    }
+}
+
+// Exported only in wasm: natively the crate is plain Rust for unit tests.
+#[cfg(target_arch = "wasm32")]
+petri_sdk::bindings::export!(Export with_types_in petri_sdk::bindings);
 
 #[cfg(test)]
 mod tests {

@@ -367,11 +367,18 @@ pub fn logs(args: RunArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
     }
+    // Stage-provided text: escaped, so it cannot drive the terminal.
+    use crate::run::printable;
     for e in &page.events {
-        println!("{}  {:<12} {}", e.at, e.kind, e.detail);
+        println!("{}  {:<12} {}", e.at, e.kind, printable(&e.detail));
     }
     for l in &page.lines {
-        println!("{}/{}  {}", l.sample, l.stage, l.line);
+        println!(
+            "{}/{}  {}",
+            printable(&l.sample),
+            printable(&l.stage),
+            printable(&l.line.to_string())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,6 +39,12 @@ pub struct Args {
     /// Cap per output in bytes.
     #[arg(long, default_value_t = Limits::default().output_bytes)]
     max_output: u64,
+    /// Cap on all outputs together in bytes.
+    #[arg(long, default_value_t = Limits::default().total_output_bytes)]
+    max_total_output: u64,
+    /// Cap per input in bytes (an endless input such as /dev/zero stops here).
+    #[arg(long, default_value_t = Limits::default().max_input_bytes)]
+    max_input: u64,
     /// Wall-clock limit in seconds: a safety net behind the fuel budget; a
     /// stage still running after it fails with `deadline`.
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().wall_clock_secs)]
@@ -81,6 +87,8 @@ pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         fuel: args.fuel,
         memory_bytes: args.memory,
         output_bytes: args.max_output,
+        total_output_bytes: args.max_total_output,
+        max_input_bytes: args.max_input,
         wall_clock_secs: args.wall_clock,
         ..Limits::default()
     };
@@ -143,10 +151,10 @@ fn summary_json(r: &StageRecord, exported: &[PathBuf]) -> serde_json::Value {
         }
         Outcome::Succeeded { .. } => None,
     };
-    let report = match &r.outcome {
-        Outcome::Succeeded { report } => Some(report),
-        Outcome::Failed { .. } => None,
-    };
+    // As in the record: non-finite float metrics are strings there.
+    let report = serde_json::to_value(&r.outcome)
+        .ok()
+        .and_then(|o| o.get("report").cloned());
     serde_json::json!({
         "run_id": r.id,
         "status": r.outcome.status(),
@@ -163,12 +171,35 @@ fn summary_json(r: &StageRecord, exported: &[PathBuf]) -> serde_json::Value {
     })
 }
 
+/// `text` safe to print to a terminal: C0 and C1 control characters (but
+/// tab), DEL and the Unicode line/paragraph separators are escaped as
+/// `\u{…}`, so stage-provided text cannot move the cursor, clear the
+/// screen, retitle the window or forge lines. Newlines are escaped too: one
+/// value stays one line.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}');
+    if !text.chars().any(unsafe_char) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 fn print_human(r: &StageRecord, exported: &[PathBuf]) {
     println!(
         "run {}  {} {}  {}",
         r.id,
-        r.stage.name,
-        r.stage.version,
+        printable(&r.stage.name),
+        printable(&r.stage.version),
         r.outcome.status()
     );
     println!("  module  sha256:{}", r.module.sha256);
@@ -176,13 +207,17 @@ fn print_human(r: &StageRecord, exported: &[PathBuf]) {
     for i in &r.inputs {
         println!(
             "  input   {:<16} sha256:{}  {} bytes",
-            i.port, i.sha256, i.size
+            printable(&i.port),
+            i.sha256,
+            i.size
         );
     }
     for o in &r.outputs {
         println!(
             "  output  {:<16} sha256:{}  {} bytes",
-            o.port, o.sha256, o.size
+            printable(&o.port),
+            o.sha256,
+            o.size
         );
     }
     match &r.outcome {
@@ -193,12 +228,33 @@ fn print_human(r: &StageRecord, exported: &[PathBuf]) {
                     petri_host::MetricValue::Float(f) => f.to_string(),
                     petri_host::MetricValue::Text(t) => t.clone(),
                 };
-                println!("  metric  {:<16} {v} {}", m.name, m.unit);
+                println!(
+                    "  metric  {:<16} {} {}",
+                    printable(&m.name),
+                    printable(&v),
+                    printable(&m.unit)
+                );
             }
         }
-        Outcome::Failed { failure } => println!("  failure {failure}"),
+        Outcome::Failed { failure } => println!("  failure {}", printable(&failure.to_string())),
     }
     for p in exported {
         println!("  wrote   {}", p.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("plain\ttext é"), "plain\ttext é");
+        assert_eq!(
+            printable("a\u{1b}]0;pwned\u{7}b\nc\rd"),
+            "a\\u{1b}]0;pwned\\u{7}b\\u{a}c\\u{d}d"
+        );
+        assert_eq!(printable("\u{9b}2J\u{7f}"), "\\u{9b}2J\\u{7f}");
+        assert_eq!(printable("x\u{2028}y"), "x\\u{2028}y");
     }
 }
