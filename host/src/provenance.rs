@@ -210,6 +210,15 @@ pub enum RecordError {
     },
     #[error("no run record matches `{0}`")]
     NotFound(String),
+    /// The record's bytes are not the ones sealed when it was written.
+    #[error(
+        "record {id} was changed after it was written (sha256 {actual}, sealed as {sealed}); it is not served"
+    )]
+    Tampered {
+        id: String,
+        sealed: Digest,
+        actual: Digest,
+    },
     #[error("`{prefix}` matches several runs: {}", matches.join(", "))]
     Ambiguous {
         prefix: String,
@@ -233,13 +242,57 @@ impl RecordStore {
         Ok(RecordStore { dir })
     }
 
-    pub fn save(&self, record: &StageRecord) -> Result<PathBuf, RecordError> {
+    /// Saves a stage record; returns the SHA-256 of the bytes written (its seal).
+    pub fn save(&self, record: &StageRecord) -> Result<Digest, RecordError> {
         self.write(&record.id, record)
     }
 
-    /// Saves a pipeline run record (same directory and id space as stage records).
-    pub fn save_run(&self, record: &crate::pipeline::RunRecord) -> Result<PathBuf, RecordError> {
+    /// Saves a pipeline run record (same directory and id space as stage
+    /// records); returns the SHA-256 of the bytes written (its seal).
+    pub fn save_run(&self, record: &crate::pipeline::RunRecord) -> Result<Digest, RecordError> {
         self.write(&record.id, record)
+    }
+
+    /// The SHA-256 of the record file `id` as it is now.
+    pub fn digest_of(&self, id: &str) -> Result<Digest, RecordError> {
+        let path = self.resolve(id)?;
+        let bytes = fs::read(&path).map_err(|source| RecordError::Io { path, source })?;
+        Ok(Digest::of(&bytes))
+    }
+
+    /// Loads the stage record `id` if its bytes are the ones `sealed` names.
+    pub fn load_sealed(&self, id: &str, sealed: &Digest) -> Result<StageRecord, RecordError> {
+        self.read_sealed(id, sealed)
+    }
+
+    /// Loads the run record `id` if its bytes are the ones `sealed` names.
+    pub fn load_run_sealed(
+        &self,
+        id: &str,
+        sealed: &Digest,
+    ) -> Result<crate::pipeline::RunRecord, RecordError> {
+        self.read_sealed(id, sealed)
+    }
+
+    fn read_sealed<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        sealed: &Digest,
+    ) -> Result<T, RecordError> {
+        let path = self.resolve(id)?;
+        let bytes = fs::read(&path).map_err(|source| RecordError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let actual = Digest::of(&bytes);
+        if actual != *sealed {
+            return Err(RecordError::Tampered {
+                id: id.to_owned(),
+                sealed: *sealed,
+                actual,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|source| RecordError::Parse { path, source })
     }
 
     /// Loads a pipeline run record by id or unique prefix.
@@ -253,7 +306,7 @@ impl RecordStore {
         Ok(v["schema"].as_str().unwrap_or_default().to_owned())
     }
 
-    fn write(&self, id: &str, record: &impl Serialize) -> Result<PathBuf, RecordError> {
+    fn write(&self, id: &str, record: &impl Serialize) -> Result<Digest, RecordError> {
         let path = self.dir.join(format!("{id}.json"));
         let io_err = |source| RecordError::Io {
             path: path.clone(),
@@ -270,7 +323,7 @@ impl RecordStore {
         tmp.write_all(&json).map_err(io_err)?;
         tmp.as_file().sync_all().map_err(io_err)?;
         tmp.persist(&path).map_err(|e| io_err(e.error))?;
-        Ok(path)
+        Ok(Digest::of(&json))
     }
 
     /// Loads the record whose id is `id` or starts with it.

@@ -269,6 +269,18 @@ impl Petri {
         stage: &LoadedStage,
         request: RunRequest,
     ) -> Result<StageRecord, Error> {
+        self.run_sealed(stage, request)
+            .await
+            .map(|(record, _)| record)
+    }
+
+    /// [`Petri::run`], also returning the SHA-256 of the record file written
+    /// (its seal, checked before the record is reused or served).
+    pub async fn run_sealed(
+        &self,
+        stage: &LoadedStage,
+        request: RunRequest,
+    ) -> Result<(StageRecord, Digest), Error> {
         let manifest = self.describe(stage).await?;
         let started = SystemTime::now();
         let mut problems = Vec::new();
@@ -400,8 +412,8 @@ impl Petri {
             started_at: humantime::format_rfc3339_millis(started).to_string(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         };
-        self.records.save(&record)?;
-        Ok(record)
+        let seal = self.records.save(&record)?;
+        Ok((record, seal))
     }
 
     /// Opens every given input in manifest order, noting every problem.

@@ -31,6 +31,12 @@ const SCHEMA: &[&str] = &[
         finished_at TEXT
     )",
     "CREATE INDEX IF NOT EXISTS runs_by_key ON runs (run_key, status)",
+    // The SHA-256 of each record file as written: a record is checked
+    // against it before it is reused or served.
+    "CREATE TABLE IF NOT EXISTS record_seals (
+        record_id TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS fuel_model (
         id INTEGER PRIMARY KEY,
         model TEXT NOT NULL
@@ -92,18 +98,40 @@ impl StateStore {
         Ok(row.map(|r| r.0))
     }
 
-    /// Remembers that `record_id` produced the outputs for `key` (called once
-    /// the outputs and the record are durable).
-    pub async fn remember(&self, key: &str, record_id: &str) -> Result<(), StateError> {
+    /// Remembers that `record_id` (whose file hashes to `seal`) produced the
+    /// outputs for `key` (called once the outputs and the record are durable);
+    /// one transaction.
+    pub async fn remember(&self, key: &str, record_id: &str, seal: &str) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
              ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
         )
         .bind(key)
         .bind(record_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        seal_in(&mut tx, record_id, seal).await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Keeps the SHA-256 a record file had when it was written.
+    pub async fn seal(&self, record_id: &str, seal: &str) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
+        seal_in(&mut tx, record_id, seal).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The SHA-256 the record file `record_id` had when it was written.
+    pub async fn seal_of(&self, record_id: &str) -> Result<Option<String>, StateError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT sha256 FROM record_seals WHERE record_id = $1")
+                .bind(record_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.0))
     }
 
     /// Forgets a cache entry whose outputs are gone.
@@ -146,18 +174,39 @@ impl StateStore {
         Ok(())
     }
 
+    /// Marks a run finished and seals its record (one transaction).
     pub async fn finish_run(
         &self,
         run_id: &str,
         status: &str,
         now: &str,
+        seal: &str,
     ) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3")
             .bind(status)
             .bind(now)
             .bind(run_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        seal_in(&mut tx, run_id, seal).await?;
+        tx.commit().await?;
         Ok(())
     }
+}
+
+async fn seal_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    record_id: &str,
+    seal: &str,
+) -> Result<(), StateError> {
+    sqlx::query(
+        "INSERT INTO record_seals (record_id, sha256) VALUES ($1, $2)
+         ON CONFLICT (record_id) DO UPDATE SET sha256 = excluded.sha256",
+    )
+    .bind(record_id)
+    .bind(seal)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

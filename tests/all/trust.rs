@@ -197,3 +197,40 @@ fn the_validated_text_is_what_runs() {
         Outcome::Succeeded { .. }
     ));
 }
+
+#[test]
+fn an_edited_record_is_neither_reused_nor_exported_and_verify_names_it() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"hello").unwrap();
+    let path = f.pipeline("chain.toml", CHAIN);
+    let run = f.run(&path, false);
+    let first = stage(&run, "first");
+    assert!(
+        first.record_sha256.is_some(),
+        "every stage record is sealed"
+    );
+    let id = first.record_id.clone().unwrap();
+    let file = f.petri.records().dir().join(format!("{id}.json"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replacen("\"fuel_used\": ", "\"fuel_used\": 1", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&file, edited).unwrap();
+
+    let m = block_on(petri_host::pipeline::verify_run(&f.petri, &run)).unwrap();
+    assert!(
+        m.iter().any(|m| m.stage == "first" && m.what == "record"),
+        "{m:?}"
+    );
+    let prov = petri_host::pipeline::prov_json(&f.petri, &run);
+    assert!(
+        !prov.to_string().contains(&format!("execution/{id}")),
+        "an edited record is not exported as if intact"
+    );
+    let again = f.run(&path, false);
+    assert_eq!(
+        stage(&again, "first").cache,
+        "miss",
+        "not reused from the cache"
+    );
+    assert_eq!(again.root, run.root);
+}

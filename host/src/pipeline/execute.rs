@@ -359,12 +359,12 @@ pub async fn run_plan(
         finished_at: now(),
     };
     record.root = record.compute_root();
-    petri.records().save_run(&record)?;
+    let seal = petri.records().save_run(&record)?;
     if let Ok(json) = serde_json::to_string(&dispatcher.fuel()) {
         state.save_fuel_model(&json).await?;
     }
     state
-        .finish_run(&run_id, status, &record.finished_at)
+        .finish_run(&run_id, status, &record.finished_at, &seal.to_hex())
         .await?;
     Ok(record)
 }
@@ -607,6 +607,7 @@ fn skipped_stage(sample: &str, stage: &PlanStage, reason: String) -> RunStage {
         cache: "none".into(),
         cache_key: None,
         record_id: None,
+        record_sha256: None,
         inputs: Vec::new(),
         outputs: Vec::new(),
         fuel_used: 0,
@@ -642,10 +643,11 @@ async fn exec_stage(
     result.reason = None;
     result.cache_key = Some(key);
 
-    if !no_cache && let Some(hit) = cached_record(petri, state, &key).await? {
+    if !no_cache && let Some((hit, seal)) = cached_record(petri, state, &key).await? {
         result.status = "succeeded".into();
         result.cache = "hit".into();
         result.record_id = Some(hit.id.clone());
+        result.record_sha256 = Some(seal);
         result.inputs = hit.inputs.clone();
         result.outputs = hit.outputs.clone();
         result.fuel_used = hit.fuel_used;
@@ -675,25 +677,30 @@ async fn exec_stage(
             },
             attempt,
         };
-        let record = petri.run(&stage.module, request).await?;
+        let (record, seal) = petri.run_sealed(&stage.module, request).await?;
         result.record_id = Some(record.id.clone());
+        result.record_sha256 = Some(seal);
         result.inputs = record.inputs.clone();
         result.fuel_used = record.fuel_used;
         let failure = match &record.outcome {
             Outcome::Succeeded { .. } => {
                 result.attempts.push(Attempt {
                     record_id: record.id.clone(),
+                    record_sha256: Some(seal),
                     outcome: "succeeded".into(),
                     decision: None,
                 });
                 result.status = "succeeded".into();
                 result.outputs = record.outputs.clone();
                 // Outputs and record are durable: only now is the result reusable.
-                state.remember(&key.to_hex(), &record.id).await?;
+                state
+                    .remember(&key.to_hex(), &record.id, &seal.to_hex())
+                    .await?;
                 break;
             }
             Outcome::Failed { failure } => failure.clone(),
         };
+        state.seal(&record.id, &seal.to_hex()).await?;
         // Ask the stage (stage errors) or apply the host rule (fuel), then check the policy.
         let proposed = match &failure {
             Failure::Stage { error } => {
@@ -703,6 +710,7 @@ async fn exec_stage(
                     Err(hook) => {
                         result.attempts.push(Attempt {
                             record_id: record.id.clone(),
+                            record_sha256: Some(seal),
                             outcome: failure.to_string(),
                             decision: Some(format!("abort: {hook}")),
                         });
@@ -734,6 +742,7 @@ async fn exec_stage(
         };
         result.attempts.push(Attempt {
             record_id: record.id.clone(),
+            record_sha256: Some(seal),
             outcome: failure.to_string(),
             decision: Some(note),
         });
@@ -817,26 +826,33 @@ async fn ask_recover(
     Ok(Ok(decision))
 }
 
-/// The record behind a cache entry, if its outputs are all still stored and
+/// The record behind a cache entry (and its seal), if the record is the one
+/// sealed when it was written and its outputs are all still stored and
 /// intact. Each output is re-hashed (one SHA-256 pass over the outputs per
-/// hit): a tampered or damaged output is never reused; the entry is forgotten
-/// and the stage runs again, which stores (heals) the right bytes.
+/// hit): a tampered or damaged output or record is never reused; the entry is
+/// forgotten and the stage runs again, which stores (heals) the right bytes.
 async fn cached_record(
     petri: &Arc<Petri>,
     state: &StateStore,
     key: &Digest,
-) -> Result<Option<StageRecord>, Error> {
+) -> Result<Option<(StageRecord, Digest)>, Error> {
     let Some(id) = state.cached(&key.to_hex()).await? else {
         return Ok(None);
     };
+    let seal = state
+        .seal_of(&id)
+        .await?
+        .and_then(|s| s.parse::<Digest>().ok());
     let p = petri.clone();
     let usable = tokio::task::spawn_blocking(move || {
-        p.records().load(&id).ok().filter(|r| {
-            matches!(r.outcome, Outcome::Succeeded { .. })
-                && r.outputs
-                    .iter()
-                    .all(|o: &PortData| p.blobs().verify(&o.sha256).unwrap_or(false))
-        })
+        let seal = seal?;
+        let record = p.records().load_sealed(&id, &seal).ok()?;
+        let intact = matches!(record.outcome, Outcome::Succeeded { .. })
+            && record
+                .outputs
+                .iter()
+                .all(|o: &PortData| p.blobs().verify(&o.sha256).unwrap_or(false));
+        intact.then_some((record, seal))
     })
     .await
     .map_err(|e| Error::State(e.to_string()))?;

@@ -11,14 +11,15 @@ use crate::error::Error;
 use crate::provenance::StageRecord;
 use crate::runner::Petri;
 
-/// The stage records a run refers to, in run order (missing ones are left out).
+/// The stage records a run refers to, in run order; records that are missing
+/// or no longer match their seal are left out (never exported as if intact).
 fn stage_records(petri: &Petri, run: &RunRecord) -> Vec<(String, StageRecord)> {
     run.stages
         .iter()
+        .filter(|s| s.record_id.is_some())
         .filter_map(|s| {
-            s.record_id
-                .as_deref()
-                .and_then(|id| petri.records().load(id).ok())
+            s.load_record(petri.records())
+                .ok()
                 .map(|r| (s.stage.clone(), r))
         })
         .collect()

@@ -21,6 +21,7 @@ pub use files::{Files, MAX_CLIMB, Uploaded, normalise};
 pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Texts, Wire};
 pub use record::{
     Attempt, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
+    load_sealed_run,
 };
 pub use samples::Sample;
 pub use validate::{Source, validate, validate_source};

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::provenance::PortData;
+use crate::provenance::{PortData, RecordError, RecordStore, StageRecord};
 
 /// Format tag of [`RunRecord`].
 pub const RUN_SCHEMA: &str = "petri.run-record/v1";
@@ -75,6 +75,10 @@ pub struct RunStage {
     pub cache_key: Option<Digest>,
     /// The stage record that produced the outputs (for a hit: the original run's).
     pub record_id: Option<String>,
+    /// The SHA-256 of the stage record's file: it is checked against this
+    /// before it is served or exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_sha256: Option<Digest>,
     pub inputs: Vec<PortData>,
     pub outputs: Vec<PortData>,
     pub fuel_used: u64,
@@ -95,6 +99,9 @@ pub struct RunStage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     pub record_id: String,
+    /// The SHA-256 of the attempt's stage record file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_sha256: Option<Digest>,
     pub outcome: String,
     /// The decision after a failure (`retry`, `retry-with`, `skip`, `abort`…) and why.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,5 +156,33 @@ impl RunRecord {
         let sheet = self.samples.as_ref().map(|s| s.sha256);
         let top = serde_json::json!([self.pipeline.sha256, sheet, inputs, stages, self.edges]);
         Digest::of(top.to_string().as_bytes())
+    }
+}
+
+impl RunStage {
+    /// The stage record behind this entry, checked against the seal the run
+    /// record holds for it (records of runs from before seals load as they are).
+    pub fn load_record(&self, records: &RecordStore) -> Result<StageRecord, RecordError> {
+        let id = self.record_id.as_deref().unwrap_or_default();
+        match &self.record_sha256 {
+            Some(seal) => records.load_sealed(id, seal),
+            None => records.load(id),
+        }
+    }
+}
+
+/// Loads the run record `id` (or unique prefix) checked against the seal
+/// `state` kept when it was written. `Ok((record, false))`: the record has no
+/// seal (written before seals existed).
+pub async fn load_sealed_run(
+    records: &RecordStore,
+    state: &crate::state::StateStore,
+    id: &str,
+) -> Result<(RunRecord, bool), crate::error::Error> {
+    let run = records.load_run(id)?;
+    let seal = state.seal_of(&run.id).await?;
+    match seal.and_then(|s| s.parse::<Digest>().ok()) {
+        Some(seal) => Ok((records.load_run_sealed(&run.id, &seal)?, true)),
+        None => Ok((run, false)),
     }
 }

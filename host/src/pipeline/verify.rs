@@ -8,7 +8,7 @@ use super::record::RunRecord;
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::params::RawParam;
-use crate::provenance::Outcome;
+use crate::provenance::{Outcome, RecordError};
 use crate::runner::{InputSource, Petri, RunRequest};
 
 /// One way a run failed to reproduce.
@@ -54,18 +54,26 @@ pub async fn verify_run(petri: &Petri, run: &RunRecord) -> Result<Vec<Mismatch>,
                 got,
             })
         };
-        let Some(record) = s
-            .record_id
-            .as_deref()
-            .and_then(|id| petri.records().load(id).ok())
-        else {
-            miss(
-                "record",
-                None,
-                format!("stage record {:?}", s.record_id),
-                "missing".into(),
-            );
-            continue;
+        let record = match s.record_id.as_ref().map(|_| s.load_record(petri.records())) {
+            Some(Ok(record)) => record,
+            Some(Err(RecordError::Tampered { sealed, actual, .. })) => {
+                miss(
+                    "record",
+                    None,
+                    format!("stage record sealed as sha256:{sealed}"),
+                    format!("sha256:{actual}"),
+                );
+                continue;
+            }
+            _ => {
+                miss(
+                    "record",
+                    None,
+                    format!("stage record {:?}", s.record_id),
+                    "missing".into(),
+                );
+                continue;
+            }
         };
         // Stored outputs must still be the bytes they are named after.
         for o in &s.outputs {

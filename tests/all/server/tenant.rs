@@ -323,3 +323,24 @@ policy = { fuel = 9_000_000_000_000_000, wall-clock-secs = 120 }
     let cancel = d.post_json(&format!("/v1/runs/{a_id}/cancel"), &d.alice, &json!({}));
     assert!(cancel.status < 300, "{}", cancel.status);
 }
+
+#[test]
+fn an_edited_run_record_is_not_served() {
+    let d = Daemon::start(|_| {});
+    registered_testkit(&d);
+    let data = blob(&d, &d.alice, b"x");
+    let submit =
+        json!({ "pipeline": copy_of("data/input.bin"), "files": { "data/input.bin": data } });
+    let id = d.post_json("/v1/runs", &d.alice, &submit).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = d.wait(&id, &d.alice);
+    let path = format!("/v1/runs/{id}/provenance");
+    assert_eq!(d.get(&path, &d.alice).status, 200);
+    let record = run["record_id"].as_str().unwrap();
+    let file = d._dir.path().join(format!("data/runs/{record}.json"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("\"completed\"", "\"failed\"")).unwrap();
+    d.get(&path, &d.alice).error(500, "integrity");
+}

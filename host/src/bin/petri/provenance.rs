@@ -4,7 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use petri_host::{DataDir, RecordStore};
+use petri_host::pipeline::load_sealed_run;
+use petri_host::{DataDir, RecordStore, StateStore};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -75,7 +76,21 @@ pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn pipeline_run(data_dir: &Path, records: &RecordStore, args: &Args) -> anyhow::Result<ExitCode> {
-    let run = records.load_run(&args.id)?;
+    // Served only as sealed when it was written (the state database keeps the seal).
+    let state_db = DataDir::new(data_dir).state_db();
+    let run = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async {
+            let state = StateStore::open(&state_db).await?;
+            let (run, sealed) = load_sealed_run(records, &state, &args.id).await?;
+            if !sealed {
+                eprintln!(
+                    "petri provenance: run {} has no seal (written before seals); shown as it is",
+                    run.id
+                );
+            }
+            anyhow::Ok(run)
+        })
+    })?;
     match (args.format, args.json) {
         (Some(Format::Json), _) | (None, true) => {
             println!("{}", serde_json::to_string_pretty(&run)?)

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use petri_host::Petri;
-use petri_host::pipeline::{RunRecord, verify_run};
+use petri_host::pipeline::{RunRecord, load_sealed_run, verify_run};
+use petri_host::{DataDir, Petri, StateStore};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,10 +25,17 @@ pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a run record", as_path.display()))?
     } else {
-        petri
-            .records()
-            .load_run(&args.run)
-            .with_context(|| format!("loading run `{}`", args.run))?
+        let state = StateStore::open(&DataDir::new(data_dir).state_db()).await?;
+        let (run, sealed) = load_sealed_run(petri.records(), &state, &args.run)
+            .await
+            .with_context(|| format!("loading run `{}`", args.run))?;
+        if !sealed {
+            eprintln!(
+                "petri verify: run {} has no seal (written before seals); its record is taken as it is",
+                run.id
+            );
+        }
+        run
     };
     let mismatches = verify_run(&petri, &run)
         .await

@@ -357,7 +357,11 @@ pub async fn run_logs(
     let mut lines = Vec::new();
     for s in &view.stages {
         for a in &s.attempts {
-            let Ok(rec) = app.petri.records().load(&a.record_id) else {
+            let seal = app.store.state().seal_of(&a.record_id).await?;
+            let Some(seal) = seal.and_then(|s| s.parse::<Digest>().ok()) else {
+                continue;
+            };
+            let Ok(rec) = app.petri.records().load_sealed(&a.record_id, &seal) else {
                 continue;
             };
             let Ok(bytes) = app.petri.blobs().read(&rec.log.sha256) else {
@@ -393,6 +397,7 @@ pub async fn run_logs(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such run for this group", body = ErrorBody),
         (status = 409, description = "The run has no record yet", body = ErrorBody),
+        (status = 500, description = "The run record no longer matches its seal (`integrity`); it is not served", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn provenance(
     State(app): State<Arc<AppState>>,
@@ -404,11 +409,22 @@ pub async fn provenance(
     let record_id = row.record_id.ok_or_else(|| {
         ApiError::conflict(format!("run {id} has no record yet ({})", row.status))
     })?;
-    let record = app
-        .petri
-        .records()
-        .load_run(&record_id)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    // Served only as sealed when it was written.
+    let seal = app
+        .store
+        .state()
+        .seal_of(&record_id)
+        .await?
+        .and_then(|s| s.parse::<Digest>().ok());
+    let record = seal
+        .ok_or_else(|| format!("run record {record_id} has no seal"))
+        .and_then(|seal| {
+            app.petri
+                .records()
+                .load_run_sealed(&record_id, &seal)
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", e))?;
     let internal = |e: String| ApiError::internal(e);
     let doc = match q.format.unwrap_or_default() {
         ProvFormat::Json => serde_json::to_value(&record).map_err(|e| internal(e.to_string()))?,
