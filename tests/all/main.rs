@@ -3,6 +3,7 @@
 
 mod cache;
 mod genomics;
+mod governance;
 mod hostile;
 mod pipeline;
 mod plugins;

@@ -9,18 +9,21 @@ use petri_host::server::{self, ServerConfig};
 use serde_json::{Value, json};
 
 /// A daemon running in this process on its own runtime; stopped (SIGTERM path) on drop.
-struct Daemon {
-    addr: SocketAddr,
+/// `admin` is an admin of lab-a, `alice` of lab-a (granted `urgent`), `bob` of lab-b.
+pub(crate) struct Daemon {
+    pub(crate) addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
-    admin: String,
-    alice: String,
-    bob: String,
+    /// The daemon's data dir.
+    pub(crate) data: std::path::PathBuf,
+    pub(crate) admin: String,
+    pub(crate) alice: String,
+    pub(crate) bob: String,
 }
 
 impl Daemon {
-    fn start(tune: impl FnOnce(&mut ServerConfig)) -> Daemon {
+    pub(crate) fn start(tune: impl FnOnce(&mut ServerConfig)) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".into(),
@@ -38,15 +41,24 @@ impl Daemon {
             let admin = server::create_token(&store, "ops", "lab-a", true)
                 .await
                 .unwrap();
-            let alice = server::create_token(&store, "alice", "lab-a", false)
-                .await
-                .unwrap();
+            let alice = server::create_token_with(
+                &store,
+                &server::TokenSpec {
+                    name: "alice".into(),
+                    group: "lab-a".into(),
+                    priorities: vec![server::Priority::Urgent],
+                    ..server::TokenSpec::default()
+                },
+            )
+            .await
+            .unwrap();
             let bob = server::create_token(&store, "bob", "lab-b", false)
                 .await
                 .unwrap();
             (admin, alice, bob, server::bind(&config).await.unwrap())
         });
         let addr = listener.local_addr().unwrap();
+        let data = config.data_dir.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             runtime
@@ -60,6 +72,7 @@ impl Daemon {
             stop: Some(tx),
             thread: Some(thread),
             _dir: dir,
+            data,
             admin,
             alice,
             bob,
@@ -73,7 +86,7 @@ impl Daemon {
     }
 
     /// One HTTP/1.1 request on a fresh connection.
-    fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         path: &str,
@@ -103,11 +116,11 @@ impl Daemon {
         Reply::parse(&raw)
     }
 
-    fn get(&self, path: &str, token: &str) -> Reply {
+    pub(crate) fn get(&self, path: &str, token: &str) -> Reply {
         self.call("GET", path, Some(token), &[], b"")
     }
 
-    fn post_json(&self, path: &str, token: &str, body: &Value) -> Reply {
+    pub(crate) fn post_json(&self, path: &str, token: &str, body: &Value) -> Reply {
         self.call(
             "POST",
             path,
@@ -117,7 +130,7 @@ impl Daemon {
         )
     }
 
-    fn upload(&self, path: &str, token: &str, bytes: &[u8]) -> Reply {
+    pub(crate) fn upload(&self, path: &str, token: &str, bytes: &[u8]) -> Reply {
         self.call(
             "POST",
             path,
@@ -128,7 +141,7 @@ impl Daemon {
     }
 
     /// Polls a run until it finishes.
-    fn wait(&self, id: &str, token: &str) -> Value {
+    pub(crate) fn wait(&self, id: &str, token: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let run = self.get(&format!("/v1/runs/{id}"), token).json();
@@ -152,10 +165,10 @@ impl Drop for Daemon {
     }
 }
 
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
@@ -205,14 +218,14 @@ impl Reply {
         }
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "HTTP {} is not JSON ({e}): {}",
@@ -223,7 +236,7 @@ impl Reply {
     }
 
     /// Asserts the status and that the body is a JSON error with `code`.
-    fn error(&self, status: u16, code: &str) -> Value {
+    pub(crate) fn error(&self, status: u16, code: &str) -> Value {
         assert_eq!(
             self.status,
             status,
@@ -236,7 +249,7 @@ impl Reply {
     }
 }
 
-const CHAIN: &str = r#"
+pub(crate) const CHAIN: &str = r#"
 [pipeline]
 name = "chain"
 
@@ -254,7 +267,7 @@ params = { mode = "burn", record = 1 }
 inputs = { data = "first.out" }
 "#;
 
-fn testkit() -> Vec<u8> {
+pub(crate) fn testkit() -> Vec<u8> {
     std::fs::read(petri_plugins::TESTKIT).unwrap()
 }
 
@@ -380,9 +393,11 @@ fn runs_over_http_with_group_isolation() {
         .error(404, "not_found");
     d.get(&format!("/v1/artifacts/{blob_sha}"), &bob)
         .error(404, "not_found");
-    // Bob cannot name Alice's blob in a run of his own either.
+    // Bob cannot name Alice's blob in a run of his own either (at a priority he may use).
+    let mut theirs = submit.clone();
+    theirs["priority"] = json!("normal");
     let stolen = d
-        .post_json("/v1/runs", &bob, &submit)
+        .post_json("/v1/runs", &bob, &theirs)
         .error(422, "invalid_pipeline");
     assert!(stolen.to_string().contains("no uploaded blob"), "{stolen}");
 

@@ -9,6 +9,7 @@
 //! rate-limit-burst = 40
 //! max-concurrent-runs = 2
 //! drain-timeout-secs = 30           # SIGTERM: how long running stages may finish
+//! header-read-timeout-secs = 30     # a request head must arrive within this
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ pub struct ServerConfig {
     /// daemon's instruments; their state then lives in SQLite and changes
     /// through `/v1/instruments`.
     pub instruments: Option<PathBuf>,
+    /// How long a client may take to send a request's head (request line
+    /// and headers) before the connection is closed.
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +60,7 @@ impl Default for ServerConfig {
             max_concurrent_runs: 2,
             drain_timeout_secs: 30,
             instruments: None,
+            header_read_timeout_secs: 30,
         }
     }
 }
@@ -88,6 +93,9 @@ impl ServerConfig {
         }
         if self.max_concurrent_runs == 0 {
             return Err("max-concurrent-runs must be at least 1".into());
+        }
+        if self.header_read_timeout_secs == 0 {
+            return Err("header-read-timeout-secs must be at least 1".into());
         }
         Ok(())
     }

@@ -20,6 +20,8 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "blobs", description = "Uploaded files"),
         (name = "artifacts", description = "Downloads by digest"),
         (name = "instruments", description = "Instruments: state and maintenance windows"),
+        (name = "tokens", description = "API tokens (admins)"),
+        (name = "audit", description = "The audit log of every state-changing call (admins)"),
         (name = "health", description = "Liveness, readiness, metrics"),
     )
 )]

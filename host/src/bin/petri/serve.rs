@@ -33,6 +33,9 @@ pub struct Args {
     /// On SIGTERM, seconds running stages may take before they are checkpointed.
     #[arg(long, env = "PETRI_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send a request's head before it is cut off.
+    #[arg(long, env = "PETRI_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: Option<u64>,
     /// An instruments calendar (TOML) seeding the daemon's instruments.
     #[arg(long, env = "PETRI_INSTRUMENTS")]
     instruments: Option<PathBuf>,
@@ -57,7 +60,8 @@ pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::
         rate_limit_per_second,
         rate_limit_burst,
         max_concurrent_runs,
-        drain_timeout_secs
+        drain_timeout_secs,
+        header_read_timeout_secs
     );
     if let Some(path) = args.instruments {
         config.instruments = Some(path);
