@@ -42,9 +42,7 @@ pub enum Failure {
     HostIo { message: String },
     /// An input's bytes did not hash to the digest they were stored or
     /// declared under: the data was tampered with or corrupted on disk.
-    #[error(
-        "integrity: input `{port}` should be sha256:{expected} but its bytes hash to sha256:{actual}"
-    )]
+    #[error("integrity: input `{port}` should be sha256:{expected} but its bytes hash to sha256:{actual}")]
     Integrity {
         port: String,
         expected: String,
