@@ -366,7 +366,10 @@ fn temp_file_reaches(dir: &Path, len: u64) -> bool {
 
 #[test]
 fn uploads_stream_to_disk_as_they_arrive_and_are_capped() {
-    let d = Daemon::start(|c| c.max_upload_bytes = 8 << 20);
+    let d = Daemon::start(|c| {
+        c.max_upload_bytes = 8 << 20;
+        c.max_module_bytes = 6 << 20;
+    });
     let tmp = d.data.join("blobs/tmp");
     for route in ["/v1/modules", "/v1/blobs"] {
         let mut s = TcpStream::connect(d.addr).unwrap();
@@ -387,9 +390,12 @@ fn uploads_stream_to_disk_as_they_arrive_and_are_capped() {
         drop(s);
         temp_files_gone(&tmp);
     }
-    // Over the cap: 413, and nothing is left behind.
-    let big = vec![0u8; 9 << 20];
-    d.upload("/v1/modules", &d.admin, &big)
+    // Over a cap: 413, and nothing is left behind.
+    let module = vec![0u8; 7 << 20];
+    d.upload("/v1/modules", &d.admin, &module)
+        .error(413, "payload_too_large");
+    assert_eq!(d.upload("/v1/blobs", &d.admin, &module).status, 201);
+    d.upload("/v1/blobs", &d.admin, &vec![1u8; 9 << 20])
         .error(413, "payload_too_large");
     temp_files_gone(&tmp);
 }

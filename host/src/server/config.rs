@@ -5,6 +5,7 @@
 //! data-dir = "/var/lib/petri"
 //! max-body-bytes = 1048576          # JSON requests
 //! max-upload-bytes = 1073741824     # modules and blobs
+//! max-module-bytes = 134217728      # modules (compiled from memory)
 //! rate-limit-per-second = 20.0      # per token
 //! rate-limit-burst = 40
 //! max-concurrent-runs = 2
@@ -30,6 +31,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest uploaded module or blob.
     pub max_upload_bytes: u64,
+    /// Largest uploaded module (also bounded by `max_upload_bytes`): a
+    /// module is streamed to disk like a blob, but compiling it reads it
+    /// whole, so this bounds the memory an upload can take.
+    pub max_module_bytes: u64,
     /// Requests per second each token may make, sustained.
     pub rate_limit_per_second: f64,
     /// Requests a token may make at once before it is limited.
@@ -55,6 +60,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from(".petri"),
             max_body_bytes: 1 << 20,
             max_upload_bytes: 1 << 30,
+            max_module_bytes: 128 << 20,
             rate_limit_per_second: 20.0,
             rate_limit_burst: 40,
             max_concurrent_runs: 2,
@@ -93,6 +99,9 @@ impl ServerConfig {
         }
         if self.max_concurrent_runs == 0 {
             return Err("max-concurrent-runs must be at least 1".into());
+        }
+        if self.max_module_bytes == 0 {
+            return Err("max-module-bytes must be at least 1".into());
         }
         if self.header_read_timeout_secs == 0 {
             return Err("header-read-timeout-secs must be at least 1".into());

@@ -21,6 +21,9 @@ pub struct Args {
     /// Largest uploaded module or blob, in bytes.
     #[arg(long, env = "PETRI_MAX_UPLOAD_BYTES")]
     max_upload_bytes: Option<u64>,
+    /// Largest uploaded module, in bytes (compiling reads it whole).
+    #[arg(long, env = "PETRI_MAX_MODULE_BYTES")]
+    max_module_bytes: Option<u64>,
     /// Sustained requests per second per token.
     #[arg(long, env = "PETRI_RATE_LIMIT_PER_SECOND")]
     rate_limit_per_second: Option<f64>,
@@ -57,6 +60,7 @@ pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::
         listen,
         max_body_bytes,
         max_upload_bytes,
+        max_module_bytes,
         rate_limit_per_second,
         rate_limit_burst,
         max_concurrent_runs,

@@ -106,7 +106,7 @@ fn register(app: &AppState, manifest: &Manifest, digest: Digest) -> Result<(), A
         (status = 400, description = "Bad query", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 409, description = "Admins: its name and version are registered to other bytes (the module is stored, not registered)", body = ErrorBody),
-        (status = 413, description = "Larger than max-upload-bytes", body = ErrorBody),
+        (status = 413, description = "Larger than max-module-bytes or max-upload-bytes", body = ErrorBody),
         (status = 422, description = "Not a petri stage component", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn upload_module(
@@ -120,7 +120,7 @@ pub async fn upload_module(
         app.petri.blobs(),
         &headers,
         body,
-        app.config.max_upload_bytes,
+        app.config.max_upload_bytes.min(app.config.max_module_bytes),
     )
     .await?;
     if !received.head.starts_with(b"\0asm") {
