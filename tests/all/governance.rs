@@ -104,11 +104,17 @@ fn tokens_are_listed_without_secrets_revoked_at_once_and_expire() {
     );
     post(&d, &format!("/v1/tokens/{id}/revoke"), &d.admin, "").error(409, "conflict");
     post(&d, "/v1/tokens/nobody-at-all/revoke", &d.admin, "").error(404, "not_found");
+    post(&d, "/v1/tokens/ops/revoke", &d.admin, "").error(409, "conflict");
+    assert_eq!(
+        d.get("/v1/runs", &d.admin).status,
+        200,
+        "an admin revoked itself"
+    );
 
     // Revoked by another process (`petri token revoke`): refused within the cache's time to live.
     assert_eq!(d.get("/v1/runs", &d.bob).status, 200);
     let now = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
-    let outcome = with_store(&d.data, async |s| s.revoke_token("bob", &now).await);
+    let outcome = with_store(&d.data, async |s| s.revoke_token("bob", &now, None).await);
     assert!(matches!(outcome.unwrap(), Revocation::Revoked(_)));
     let refused = until_status(&d, "/v1/runs", &d.bob, 401);
     assert!(

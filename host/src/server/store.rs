@@ -173,6 +173,8 @@ pub enum Revocation {
     NotFound,
     /// A name several tokens carry: give the id.
     Ambiguous(usize),
+    /// The token the caller asked to spare (its own): not revoked.
+    Spared(TokenRow),
 }
 
 type TokenTuple = (
@@ -381,9 +383,14 @@ impl ServerStore {
     }
 
     /// Revokes the one token named `which` or whose id is `which` (at least
-    /// 8 hex digits of it). The row stays, stamped, so the token is known
-    /// as revoked rather than unknown.
-    pub async fn revoke_token(&self, which: &str, now: &str) -> Result<Revocation, StateError> {
+    /// 8 hex digits of it), unless its id is `spare`. The row stays,
+    /// stamped, so the token is known as revoked rather than unknown.
+    pub async fn revoke_token(
+        &self,
+        which: &str,
+        now: &str,
+        spare: Option<&str>,
+    ) -> Result<Revocation, StateError> {
         let id_like = which.len() >= 8 && which.chars().all(|c| c.is_ascii_hexdigit());
         let matching: Vec<(String, TokenRow)> = self
             .all_token_digests()
@@ -400,6 +407,9 @@ impl ServerStore {
         };
         if row.revoked_at.is_some() {
             return Ok(Revocation::AlreadyRevoked(row));
+        }
+        if spare == Some(row.id.as_str()) {
+            return Ok(Revocation::Spared(row));
         }
         sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE token_sha256 = $2 AND revoked_at IS NULL",

@@ -164,7 +164,7 @@ async fn list(store: &ServerStore, json: bool) -> anyhow::Result<()> {
 }
 
 async fn revoke(store: &ServerStore, which: &str, reason: &str) -> anyhow::Result<ExitCode> {
-    match store.revoke_token(which, &humantime_now()).await? {
+    match store.revoke_token(which, &humantime_now(), None).await? {
         Revocation::Revoked(row) => {
             let detail = format!("name `{}`, group {}", row.name, row.group);
             audit(store, "token revoke", &row.id, reason, &detail).await?;
@@ -184,6 +184,8 @@ async fn revoke(store: &ServerStore, which: &str, reason: &str) -> anyhow::Resul
         Revocation::Ambiguous(n) => {
             anyhow::bail!("{n} tokens are named `{which}`: give the id (`petri token list`)")
         }
+        // Nothing is spared from the command line.
+        Revocation::Spared(row) => anyhow::bail!("token {} was not revoked", row.id),
     }
 }
 

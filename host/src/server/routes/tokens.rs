@@ -55,7 +55,8 @@ pub async fn list_tokens(
 }
 
 /// Revokes a token (admins), by id or by name when one token has it. It
-/// stops working at once; the row stays, marked revoked. The reason goes
+/// stops working at once; the row stays, marked revoked. A token cannot
+/// revoke itself (so an admin does not lock itself out by mistake). The reason goes
 /// in `X-Petri-Reason` and into the audit log.
 #[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "tokens",
     params(("id" = String, Path, description = "Token id (at least 8 hex digits) or name")),
@@ -65,7 +66,7 @@ pub async fn list_tokens(
         (status = 401, description = "No, unknown, revoked or expired token", body = ErrorBody),
         (status = 403, description = "Not an admin token", body = ErrorBody),
         (status = 404, description = "No such token", body = ErrorBody),
-        (status = 409, description = "Already revoked, or a name several tokens have", body = ErrorBody),
+        (status = 409, description = "Already revoked, a name several tokens have, or the calling token itself", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn revoke_token(
     State(app): State<Arc<AppState>>,
@@ -73,7 +74,10 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     admin_only(&caller, "revoke tokens")?;
-    let outcome = app.store.revoke_token(&id, &now()).await?;
+    let outcome = app
+        .store
+        .revoke_token(&id, &now(), Some(&caller.token_id))
+        .await?;
     // Whatever happened, no cached token outlives this call.
     app.forget_tokens();
     match outcome {
@@ -92,6 +96,10 @@ pub async fn revoke_token(
         Revocation::NotFound => Err(ApiError::not_found(format!("no token `{id}`"))),
         Revocation::Ambiguous(n) => Err(ApiError::conflict(format!(
             "{n} tokens are named `{id}`: revoke one by its id (GET /v1/tokens)"
+        ))),
+        Revocation::Spared(row) => Err(ApiError::conflict(format!(
+            "token `{}` ({}) is the one making this call: revoke it with another admin token or `petri token revoke`",
+            row.name, row.id
         ))),
     }
 }
