@@ -45,7 +45,7 @@ pub use provenance::{
     LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordError, RecordStore, StageRecord,
     StageRef,
 };
-pub use registry::{Registry, RegistryEntry, RegistryError};
+pub use registry::{Added, NamedModule, Registration, Registry, RegistryEntry, RegistryError};
 pub use runner::{InputSource, LoadedStage, Petri, RunRequest};
 pub use stage_log::LogLine;
 pub use state::{StateError, StateStore};

@@ -368,3 +368,6 @@ fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
 
 #[path = "cli/serve.rs"]
 mod serve;
+
+#[path = "cli/governance.rs"]
+mod governance;

@@ -4,6 +4,7 @@
 mod cache;
 mod fuzz;
 mod genomics;
+mod governance;
 mod hostile;
 mod pipeline;
 mod plugins;

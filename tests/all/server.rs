@@ -11,18 +11,21 @@ use serde_json::{Value, json};
 mod tenant;
 
 /// A daemon running in this process on its own runtime; stopped (SIGTERM path) on drop.
-struct Daemon {
-    addr: SocketAddr,
+/// `admin` is an admin of lab-a, `alice` of lab-a (granted `urgent`), `bob` of lab-b.
+pub(crate) struct Daemon {
+    pub(crate) addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
-    admin: String,
-    alice: String,
-    bob: String,
+    /// The daemon's data dir.
+    pub(crate) data: std::path::PathBuf,
+    pub(crate) admin: String,
+    pub(crate) alice: String,
+    pub(crate) bob: String,
 }
 
 impl Daemon {
-    fn start(tune: impl FnOnce(&mut ServerConfig)) -> Daemon {
+    pub(crate) fn start(tune: impl FnOnce(&mut ServerConfig)) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".into(),
@@ -40,15 +43,24 @@ impl Daemon {
             let admin = server::create_token(&store, "ops", "lab-a", true)
                 .await
                 .unwrap();
-            let alice = server::create_token(&store, "alice", "lab-a", false)
-                .await
-                .unwrap();
+            let alice = server::create_token_with(
+                &store,
+                &server::TokenSpec {
+                    name: "alice".into(),
+                    group: "lab-a".into(),
+                    priorities: vec![server::Priority::Urgent],
+                    ..server::TokenSpec::default()
+                },
+            )
+            .await
+            .unwrap();
             let bob = server::create_token(&store, "bob", "lab-b", false)
                 .await
                 .unwrap();
             (admin, alice, bob, server::bind(&config).await.unwrap())
         });
         let addr = listener.local_addr().unwrap();
+        let data = config.data_dir.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             runtime
@@ -62,6 +74,7 @@ impl Daemon {
             stop: Some(tx),
             thread: Some(thread),
             _dir: dir,
+            data,
             admin,
             alice,
             bob,
@@ -75,7 +88,7 @@ impl Daemon {
     }
 
     /// One HTTP/1.1 request on a fresh connection.
-    fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         path: &str,
@@ -105,11 +118,11 @@ impl Daemon {
         Reply::parse(&raw)
     }
 
-    fn get(&self, path: &str, token: &str) -> Reply {
+    pub(crate) fn get(&self, path: &str, token: &str) -> Reply {
         self.call("GET", path, Some(token), &[], b"")
     }
 
-    fn post_json(&self, path: &str, token: &str, body: &Value) -> Reply {
+    pub(crate) fn post_json(&self, path: &str, token: &str, body: &Value) -> Reply {
         self.call(
             "POST",
             path,
@@ -119,7 +132,7 @@ impl Daemon {
         )
     }
 
-    fn upload(&self, path: &str, token: &str, bytes: &[u8]) -> Reply {
+    pub(crate) fn upload(&self, path: &str, token: &str, bytes: &[u8]) -> Reply {
         self.call(
             "POST",
             path,
@@ -130,7 +143,7 @@ impl Daemon {
     }
 
     /// Polls a run until it finishes.
-    fn wait(&self, id: &str, token: &str) -> Value {
+    pub(crate) fn wait(&self, id: &str, token: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let run = self.get(&format!("/v1/runs/{id}"), token).json();
@@ -154,10 +167,10 @@ impl Drop for Daemon {
     }
 }
 
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
@@ -207,14 +220,14 @@ impl Reply {
         }
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "HTTP {} is not JSON ({e}): {}",
@@ -225,7 +238,7 @@ impl Reply {
     }
 
     /// Asserts the status and that the body is a JSON error with `code`.
-    fn error(&self, status: u16, code: &str) -> Value {
+    pub(crate) fn error(&self, status: u16, code: &str) -> Value {
         assert_eq!(
             self.status,
             status,
@@ -238,7 +251,7 @@ impl Reply {
     }
 }
 
-const CHAIN: &str = r#"
+pub(crate) const CHAIN: &str = r#"
 [pipeline]
 name = "chain"
 
@@ -256,7 +269,7 @@ params = { mode = "burn", record = 1 }
 inputs = { data = "first.out" }
 "#;
 
-fn testkit() -> Vec<u8> {
+pub(crate) fn testkit() -> Vec<u8> {
     std::fs::read(petri_plugins::TESTKIT).unwrap()
 }
 
@@ -382,9 +395,11 @@ fn runs_over_http_with_group_isolation() {
         .error(404, "not_found");
     d.get(&format!("/v1/artifacts/{blob_sha}"), &bob)
         .error(404, "not_found");
-    // Bob cannot name Alice's blob in a run of his own either.
+    // Bob cannot name Alice's blob in a run of his own either (at a priority he may use).
+    let mut theirs = submit.clone();
+    theirs["priority"] = json!("normal");
     let stolen = d
-        .post_json("/v1/runs", &bob, &submit)
+        .post_json("/v1/runs", &bob, &theirs)
         .error(422, "invalid_pipeline");
     assert!(stolen.to_string().contains("no uploaded blob"), "{stolen}");
 

@@ -16,7 +16,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-token="$("$petri" --data-dir "$work/data" token create --group schemathesis --admin --name schemathesis)"
+# Granted every priority: a schema-valid run may ask for any (docs/server.md, priority grants).
+token="$("$petri" --data-dir "$work/data" token create --group schemathesis --admin --name schemathesis \
+    --allow-priority urgent --allow-priority clinical)"
 # A generous rate limit: schemathesis sends hundreds of requests in a burst.
 "$petri" --data-dir "$work/data" serve --listen 127.0.0.1:0 \
     --instruments examples/instruments/core.toml \

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -37,9 +38,15 @@ pub struct AppState {
     /// The scheduler every run shares: instruments (as changed through the
     /// API), worker slots, and one queue ordered by sample decay and priority.
     pub dispatcher: Dispatcher,
-    /// Tokens already looked up (tokens are never revoked while the daemon runs).
-    tokens: Mutex<HashMap<String, TokenRow>>,
+    /// Tokens already looked up, with when: an entry older than
+    /// [`TOKEN_RECHECK`] is read again from SQLite (a token revoked by
+    /// `petri token revoke` in another process stops working within it); a
+    /// revocation through the API empties it at once.
+    tokens: Mutex<HashMap<String, (TokenRow, Instant)>>,
 }
+
+/// How long a looked-up token is trusted before SQLite is asked again.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(5);
 
 impl AppState {
     pub fn new(
@@ -65,19 +72,29 @@ impl AppState {
         }
     }
 
+    /// A token looked up less than [`TOKEN_RECHECK`] ago.
     pub fn known_token(&self, digest: &str) -> Option<TokenRow> {
         self.tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(digest)
-            .cloned()
+            .filter(|(_, at)| at.elapsed() < TOKEN_RECHECK)
+            .map(|(row, _)| row.clone())
     }
 
     pub fn remember_token(&self, digest: &str, row: &TokenRow) {
         self.tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(digest.to_owned(), row.clone());
+            .insert(digest.to_owned(), (row.clone(), Instant::now()));
+    }
+
+    /// Drops every cached token (after a revocation).
+    pub fn forget_tokens(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Asks the worker executing `run_id` to stop it; false if none is.

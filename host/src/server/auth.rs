@@ -3,15 +3,19 @@
 
 use std::sync::Arc;
 
+use std::time::SystemTime;
+
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use rand::TryRngCore;
 
 use super::app::AppState;
+use super::audit::CallerSlot;
 use super::error::{ApiError, ServerError};
-use super::store::{ServerStore, TokenRow};
+use super::store::{ServerStore, TokenRow, TokenSpec, parse_priority};
+use super::views::{Priority, TokenState};
 use crate::digest::Digest;
 
 /// Prefix of every token petri issues (easy to spot in a leaked secret scan).
@@ -30,10 +34,27 @@ pub async fn create_token(
     group: &str,
     admin: bool,
 ) -> Result<String, ServerError> {
-    if !valid_group(group) {
+    let spec = TokenSpec {
+        name: name.to_owned(),
+        group: group.to_owned(),
+        admin,
+        ..TokenSpec::default()
+    };
+    create_token_with(store, &spec).await
+}
+
+/// Creates a token as `spec` says (grants, expiry); returns it once.
+pub async fn create_token_with(
+    store: &ServerStore,
+    spec: &TokenSpec,
+) -> Result<String, ServerError> {
+    if !valid_group(&spec.group) {
         return Err(ServerError::Config {
             path: "--group".into(),
-            message: format!("group `{group}` may only use letters, digits, `-`, `_` and `.`"),
+            message: format!(
+                "group `{}` may only use letters, digits, `-`, `_` and `.`",
+                spec.group
+            ),
         });
     }
     let mut bytes = [0u8; 32];
@@ -42,7 +63,7 @@ pub async fn create_token(
         .map_err(|e| std::io::Error::other(format!("the OS random source failed: {e}")))?;
     let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
     store
-        .add_token(&token_digest(&token), name, group, admin, &super::now())
+        .add_token(&token_digest(&token), spec, &super::now())
         .await?;
     Ok(token)
 }
@@ -56,11 +77,16 @@ pub fn valid_group(group: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Who is calling: the token's group and whether it is an admin.
+/// Who is calling: the token's name, id, group, grants and whether it is an admin.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    pub name: String,
+    /// The token's id (a prefix of its SHA-256).
+    pub token_id: String,
     pub group: String,
     pub admin: bool,
+    /// Priorities above `normal` this token may claim.
+    pub priorities: Vec<Priority>,
 }
 
 impl Caller {
@@ -68,6 +94,111 @@ impl Caller {
     pub fn sees(&self, group: &str) -> bool {
         self.admin || self.group == group
     }
+
+    /// 403 unless the token was granted `priority` (`normal` needs no grant).
+    pub fn may_claim(&self, priority: Priority) -> Result<(), ApiError> {
+        if priority == Priority::Normal || self.priorities.contains(&priority) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this token may not submit `{}` work: an admin grants it per token (`petri token create --allow-priority {}`)",
+                priority.as_str(),
+                priority.as_str()
+            ),
+        ))
+    }
+
+    /// 403 unless every sample's priority (from the sheet) is granted too.
+    pub fn may_claim_samples<'a>(
+        &self,
+        priorities: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ApiError> {
+        for p in priorities {
+            self.may_claim(parse_priority(p).unwrap_or_default())?;
+        }
+        Ok(())
+    }
+}
+
+/// The bearer token of a request, or 401.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>`"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header is not `Bearer <token>`"))
+}
+
+/// 401 for a revoked or expired token, saying which and since when.
+fn check_live(row: &TokenRow) -> Result<(), ApiError> {
+    let (what, at) = match row.state(SystemTime::now()) {
+        TokenState::Active => return Ok(()),
+        TokenState::Revoked => ("was revoked", row.revoked_at.as_deref()),
+        TokenState::Expired => ("expired", row.expires_at.as_deref()),
+    };
+    Err(ApiError::unauthorized(format!(
+        "token `{}` ({}) {what} at {}; ask an admin for a new one",
+        row.name,
+        row.id,
+        at.unwrap_or_default()
+    )))
+}
+
+/// The token's row: from the cache while it is fresh, else from SQLite
+/// (so a revocation made by another process takes hold within the cache's
+/// time to live).
+async fn lookup(app: &AppState, digest: &str) -> Result<TokenRow, ApiError> {
+    if let Some(row) = app.known_token(digest) {
+        return Ok(row);
+    }
+    let row = app
+        .store
+        .token(digest)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
+    app.remember_token(digest, &row);
+    Ok(row)
+}
+
+fn rate_limited(app: &AppState, wait: std::time::Duration) -> ApiError {
+    metrics::counter!("petri_http_rate_limited_total").increment(1);
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "more than {} requests per second; retry after {:.1}s",
+            app.config.rate_limit_per_second,
+            wait.as_secs_f64()
+        ),
+    );
+    e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+    e
+}
+
+/// Resolves the request's bearer token to a [`Caller`]: 401 when missing,
+/// unknown, revoked or expired; 429 past the token's rate limit.
+pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let digest = token_digest(bearer(headers)?);
+    let row = lookup(app, &digest).await?;
+    check_live(&row)?;
+    app.limiter
+        .check(&digest)
+        .map_err(|wait| rate_limited(app, wait))?;
+    Ok(Caller {
+        name: row.name,
+        token_id: row.id,
+        group: row.group,
+        admin: row.admin,
+        priorities: row.priorities,
+    })
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {
@@ -77,49 +208,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         app: &Arc<AppState>,
     ) -> Result<Caller, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header is not `Bearer <token>`")
-            })?;
-        let digest = token_digest(token);
-        let row: TokenRow = match app.known_token(&digest) {
-            Some(row) => row,
-            None => {
-                let row = app
-                    .store
-                    .token(&digest)
-                    .await?
-                    .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
-                app.remember_token(&digest, &row);
-                row
-            }
-        };
-        if let Err(wait) = app.limiter.check(&digest) {
-            metrics::counter!("petri_http_rate_limited_total").increment(1);
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "more than {} requests per second; retry after {:.1}s",
-                    app.config.rate_limit_per_second,
-                    wait.as_secs_f64()
-                ),
-            );
-            e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
-            return Err(e);
+        let caller = authenticate(app, &parts.headers).await?;
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.fill(&caller);
         }
-        Ok(Caller {
-            group: row.group,
-            admin: row.admin,
-        })
+        Ok(caller)
     }
 }

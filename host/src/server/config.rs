@@ -5,10 +5,12 @@
 //! data-dir = "/var/lib/petri"
 //! max-body-bytes = 1048576          # JSON requests
 //! max-upload-bytes = 1073741824     # modules and blobs
+//! max-module-bytes = 134217728      # modules (compiled from memory)
 //! rate-limit-per-second = 20.0      # per token
 //! rate-limit-burst = 40
 //! max-concurrent-runs = 2
 //! drain-timeout-secs = 30           # SIGTERM: how long running stages may finish
+//! header-read-timeout-secs = 30     # a request head must arrive within this
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -29,6 +31,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest uploaded module or blob.
     pub max_upload_bytes: u64,
+    /// Largest uploaded module (also bounded by `max_upload_bytes`): a
+    /// module is streamed to disk like a blob, but compiling it reads it
+    /// whole, so this bounds the memory an upload can take.
+    pub max_module_bytes: u64,
     /// Requests per second each token may make, sustained.
     pub rate_limit_per_second: f64,
     /// Requests a token may make at once before it is limited.
@@ -48,6 +54,9 @@ pub struct ServerConfig {
     /// daemon's instruments; their state then lives in SQLite and changes
     /// through `/v1/instruments`.
     pub instruments: Option<PathBuf>,
+    /// How long a client may take to send a request's head (request line
+    /// and headers) before the connection is closed.
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +66,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from(".petri"),
             max_body_bytes: 1 << 20,
             max_upload_bytes: 1 << 30,
+            max_module_bytes: 128 << 20,
             rate_limit_per_second: 20.0,
             rate_limit_burst: 40,
             max_concurrent_runs: 2,
@@ -64,6 +74,7 @@ impl Default for ServerConfig {
             group_share_percent: 50,
             drain_timeout_secs: 30,
             instruments: None,
+            header_read_timeout_secs: 30,
         }
     }
 }
@@ -102,6 +113,12 @@ impl ServerConfig {
         }
         if self.worker_slots == Some(0) {
             return Err("worker-slots must be at least 1".into());
+        }
+        if self.max_module_bytes == 0 {
+            return Err("max-module-bytes must be at least 1".into());
+        }
+        if self.header_read_timeout_secs == 0 {
+            return Err("header-read-timeout-secs must be at least 1".into());
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Prometheus metrics: runs by status and queue depth (read from the store at each scrape),
 //! the scheduler's queue and instruments (read at each scrape), stage durations, fuel, cache hits
-//! and preemptions (recorded as they happen), rate-limited requests.
+//! and preemptions (recorded as they happen), rate-limited requests. Per-group series are
+//! rendered only for an admin's scrape.
 
 use std::sync::OnceLock;
 
@@ -94,6 +95,24 @@ impl Metrics {
                 h.render()
             })
             .unwrap_or_default())
+    }
+}
+
+impl Metrics {
+    /// Per-group series, for an admin's scrape only (kept out of the
+    /// process-wide recorder so an anonymous scrape never shows them):
+    /// `petri_group_runs{group,status}`.
+    pub async fn render_groups(&self, store: &ServerStore) -> Result<String, StateError> {
+        let mut text = String::from(
+            "# HELP petri_group_runs Runs by research group and status.\n# TYPE petri_group_runs gauge\n",
+        );
+        for (group, status, n) in store.count_by_group().await? {
+            // Group names are letters, digits, `-`, `_` and `.` (auth::valid_group): no escaping.
+            text.push_str(&format!(
+                "petri_group_runs{{group=\"{group}\",status=\"{status}\"}} {n}\n"
+            ));
+        }
+        Ok(text)
     }
 }
 

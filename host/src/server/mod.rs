@@ -5,13 +5,16 @@
 //! caller), `ratelimit`, `store` (the daemon's tables), `workspace` (a run's
 //! files), `worker` (the queue and execution), `routes/` (one file per
 //! resource), `views` (the JSON shapes), `openapi`, `metrics`, `error`,
-//! `extract` (JSON rejections), `shutdown`, `app` (shared state).
+//! `extract` (JSON rejections), `shutdown`, `app` (shared state), `audit`
+//! (the hash-chained log of every state-changing call).
 
 mod app;
+mod audit;
 mod auth;
 mod config;
 mod error;
 mod extract;
+mod http;
 mod metrics;
 mod openapi;
 mod ratelimit;
@@ -23,26 +26,51 @@ mod worker;
 mod workspace;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
 
 pub use app::AppState;
-pub use auth::{TOKEN_PREFIX, create_token, token_digest, valid_group};
+pub use audit::{AuditEntry, GENESIS, NewAuditEntry, REASON_HEADER, Verdict};
+pub use auth::{TOKEN_PREFIX, create_token, create_token_with, token_digest, valid_group};
 pub use config::ServerConfig;
 pub use error::{ApiError, ErrorBody, ErrorDetail, ProblemBody, ServerError};
 pub use metrics::Metrics;
 pub use ratelimit::RateLimiter;
 pub use routes::{ByteRange, Unsatisfiable, parse_range};
 pub use shutdown::signal;
-pub use store::{RunFilter, RunRow, ServerStore, TokenRow};
+pub use store::{
+    Revocation, RunFilter, RunRow, ServerStore, TOKEN_ID_LEN, TokenRow, TokenSpec, parse_priority,
+};
 pub use views::{
     Accepted, AttemptView, BlobView, EventView, Health, LogPage, LogView, ModuleView, PortView,
     Priority, RunErrorView, RunPage, RunSummary, RunView, SheetFormat, StageView, SubmitRun,
+    TokenState, TokenView,
 };
+
+/// Appends an entry to the audit log (for local commands: `petri token …`).
+pub async fn audit_append(
+    store: &ServerStore,
+    entry: &NewAuditEntry,
+) -> Result<AuditEntry, ServerError> {
+    Ok(audit::append(store, entry).await?)
+}
+
+/// Up to `limit` audit entries after sequence number `after`, oldest first.
+pub async fn audit_list(
+    store: &ServerStore,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, ServerError> {
+    Ok(audit::list(store, after, limit).await?)
+}
+
+/// Walks the audit log's hash chain; the first broken entry if any.
+pub async fn audit_verify(store: &ServerStore) -> Result<Verdict, ServerError> {
+    Ok(audit::verify(store).await?)
+}
 
 use crate::data_dir::DataDir;
 use crate::pipeline::{Dispatcher, fuel_history};
@@ -59,6 +87,26 @@ pub async fn open_store(data_dir: &std::path::Path) -> Result<ServerStore, Serve
     std::fs::create_dir_all(data_dir)?;
     let state = StateStore::open(&DataDir::new(data_dir).state_db()).await?;
     Ok(ServerStore::open(state).await?)
+}
+
+/// Removes what uploads and stage outputs left in `blobs/tmp` when a
+/// process stopped mid-write (nothing there is ever visible as a blob). The
+/// daemon owns its data dir: no other petri process should be writing
+/// blobs in it while the daemon starts.
+fn clean_upload_leftovers(data_dir: &DataDir) -> std::io::Result<()> {
+    let tmp = data_dir.blobs().join("tmp");
+    let entries = match std::fs::read_dir(&tmp) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_file() {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Binds `config.listen`.
@@ -80,6 +128,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    clean_upload_leftovers(&DataDir::new(&config.data_dir))?;
     let petri = Arc::new(Petri::open(&config.data_dir)?);
     let store = open_store(&config.data_dir).await?;
     if let Some(path) = &config.instruments {
@@ -132,12 +181,8 @@ pub async fn serve(
         app2.ready.store(false, Ordering::SeqCst);
         stopping.cancel();
     };
-    let served = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await;
+    let header_timeout = Duration::from_secs(app.config.header_read_timeout_secs);
+    let served = http::serve(listener, router, header_timeout, signal).await;
     // The worker drains after the listener closes (it saw `stopping` too).
     app.stopping.cancel();
     let _ = worker.await;

@@ -10,7 +10,7 @@ use utoipa_swagger_ui::SwaggerUi;
 #[openapi(
     info(
         title = "petri",
-        description = "The petri daemon: submit lab pipelines of sandboxed WebAssembly stages, follow them, fetch their artifacts and provenance. Every `/v1/` route needs `Authorization: Bearer <token>` (`petri token create`); a token sees only its research group's runs and artifacts.",
+        description = "The petri daemon: submit lab pipelines of sandboxed WebAssembly stages, follow them, fetch their artifacts and provenance. Every `/v1/` route needs `Authorization: Bearer <token>` (`petri token create`); a token sees only its research group's runs and artifacts. Every successful state-changing call is written to a hash-chained audit log; say why in the optional `X-Petri-Reason` header.",
         license(name = "Apache-2.0 OR MIT")
     ),
     modifiers(&BearerAuth),
@@ -20,6 +20,8 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "blobs", description = "Uploaded files"),
         (name = "artifacts", description = "Downloads by digest"),
         (name = "instruments", description = "Instruments: state and maintenance windows"),
+        (name = "tokens", description = "API tokens (admins)"),
+        (name = "audit", description = "The audit log of every state-changing call (admins)"),
         (name = "health", description = "Liveness, readiness, metrics"),
     )
 )]

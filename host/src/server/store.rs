@@ -7,6 +7,7 @@
 //! `RETURNING`, no SQLite-only types) so a PostgreSQL backend shared by several
 //! daemons can implement the same methods without changing their callers.
 
+use super::views::{Priority, TokenState, TokenView};
 use crate::schedule::Instrument;
 use crate::state::{StateError, StateStore};
 
@@ -70,12 +71,151 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
-/// A token's identity.
+/// Schema changes after the tables of [`SCHEMA`], applied once each, in
+/// order, and counted in `api_schema_version` (so a data dir of any age
+/// opens). Append a step; never edit one that shipped.
+const MIGRATIONS: &[&[&str]] = &[
+    // 1: token expiry, revocation and priority grants; the audit log.
+    &[
+        "ALTER TABLE api_tokens ADD COLUMN expires_at TEXT",
+        "ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT",
+        "ALTER TABLE api_tokens ADD COLUMN priorities TEXT NOT NULL DEFAULT ''",
+        "CREATE TABLE api_audit (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            grp TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )",
+        // Append-only for the daemon and anyone using SQL casually; a
+        // determined editor drops these, which `petri audit verify` catches.
+        "CREATE TRIGGER api_audit_no_update BEFORE UPDATE ON api_audit
+         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+        "CREATE TRIGGER api_audit_no_delete BEFORE DELETE ON api_audit
+         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ],
+];
+
+/// How many hex digits of a token's SHA-256 make its id (shown, never the whole digest).
+pub const TOKEN_ID_LEN: usize = 12;
+
+/// A token's identity and grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
+    /// The first [`TOKEN_ID_LEN`] hex digits of the token's SHA-256.
+    pub id: String,
     pub name: String,
     pub group: String,
     pub admin: bool,
+    /// Priorities above `normal` this token may submit runs with.
+    pub priorities: Vec<Priority>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl TokenRow {
+    /// Revoked, expired (at or after `expires_at`) or active.
+    pub fn state(&self, now: std::time::SystemTime) -> TokenState {
+        if self.revoked_at.is_some() {
+            return TokenState::Revoked;
+        }
+        let expired = self
+            .expires_at
+            .as_deref()
+            .is_some_and(|at| humantime::parse_rfc3339_weak(at).map_or(true, |t| t <= now));
+        if expired {
+            TokenState::Expired
+        } else {
+            TokenState::Active
+        }
+    }
+
+    /// The admin's view of it.
+    pub fn view(&self, now: std::time::SystemTime) -> TokenView {
+        TokenView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            group: self.group.clone(),
+            admin: self.admin,
+            priorities: self.priorities.clone(),
+            created_at: self.created_at.clone(),
+            expires_at: self.expires_at.clone(),
+            revoked_at: self.revoked_at.clone(),
+            state: self.state(now),
+        }
+    }
+}
+
+/// What a new token is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenSpec {
+    /// A note on who holds it (what `petri token revoke NAME` matches).
+    pub name: String,
+    pub group: String,
+    pub admin: bool,
+    /// Priorities above `normal` it may claim (`--allow-priority`).
+    pub priorities: Vec<Priority>,
+    /// RFC 3339; none: it does not expire.
+    pub expires_at: Option<String>,
+}
+
+/// The outcome of [`ServerStore::revoke_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked(TokenRow),
+    AlreadyRevoked(TokenRow),
+    NotFound,
+    /// A name several tokens carry: give the id.
+    Ambiguous(usize),
+    /// The token the caller asked to spare (its own): not revoked.
+    Spared(TokenRow),
+}
+
+type TokenTuple = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// The columns of a [`TokenTuple`], as a literal (sqlx takes only static SQL).
+macro_rules! token_columns {
+    () => {
+        "token_sha256, name, grp, admin, priorities, created_at, expires_at, revoked_at"
+    };
+}
+
+fn token_row(t: TokenTuple) -> TokenRow {
+    TokenRow {
+        id: t.0.chars().take(TOKEN_ID_LEN).collect(),
+        name: t.1,
+        group: t.2,
+        admin: t.3 != 0,
+        priorities: t.4.split(',').filter_map(parse_priority).collect(),
+        created_at: t.5,
+        expires_at: t.6,
+        revoked_at: t.7,
+    }
+}
+
+/// A priority as stored (`urgent`, `clinical`).
+pub fn parse_priority(text: &str) -> Option<Priority> {
+    match text.trim() {
+        "normal" => Some(Priority::Normal),
+        "urgent" => Some(Priority::Urgent),
+        "clinical" => Some(Priority::Clinical),
+        _ => None,
+    }
 }
 
 /// One submitted run as stored.
@@ -187,6 +327,7 @@ impl ServerStore {
         for stmt in SCHEMA {
             sqlx::query(*stmt).execute(state.pool()).await?;
         }
+        migrate(&state).await?;
         Ok(ServerStore { state })
     }
 
@@ -197,35 +338,101 @@ impl ServerStore {
     pub async fn add_token(
         &self,
         token_sha256: &str,
-        name: &str,
-        group: &str,
-        admin: bool,
+        spec: &TokenSpec,
         now: &str,
     ) -> Result<(), StateError> {
+        let priorities: Vec<&str> = spec.priorities.iter().map(|p| p.as_str()).collect();
         sqlx::query(
-            "INSERT INTO api_tokens (token_sha256, name, grp, admin, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_tokens (token_sha256, name, grp, admin, created_at, expires_at, priorities)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token_sha256)
-        .bind(name)
-        .bind(group)
-        .bind(i64::from(admin))
+        .bind(&spec.name)
+        .bind(&spec.group)
+        .bind(i64::from(spec.admin))
         .bind(now)
+        .bind(&spec.expires_at)
+        .bind(priorities.join(","))
         .execute(self.state.pool())
         .await?;
         Ok(())
     }
 
     pub async fn token(&self, token_sha256: &str) -> Result<Option<TokenRow>, StateError> {
-        let row: Option<(String, String, i64)> =
-            sqlx::query_as("SELECT name, grp, admin FROM api_tokens WHERE token_sha256 = $1")
-                .bind(token_sha256)
-                .fetch_optional(self.state.pool())
-                .await?;
-        Ok(row.map(|(name, group, admin)| TokenRow {
-            name,
-            group,
-            admin: admin != 0,
+        let row: Option<TokenTuple> = sqlx::query_as(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens WHERE token_sha256 = $1"
+        ))
+        .bind(token_sha256)
+        .fetch_optional(self.state.pool())
+        .await?;
+        Ok(row.map(token_row))
+    }
+
+    /// Every token, oldest first (revoked and expired ones too).
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, StateError> {
+        let rows: Vec<TokenTuple> = sqlx::query_as(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens ORDER BY created_at, token_sha256"
+        ))
+        .fetch_all(self.state.pool())
+        .await?;
+        Ok(rows.into_iter().map(token_row).collect())
+    }
+
+    /// Revokes the one token named `which` or whose id is `which` (at least
+    /// 8 hex digits of it), unless its id is `spare`. The row stays,
+    /// stamped, so the token is known as revoked rather than unknown.
+    pub async fn revoke_token(
+        &self,
+        which: &str,
+        now: &str,
+        spare: Option<&str>,
+    ) -> Result<Revocation, StateError> {
+        let id_like = which.len() >= 8 && which.chars().all(|c| c.is_ascii_hexdigit());
+        let matching: Vec<(String, TokenRow)> = self
+            .all_token_digests()
+            .await?
+            .into_iter()
+            .filter(|(d, row)| {
+                row.name == which || (id_like && d.starts_with(&which.to_ascii_lowercase()))
+            })
+            .collect();
+        let (digest, row) = match matching.as_slice() {
+            [] => return Ok(Revocation::NotFound),
+            [one] => one.clone(),
+            many => return Ok(Revocation::Ambiguous(many.len())),
+        };
+        if row.revoked_at.is_some() {
+            return Ok(Revocation::AlreadyRevoked(row));
+        }
+        if spare == Some(row.id.as_str()) {
+            return Ok(Revocation::Spared(row));
+        }
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE token_sha256 = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&digest)
+        .execute(self.state.pool())
+        .await?;
+        Ok(Revocation::Revoked(TokenRow {
+            revoked_at: Some(now.to_owned()),
+            ..row
         }))
+    }
+
+    async fn all_token_digests(&self) -> Result<Vec<(String, TokenRow)>, StateError> {
+        let rows: Vec<TokenTuple> =
+            sqlx::query_as(concat!("SELECT ", token_columns!(), " FROM api_tokens"))
+                .fetch_all(self.state.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|t| (t.0.clone(), token_row(t)))
+            .collect())
     }
 
     /// Stores a new PENDING run; durable when this returns.
@@ -394,6 +601,15 @@ impl ServerStore {
         )
     }
 
+    /// Run counts by group and status: (group, status, count).
+    pub async fn count_by_group(&self) -> Result<Vec<(String, String, i64)>, StateError> {
+        Ok(sqlx::query_as(
+            "SELECT grp, status, COUNT(*) FROM api_runs GROUP BY grp, status ORDER BY grp, status",
+        )
+        .fetch_all(self.state.pool())
+        .await?)
+    }
+
     /// Stores a stage's latest state within a run (`detail` is JSON).
     pub async fn put_stage(
         &self,
@@ -553,4 +769,36 @@ impl ServerStore {
 fn spec_json(i: &Instrument) -> String {
     // Serialising plain data (strings, numbers, timestamps) cannot fail.
     serde_json::to_string(i).unwrap_or_default()
+}
+
+/// Applies the [`MIGRATIONS`] this database has not had, each in one
+/// write transaction with its version bump (two processes opening the same
+/// data dir apply each step once).
+async fn migrate(state: &StateStore) -> Result<(), StateError> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS api_schema_version (version INTEGER NOT NULL)")
+        .execute(state.pool())
+        .await?;
+    for (i, steps) in MIGRATIONS.iter().enumerate() {
+        let version = i as i64 + 1;
+        let mut tx = state.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let (current,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM api_schema_version")
+                .fetch_one(&mut *tx)
+                .await?;
+        if current >= version {
+            continue;
+        }
+        for stmt in *steps {
+            sqlx::query(*stmt).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM api_schema_version")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO api_schema_version (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }

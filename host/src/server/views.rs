@@ -313,3 +313,52 @@ pub struct Health {
     pub status: String,
     pub version: String,
 }
+
+/// Whether a token works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenState {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// An API token as admins see it: never the secret, nor its whole SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    /// The first 12 hex digits of the token's SHA-256 (what `revoke` takes).
+    pub id: String,
+    pub name: String,
+    pub group: String,
+    pub admin: bool,
+    /// Priorities above `normal` it may submit runs with.
+    pub priorities: Vec<Priority>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    pub state: TokenState,
+}
+
+/// A page of the audit log, oldest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<super::audit::AuditEntry>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
+}
+
+/// `GET /v1/audit` query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Entries after this sequence number (default 0: from the start).
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// At most this many (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}

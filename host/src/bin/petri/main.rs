@@ -1,5 +1,6 @@
 //! The `petri` command: glue from flags to the petri-host library.
 
+mod audit;
 mod client;
 mod inspect;
 mod instruments;
@@ -58,6 +59,9 @@ enum Command {
     /// Manage the daemon's API tokens.
     #[command(subcommand)]
     Token(token::Command),
+    /// Read the daemon's audit log and verify its hash chain.
+    #[command(subcommand)]
+    Audit(audit::Command),
     /// Submit a pipeline to a daemon (uploading the files it names).
     Submit(client::SubmitArgs),
     /// Show a run on a daemon.
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
                 serve::main(&cli.data_dir, given, args).await
             }
             Command::Token(cmd) => token::main(&cli.data_dir, cmd).await,
+            Command::Audit(cmd) => audit::main(&cli.data_dir, cmd).await,
             Command::Submit(args) => client::submit(args),
             Command::Status(args) => client::status(args),
             Command::List(args) => client::list(args),

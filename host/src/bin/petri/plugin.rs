@@ -1,10 +1,11 @@
-//! `petri plugin add | list`: name stage modules in the data dir's registry.
+//! `petri plugin add | list`: name stage modules in the data dir's registry. A name and version
+//! keep their bytes unless `--force`; every registration is kept in the name's history.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use petri_host::{Petri, RegistryEntry};
+use petri_host::{Added, Petri, RegistryEntry};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -13,11 +14,18 @@ pub enum Command {
         /// Component files (.wasm).
         #[arg(required = true)]
         stages: Vec<PathBuf>,
+        /// Register even when the name and version already name other bytes
+        /// (the earlier registration stays in the history).
+        #[arg(long)]
+        force: bool,
     },
     /// List registered stage modules.
     List {
         #[arg(long)]
         json: bool,
+        /// Also every earlier registration of each name (version, digest, when).
+        #[arg(long)]
+        history: bool,
     },
 }
 
@@ -25,34 +33,59 @@ pub async fn main(data_dir: &Path, cmd: Command) -> anyhow::Result<ExitCode> {
     let petri = Petri::open(data_dir)
         .with_context(|| format!("opening data dir {}", data_dir.display()))?;
     match cmd {
-        Command::Add { stages } => {
+        Command::Add { stages, force } => {
             for path in stages {
-                let stage = petri
-                    .load_file(&path)
-                    .with_context(|| format!("loading {}", path.display()))?;
-                let m = petri
-                    .describe(&stage)
-                    .await
-                    .with_context(|| format!("describing {}", path.display()))?;
-                let entry = RegistryEntry {
-                    name: m.name.clone(),
-                    version: m.version.clone(),
-                    sha256: stage.digest,
-                };
-                petri.registry().add(entry)?;
-                println!("{} {}  sha256:{}", m.name, m.version, stage.digest);
+                add(&petri, &path, force).await?;
             }
         }
-        Command::List { json } => {
-            let entries = petri.registry().list()?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else {
-                for e in entries {
-                    println!("{:<20} {:<10} sha256:{}", e.name, e.version, e.sha256);
-                }
-            }
-        }
+        Command::List { json, history } => list(&petri, json, history)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn add(petri: &Petri, path: &Path, force: bool) -> anyhow::Result<()> {
+    let stage = petri
+        .load_file(path)
+        .with_context(|| format!("loading {}", path.display()))?;
+    let m = petri
+        .describe(&stage)
+        .await
+        .with_context(|| format!("describing {}", path.display()))?;
+    let entry = RegistryEntry {
+        name: m.name.clone(),
+        version: m.version.clone(),
+        sha256: stage.digest,
+    };
+    let added = petri
+        .registry()
+        .add_with(entry, force)
+        .with_context(|| format!("registering {}", path.display()))?;
+    let note = match added {
+        Added::New => "",
+        Added::Unchanged => "  (already registered)",
+        Added::Replaced => "  (replaced other bytes: forced)",
+    };
+    println!("{} {}  sha256:{}{note}", m.name, m.version, stage.digest);
+    Ok(())
+}
+
+fn list(petri: &Petri, json: bool, history: bool) -> anyhow::Result<()> {
+    let named = petri.registry().list_with_history()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&named)?);
+        return Ok(());
+    }
+    for m in named {
+        let e = &m.entry;
+        println!("{:<20} {:<10} sha256:{}", e.name, e.version, e.sha256);
+        for r in m.history.iter().filter(|_| history) {
+            let when = if r.added_at.is_empty() {
+                "(before history was kept)"
+            } else {
+                &r.added_at
+            };
+            println!("    {:<10} sha256:{}  {when}", r.version, r.sha256);
+        }
+    }
+    Ok(())
 }

@@ -21,6 +21,9 @@ pub struct Args {
     /// Largest uploaded module or blob, in bytes.
     #[arg(long, env = "PETRI_MAX_UPLOAD_BYTES")]
     max_upload_bytes: Option<u64>,
+    /// Largest uploaded module, in bytes (compiling reads it whole).
+    #[arg(long, env = "PETRI_MAX_MODULE_BYTES")]
+    max_module_bytes: Option<u64>,
     /// Sustained requests per second per token.
     #[arg(long, env = "PETRI_RATE_LIMIT_PER_SECOND")]
     rate_limit_per_second: Option<f64>,
@@ -33,6 +36,9 @@ pub struct Args {
     /// On SIGTERM, seconds running stages may take before they are checkpointed.
     #[arg(long, env = "PETRI_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send a request's head before it is cut off.
+    #[arg(long, env = "PETRI_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: Option<u64>,
     /// An instruments calendar (TOML) seeding the daemon's instruments.
     #[arg(long, env = "PETRI_INSTRUMENTS")]
     instruments: Option<PathBuf>,
@@ -54,10 +60,12 @@ pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::
         listen,
         max_body_bytes,
         max_upload_bytes,
+        max_module_bytes,
         rate_limit_per_second,
         rate_limit_burst,
         max_concurrent_runs,
-        drain_timeout_secs
+        drain_timeout_secs,
+        header_read_timeout_secs
     );
     if let Some(path) = args.instruments {
         config.instruments = Some(path);

@@ -1,4 +1,5 @@
-//! `POST /v1/blobs`: upload input files (or a pipeline file) by content, to name in a run.
+//! `POST /v1/blobs`: upload input files (or a pipeline file) by content, to name in a run;
+//! streamed to disk while hashed.
 
 use std::sync::Arc;
 
@@ -6,9 +7,11 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 
-use super::body::store_limited;
+use super::body::receive;
 use crate::server::app::AppState;
+use crate::server::audit::AuditTarget;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::views::BlobView;
@@ -46,19 +49,20 @@ pub async fn upload_blob(
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<BlobView>), ApiError> {
-    let (digest, size) = store_limited(
+) -> Result<Response, ApiError> {
+    let received = receive(
         app.petri.blobs(),
         &headers,
         body,
         app.config.max_upload_bytes,
     )
     .await?;
-    if size == 0 {
+    if received.size == 0 {
         return Err(ApiError::bad_request(
             "the body is empty: send the file's bytes",
         ));
     }
+    let (digest, size) = received.commit().await?;
     let hex = digest.to_hex();
     let had = app.store.owns_blob(&caller.group, &hex).await?;
     app.store
@@ -69,5 +73,9 @@ pub async fn upload_blob(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(BlobView { sha256: hex, size })))
+    let mut response = (status, Json(BlobView { sha256: hex, size })).into_response();
+    response
+        .extensions_mut()
+        .insert(AuditTarget(format!("sha256:{digest}")));
+    Ok(response)
 }

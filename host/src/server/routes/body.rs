@@ -1,4 +1,5 @@
-//! Reading an upload body with a size cap (413 past it), into memory or straight into the blob store.
+//! Receiving an upload with a size cap (413 past it): streamed into a blob-store temp file while
+//! hashed, never held whole in memory.
 
 use std::io::Write;
 use std::pin::Pin;
@@ -7,8 +8,8 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_LENGTH;
 
-use crate::cas::{BlobStore, CasError};
-use crate::digest::Digest;
+use crate::cas::{BlobStore, BlobWriter, CasError};
+use crate::digest::{Digest, Hasher};
 use crate::server::error::ApiError;
 
 /// The next data frame of a body (trailers are skipped).
@@ -42,46 +43,61 @@ fn check_declared(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
     }
 }
 
-/// The whole body, refusing more than `limit` bytes.
-pub async fn read_limited(
-    headers: &HeaderMap,
-    mut body: Body,
-    limit: u64,
-) -> Result<Vec<u8>, ApiError> {
-    check_declared(headers, limit)?;
-    let mut out = Vec::new();
-    while let Some(chunk) = next_chunk(&mut body).await {
-        let chunk = chunk?;
-        if (out.len() + chunk.len()) as u64 > limit {
-            return Err(ApiError::too_large(limit));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+/// An upload received into a temp file of the blob store, hashed as it
+/// arrived, not yet visible under its digest.
+pub struct Received {
+    pub digest: Digest,
+    pub size: u64,
+    /// Its first bytes (at most 8), to tell a component from anything else.
+    pub head: Vec<u8>,
+    writer: BlobWriter,
 }
 
-/// Streams the body into the blob store; nothing is visible unless all of it
-/// arrives within `limit`. Returns the digest and size.
-pub async fn store_limited(
+impl Received {
+    /// Makes it durable and visible under its digest (the fsyncs run off the async threads).
+    pub async fn commit(self) -> Result<(Digest, u64), ApiError> {
+        let Received { digest, writer, .. } = self;
+        tokio::task::spawn_blocking(move || {
+            writer
+                .commit_as(digest)
+                .map_err(|e| ApiError::internal(e.to_string()))
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    }
+}
+
+/// Streams the body to disk (a blob-store temp file) while hashing it,
+/// holding one chunk in memory at a time; 413 past `limit`. Dropping the
+/// result without `commit` removes the temp file.
+pub async fn receive(
     blobs: &BlobStore,
     headers: &HeaderMap,
     mut body: Body,
     limit: u64,
-) -> Result<(Digest, u64), ApiError> {
+) -> Result<Received, ApiError> {
     check_declared(headers, limit)?;
     let internal = |e: CasError| ApiError::internal(e.to_string());
-    let mut writer = blobs.writer().map_err(internal)?;
+    let mut writer = blobs.unhashed_writer().map_err(internal)?;
+    let mut hasher = Hasher::default();
+    let mut head = Vec::with_capacity(8);
     while let Some(chunk) = next_chunk(&mut body).await {
         let chunk = chunk?;
-        if writer.len() + chunk.len() as u64 > limit {
+        if hasher.len() + chunk.len() as u64 > limit {
             return Err(ApiError::too_large(limit));
         }
+        let room = 8 - head.len();
+        head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        hasher.update(&chunk);
         writer
             .write_all(&chunk)
-            .map_err(|e| ApiError::internal(format!("writing the blob: {e}")))?;
+            .map_err(|e| ApiError::internal(format!("writing the upload: {e}")))?;
     }
-    // The commit fsyncs: off the async threads.
-    tokio::task::spawn_blocking(move || writer.commit().map_err(internal))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+    let (digest, size) = hasher.finish();
+    Ok(Received {
+        digest,
+        size,
+        head,
+        writer,
+    })
 }

@@ -1,23 +1,27 @@
 //! The HTTP routes, one file per resource, collected with their OpenAPI descriptions.
 
 mod artifacts;
+mod audit;
 mod blobs;
 mod body;
 mod health;
 mod instruments;
 mod modules;
 mod runs;
+mod tokens;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::app::AppState;
+use super::audit::record;
 use super::error::ApiError;
 use super::openapi::ApiDoc;
 
@@ -42,8 +46,12 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(instruments::list_instruments))
         .routes(routes!(instruments::set_state))
         .routes(routes!(instruments::add_maintenance))
+        .routes(routes!(tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(audit::list_audit))
         .split_for_parts();
     let router = router
+        .route_layer(middleware::from_fn_with_state(app.clone(), record))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -7,14 +7,17 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::blobs::Binary;
-use super::body::read_limited;
+use super::body::receive;
+use crate::bindings::Manifest;
 use crate::digest::Digest;
-use crate::registry::RegistryEntry;
+use crate::registry::{RegistryEntry, RegistryError};
 use crate::server::app::AppState;
+use crate::server::audit::AuditTarget;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Path, Query};
@@ -43,9 +46,56 @@ fn view(row: (String, String, String, i64, String, String)) -> ModuleView {
     }
 }
 
-/// Uploads a stage component. It is compiled and its manifest read before it
-/// is kept; bytes that are not a petri stage are refused (422) and not stored.
-/// Uploading the same bytes again answers 200 with the same module.
+fn invalid_module(message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_module",
+        format!("not a petri stage component: {message}"),
+    )
+}
+
+/// Compiles the stored module and reads its manifest; bytes that are not a
+/// stage are taken back out of the store unless they were there before.
+async fn manifest_of(app: &AppState, digest: Digest, existed: bool) -> Result<Manifest, ApiError> {
+    let petri = app.petri.clone();
+    let path = app.petri.blobs().path_of(&digest);
+    // Compiling is CPU-bound: off the async threads.
+    let loaded = tokio::task::spawn_blocking(move || petri.load_file(&path))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let described = match loaded {
+        Ok(stage) => app.petri.describe(&stage).await,
+        Err(e) => Err(e),
+    };
+    described.map_err(|e| {
+        if !existed {
+            let _ = std::fs::remove_file(app.petri.blobs().path_of(&digest));
+        }
+        invalid_module(e.to_string())
+    })
+}
+
+/// Registers `name@version → digest` (admins); 409 when that name and
+/// version already name other bytes.
+fn register(app: &AppState, manifest: &Manifest, digest: Digest) -> Result<(), ApiError> {
+    let entry = RegistryEntry {
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        sha256: digest,
+    };
+    match app.petri.registry().add(entry) {
+        Ok(_) => Ok(()),
+        Err(e @ RegistryError::Conflict { .. }) => Err(ApiError::conflict(format!(
+            "stored as sha256:{digest} but not registered: {e}"
+        ))),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+/// Uploads a stage component, streamed to disk while hashed. It is
+/// compiled and its manifest read before it is kept; bytes that are not a
+/// petri stage are refused (422) and not stored. Uploading the same bytes
+/// again answers 200 with the same module.
 #[utoipa::path(post, path = "/v1/modules", tag = "modules",
     params(UploadQuery),
     request_body(content = Binary, content_type = "application/octet-stream"),
@@ -55,7 +105,8 @@ fn view(row: (String, String, String, i64, String, String)) -> ModuleView {
         (status = 200, description = "Already stored", body = ModuleView),
         (status = 400, description = "Bad query", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
-        (status = 413, description = "Larger than max-upload-bytes", body = ErrorBody),
+        (status = 409, description = "Admins: its name and version are registered to other bytes (the module is stored, not registered)", body = ErrorBody),
+        (status = 413, description = "Larger than max-module-bytes or max-upload-bytes", body = ErrorBody),
         (status = 422, description = "Not a petri stage component", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn upload_module(
@@ -64,52 +115,40 @@ pub async fn upload_module(
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<ModuleView>), ApiError> {
-    let bytes = read_limited(&headers, body, app.config.max_upload_bytes).await?;
-    let digest = Digest::of(&bytes);
-    let existed = app.petri.blobs().contains(&digest);
-    let size = bytes.len() as i64;
-    let petri = app.petri.clone();
-    // Compiling is CPU-bound: off the async threads.
-    let loaded = tokio::task::spawn_blocking(move || petri.load(&bytes))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let described = match loaded {
-        Ok(stage) => app.petri.describe(&stage).await,
-        Err(e) => Err(e),
-    };
-    let manifest = match described {
-        Ok(m) => m,
-        Err(e) => {
-            if !existed {
-                // `load` keeps bytes before compiling them: take back what is not a stage.
-                let _ = std::fs::remove_file(app.petri.blobs().path_of(&digest));
-            }
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_module",
-                format!("not a petri stage component: {e}"),
-            ));
-        }
-    };
+) -> Result<Response, ApiError> {
+    let received = receive(
+        app.petri.blobs(),
+        &headers,
+        body,
+        app.config.max_upload_bytes.min(app.config.max_module_bytes),
+    )
+    .await?;
+    if !received.head.starts_with(b"\0asm") {
+        return Err(invalid_module(
+            "the bytes do not begin with the WebAssembly magic `\\0asm`".into(),
+        ));
+    }
+    let existed = app.petri.blobs().contains(&received.digest);
+    let (digest, size) = received.commit().await?;
+    let manifest = manifest_of(&app, digest, existed).await?;
     let json = serde_json::to_string(&manifest).map_err(|e| ApiError::internal(e.to_string()))?;
     let hex = digest.to_hex();
     let created = app
         .store
-        .add_module(&hex, &manifest.name, &manifest.version, size, &json, &now())
+        .add_module(
+            &hex,
+            &manifest.name,
+            &manifest.version,
+            size as i64,
+            &json,
+            &now(),
+        )
         .await?;
     app.store
         .own_blobs(&caller.group, std::slice::from_ref(&hex))
         .await?;
     if caller.admin && query.register.unwrap_or(true) {
-        app.petri
-            .registry()
-            .add(RegistryEntry {
-                name: manifest.name.clone(),
-                version: manifest.version.clone(),
-                sha256: digest,
-            })
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        register(&app, &manifest, digest)?;
     }
     let row = app
         .store
@@ -123,7 +162,10 @@ pub async fn upload_module(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(view(row))))
+    let target = format!("sha256:{hex} ({}@{})", manifest.name, manifest.version);
+    let mut response = (status, Json(view(row))).into_response();
+    response.extensions_mut().insert(AuditTarget(target));
+    Ok(response)
 }
 
 /// Every uploaded module.

@@ -90,6 +90,7 @@ async fn events(app: &AppState, id: &str) -> Result<Vec<EventView>, ApiError> {
         (status = 202, description = "Accepted and durable", body = Accepted),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "A priority (of the run or a sample) this token was not granted", body = ErrorBody),
         (status = 413, description = "Larger than max-body-bytes", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid pipeline, sheet or files: every problem, located", body = ErrorBody),
@@ -99,6 +100,7 @@ pub async fn submit_run(
     caller: Caller,
     JsonBody(request): JsonBody<SubmitRun>,
 ) -> Result<Response, ApiError> {
+    caller.may_claim(request.priority)?;
     let pipeline_text = match (&request.pipeline, &request.pipeline_sha256) {
         (Some(text), None) => text.clone(),
         (None, Some(sha)) => {
@@ -173,6 +175,7 @@ pub async fn submit_run(
             ));
         }
     };
+    caller.may_claim_samples(plan.samples.iter().map(|s| s.priority.as_str()))?;
     let row = RunRow {
         id: id.clone(),
         group: caller.group.clone(),
