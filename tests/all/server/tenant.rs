@@ -344,3 +344,38 @@ fn an_edited_run_record_is_not_served() {
     std::fs::write(&file, text.replace("\"completed\"", "\"failed\"")).unwrap();
     d.get(&path, &d.alice).error(500, "integrity");
 }
+
+#[test]
+fn another_groups_unregistered_module_is_not_listed_nor_shown() {
+    let d = Daemon::start(|_| {});
+    registered_testkit(&d);
+    let qc = std::fs::read(petri_plugins::FASTQ_QC).unwrap();
+    let up = d.upload("/v1/modules?register=false", &d.bob, &qc);
+    assert_eq!(up.status, 201);
+    let hex = up.json()["sha256"].as_str().unwrap().to_owned();
+    let names = |token: &str| -> Vec<String> {
+        d.get("/v1/modules", token)
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&d.bob),
+        ["fastq-qc", "testkit"],
+        "its own and the catalogue"
+    );
+    assert_eq!(names(&d.alice), ["testkit"], "the catalogue only");
+    let absent = "cd".repeat(32);
+    let show = |h: &str| {
+        let r = d.get(&format!("/v1/modules/{h}"), &d.alice);
+        (
+            r.status,
+            String::from_utf8_lossy(&r.body).replace(h, "<digest>"),
+        )
+    };
+    assert_eq!(show(&hex), show(&absent));
+    assert_eq!(d.get(&format!("/v1/modules/{hex}"), &d.bob).status, 200);
+}

@@ -33,6 +33,12 @@ pub struct Args {
     /// Runs executed at the same time.
     #[arg(long, env = "PETRI_MAX_CONCURRENT_RUNS")]
     max_concurrent_runs: Option<usize>,
+    /// Stages run at once on the implicit `compute` instrument (default: one per core).
+    #[arg(long, env = "PETRI_WORKER_SLOTS")]
+    worker_slots: Option<u32>,
+    /// Fair share: the most of an instrument class's places (percent) one group may hold.
+    #[arg(long, env = "PETRI_GROUP_SHARE_PERCENT")]
+    group_share_percent: Option<u32>,
     /// On SIGTERM, seconds running stages may take before they are checkpointed.
     #[arg(long, env = "PETRI_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
@@ -64,9 +70,13 @@ pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::
         rate_limit_per_second,
         rate_limit_burst,
         max_concurrent_runs,
+        group_share_percent,
         drain_timeout_secs,
         header_read_timeout_secs
     );
+    if let Some(slots) = args.worker_slots {
+        config.worker_slots = Some(slots);
+    }
     if let Some(path) = args.instruments {
         config.instruments = Some(path);
     }

@@ -1,5 +1,6 @@
 //! `/v1/modules`: upload stage components (checked by loading them before they are kept),
-//! list them, and show one's manifest. Modules are shared by all groups; they are code, not data.
+//! list them, and show one's manifest. A group sees the modules it uploaded and the registered
+//! catalogue; another group's unregistered module answers exactly as a missing one.
 
 use std::sync::Arc;
 
@@ -177,16 +178,29 @@ pub async fn upload_module(
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn list_modules(
     State(app): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
 ) -> Result<Json<Vec<ModuleView>>, ApiError> {
-    Ok(Json(
-        app.store
-            .modules(None)
-            .await?
-            .into_iter()
-            .map(view)
-            .collect(),
-    ))
+    let mut out = Vec::new();
+    for row in app.store.modules(None).await? {
+        if sees_module(&app, &caller, &row.0).await? {
+            out.push(view(row));
+        }
+    }
+    Ok(Json(out))
+}
+
+/// A group sees the modules it uploaded and the registered catalogue (the
+/// admin's); another group's unregistered module is as absent as a missing one.
+async fn sees_module(app: &AppState, caller: &Caller, hex: &str) -> Result<bool, ApiError> {
+    if caller.admin || app.store.owns_blob(&caller.group, hex).await? {
+        return Ok(true);
+    }
+    let registered = app
+        .petri
+        .registry()
+        .list()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(registered.iter().any(|e| e.sha256.to_hex() == hex))
 }
 
 /// One module and its manifest.
@@ -200,10 +214,13 @@ pub async fn list_modules(
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn get_module(
     State(app): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path(sha256): Path<String>,
 ) -> Result<Json<ModuleView>, ApiError> {
     let hex = sha256.trim_start_matches("sha256:").to_ascii_lowercase();
+    if !sees_module(&app, &caller, &hex).await? {
+        return Err(ApiError::not_found(format!("no module sha256:{hex}")));
+    }
     app.store
         .modules(Some(&hex))
         .await?
