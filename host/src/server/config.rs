@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub rate_limit_burst: u32,
     /// Runs executed at the same time (each runs its ready stages in parallel).
     pub max_concurrent_runs: usize,
+    /// Quota: runs one research group may have in progress at once (none:
+    /// up to `max-concurrent-runs`); its further runs wait, others' go first.
+    pub max_runs_per_group: Option<u32>,
     /// Stages run at once on the implicit `compute` instrument (none: one per core).
     pub worker_slots: Option<u32>,
     /// Fair share: the most of an instrument class's places (percent, rounded
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             rate_limit_per_second: 20.0,
             rate_limit_burst: 40,
             max_concurrent_runs: 2,
+            max_runs_per_group: None,
             worker_slots: None,
             group_share_percent: 50,
             drain_timeout_secs: 30,
@@ -110,6 +114,9 @@ impl ServerConfig {
         }
         if !(1..=100).contains(&self.group_share_percent) {
             return Err("group-share-percent must be between 1 and 100".into());
+        }
+        if self.max_runs_per_group == Some(0) {
+            return Err("max-runs-per-group must be at least 1".into());
         }
         if self.worker_slots == Some(0) {
             return Err("worker-slots must be at least 1".into());

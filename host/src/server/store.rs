@@ -489,14 +489,24 @@ impl ServerStore {
 
     /// Takes the most urgent, oldest PENDING run and marks it VALIDATING.
     /// One statement, so two workers never take the same run.
-    pub async fn claim_next(&self, now: &str) -> Result<Option<String>, StateError> {
+    pub async fn claim_next(
+        &self,
+        now: &str,
+        per_group: Option<u32>,
+    ) -> Result<Option<String>, StateError> {
+        // With a per-group cap, a group already running that many runs is
+        // skipped: its next run waits, other groups' runs go first.
         let row: Option<(String,)> = sqlx::query_as(
             "UPDATE api_runs SET status = 'VALIDATING', started_at = COALESCE(started_at, $1)
-             WHERE id = (SELECT id FROM api_runs WHERE status = 'PENDING' ORDER BY rank DESC, id ASC LIMIT 1)
+             WHERE id = (SELECT p.id FROM api_runs p WHERE p.status = 'PENDING'
+                           AND ($2 IS NULL OR (SELECT COUNT(*) FROM api_runs r
+                                               WHERE r.grp = p.grp AND r.status IN ('VALIDATING', 'RUNNING')) < $2)
+                         ORDER BY p.rank DESC, p.id ASC LIMIT 1)
                AND status = 'PENDING'
              RETURNING id",
         )
         .bind(now)
+        .bind(per_group.map(i64::from))
         .fetch_optional(self.state.pool())
         .await?;
         Ok(row.map(|r| r.0))

@@ -32,7 +32,11 @@ pub async fn run_queue(app: Arc<AppState>) {
     let mut tasks: JoinSet<()> = JoinSet::new();
     loop {
         while tasks.len() < app.config.max_concurrent_runs && !app.stopping.is_cancelled() {
-            match app.store.claim_next(&now()).await {
+            match app
+                .store
+                .claim_next(&now(), app.config.max_runs_per_group)
+                .await
+            {
                 Ok(Some(id)) => {
                     let token = CancellationToken::new();
                     app.running

@@ -257,16 +257,8 @@ fn a_tampered_blob_is_never_served_nor_fed_to_a_stage() {
     assert!(reason.starts_with("integrity: input `data`"), "{run}");
 }
 
-#[test]
-fn one_groups_runaway_stages_never_hold_every_slot() {
-    let d = Daemon::start(|c| {
-        c.worker_slots = Some(2);
-        c.group_share_percent = 50;
-    });
-    registered_testkit(&d);
-    // Group a: two endless stages with fuel for hours; only the wall clock
-    // (two minutes) would stop them.
-    let runaway = r#"
+/// Two endless stages with fuel for hours; only the wall clock (two minutes) stops them.
+const RUNAWAY: &str = r#"
 [stages.spin1]
 module = "testkit"
 params = { mode = "spin" }
@@ -277,7 +269,63 @@ module = "testkit"
 params = { mode = "spin" }
 policy = { fuel = 9_000_000_000_000_000, wall-clock-secs = 120 }
 "#;
-    let a = d.post_json("/v1/runs", &d.alice, &json!({ "pipeline": runaway }));
+
+/// Submits `pipeline` for `token`; returns the run id.
+fn submit(d: &Daemon, token: &str, body: &Value) -> String {
+    let r = d.post_json("/v1/runs", token, body);
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn status(d: &Daemon, token: &str, id: &str) -> String {
+    d.get(&format!("/v1/runs/{id}"), token).json()["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_group_over_its_run_quota_waits_while_others_run() {
+    let d = Daemon::start(|c| {
+        c.max_runs_per_group = Some(1);
+        c.max_concurrent_runs = 2;
+        c.worker_slots = Some(2);
+    });
+    registered_testkit(&d);
+    let long = submit(&d, &d.alice, &json!({ "pipeline": RUNAWAY }));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status(&d, &d.alice, &long) != "RUNNING" {
+        assert!(Instant::now() < deadline, "the first run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let files = |token: &str| json!({ "data/input.bin": blob(&d, token, b"sample") });
+    let body =
+        |token: &str| json!({ "pipeline": copy_of("data/input.bin"), "files": files(token) });
+    let queued = submit(&d, &d.alice, &body(&d.alice));
+    let other = submit(&d, &d.bob, &body(&d.bob));
+    let done = d.wait(&other, &d.bob);
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(
+        status(&d, &d.alice, &queued),
+        "PENDING",
+        "a's second run waits for its quota"
+    );
+    let cancel = d.post_json(&format!("/v1/runs/{long}/cancel"), &d.alice, &json!({}));
+    assert!(cancel.status < 300, "{}", cancel.status);
+    let after = d.wait(&queued, &d.alice);
+    assert_eq!(after["status"], "COMPLETED", "{after}");
+}
+
+#[test]
+fn one_groups_runaway_stages_never_hold_every_slot() {
+    let d = Daemon::start(|c| {
+        c.worker_slots = Some(2);
+        c.group_share_percent = 50;
+    });
+    registered_testkit(&d);
+    // Group a: two endless stages with fuel for hours; only the wall clock
+    // (two minutes) would stop them.
+    let a = d.post_json("/v1/runs", &d.alice, &json!({ "pipeline": RUNAWAY }));
     assert_eq!(a.status, 202, "{}", String::from_utf8_lossy(&a.body));
     let a_id = a.json()["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);

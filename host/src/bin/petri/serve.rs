@@ -33,6 +33,9 @@ pub struct Args {
     /// Runs executed at the same time.
     #[arg(long, env = "PETRI_MAX_CONCURRENT_RUNS")]
     max_concurrent_runs: Option<usize>,
+    /// Runs one group may have in progress at once (default: no per-group cap).
+    #[arg(long, env = "PETRI_MAX_RUNS_PER_GROUP")]
+    max_runs_per_group: Option<u32>,
     /// Stages run at once on the implicit `compute` instrument (default: one per core).
     #[arg(long, env = "PETRI_WORKER_SLOTS")]
     worker_slots: Option<u32>,
@@ -76,6 +79,9 @@ pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::
     );
     if let Some(slots) = args.worker_slots {
         config.worker_slots = Some(slots);
+    }
+    if let Some(runs) = args.max_runs_per_group {
+        config.max_runs_per_group = Some(runs);
     }
     if let Some(path) = args.instruments {
         config.instruments = Some(path);
