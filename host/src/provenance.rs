@@ -253,16 +253,17 @@ impl RecordStore {
         self.write(&record.id, record)
     }
 
-    /// The SHA-256 of the record file `id` as it is now.
-    pub fn digest_of(&self, id: &str) -> Result<Digest, RecordError> {
+    /// The full id of the record `id` (or unique prefix).
+    pub fn resolve_id(&self, id: &str) -> Result<String, RecordError> {
         let path = self.resolve(id)?;
-        let bytes = fs::read(&path).map_err(|source| RecordError::Io { path, source })?;
-        Ok(Digest::of(&bytes))
+        let stem = path.file_stem().and_then(|s| s.to_str());
+        stem.map(str::to_owned)
+            .ok_or_else(|| RecordError::NotFound(id.to_owned()))
     }
 
     /// Loads the stage record `id` if its bytes are the ones `sealed` names.
     pub fn load_sealed(&self, id: &str, sealed: &Digest) -> Result<StageRecord, RecordError> {
-        self.read_sealed(id, sealed)
+        self.read(id, Some(sealed))
     }
 
     /// Loads the run record `id` if its bytes are the ones `sealed` names.
@@ -271,38 +272,17 @@ impl RecordStore {
         id: &str,
         sealed: &Digest,
     ) -> Result<crate::pipeline::RunRecord, RecordError> {
-        self.read_sealed(id, sealed)
-    }
-
-    fn read_sealed<T: serde::de::DeserializeOwned>(
-        &self,
-        id: &str,
-        sealed: &Digest,
-    ) -> Result<T, RecordError> {
-        let path = self.resolve(id)?;
-        let bytes = fs::read(&path).map_err(|source| RecordError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let actual = Digest::of(&bytes);
-        if actual != *sealed {
-            return Err(RecordError::Tampered {
-                id: id.to_owned(),
-                sealed: *sealed,
-                actual,
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|source| RecordError::Parse { path, source })
+        self.read(id, Some(sealed))
     }
 
     /// Loads a pipeline run record by id or unique prefix.
     pub fn load_run(&self, id: &str) -> Result<crate::pipeline::RunRecord, RecordError> {
-        self.read(id)
+        self.read(id, None)
     }
 
     /// The schema tag of the record `id` (stage or pipeline run).
     pub fn schema_of(&self, id: &str) -> Result<String, RecordError> {
-        let v: serde_json::Value = self.read(id)?;
+        let v: serde_json::Value = self.read(id, None)?;
         Ok(v["schema"].as_str().unwrap_or_default().to_owned())
     }
 
@@ -328,16 +308,30 @@ impl RecordStore {
 
     /// Loads the record whose id is `id` or starts with it.
     pub fn load(&self, id: &str) -> Result<StageRecord, RecordError> {
-        self.read(id)
+        self.read(id, None)
     }
 
     /// Reads and parses the record `id` (or unique prefix) as `T`.
-    fn read<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<T, RecordError> {
+    fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        sealed: Option<&Digest>,
+    ) -> Result<T, RecordError> {
         let path = self.resolve(id)?;
         let bytes = fs::read(&path).map_err(|source| RecordError::Io {
             path: path.clone(),
             source,
         })?;
+        if let Some(sealed) = sealed {
+            let actual = Digest::of(&bytes);
+            if actual != *sealed {
+                return Err(RecordError::Tampered {
+                    id: id.to_owned(),
+                    sealed: *sealed,
+                    actual,
+                });
+            }
+        }
         serde_json::from_slice(&bytes).map_err(|source| RecordError::Parse { path, source })
     }
 

@@ -1,7 +1,7 @@
 //! Pipelines: validation with locations, the content-keyed cache, recovery policies, verify.
 
 use petri_host::pipeline::{RunOptions, RunRecord, run_plan, validate, verify_run};
-use petri_tests::{Fixture, block_on, lambda_example, stage};
+use petri_tests::{Fixture, block_on, lambda_example, overwrite, stage};
 
 const CHAIN: &str = r#"
 [inputs.data]
@@ -201,12 +201,8 @@ fn lambda_pipeline_runs_and_verifies_then_tampering_is_named() {
     // Tamper with a stored output: verify names the stage and port.
     let trimmed = qc.outputs.iter().find(|o| o.port == "trimmed").unwrap();
     let blob = f.petri.blobs().path_of(&trimmed.sha256);
-    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&blob, perms).unwrap();
     let original = std::fs::read(&blob).unwrap();
-    std::fs::write(&blob, b"@forged\nA\n+\nI\n").unwrap();
+    overwrite(&blob, b"@forged\nA\n+\nI\n");
     let m = block_on(verify_run(&f.petri, &run)).unwrap();
     // Re-executing qc stores its true output again, so the aligner downstream
     // is re-executed on the right bytes and agrees: only the forgery is named.

@@ -1,26 +1,15 @@
 //! Trust boundaries below the daemon: tampered bytes are never fed, reused or
 //! recorded as intact, and a hostile `recover` hook fails only its own stage.
 
-use std::path::Path;
-
 use petri_host::{Failure, InputSource, Outcome};
-use petri_tests::{Fixture, block_on, failed, host, request, run, stage};
-
-/// Overwrites a stored blob in place (blobs are kept read-only).
-fn tamper(blob: &Path, bytes: &[u8]) {
-    let mut perms = std::fs::metadata(blob).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(blob, perms).unwrap();
-    std::fs::write(blob, bytes).unwrap();
-}
+use petri_tests::{Fixture, block_on, failed, host, overwrite, request, run, stage};
 
 #[test]
 fn a_tampered_input_blob_fails_the_stage_as_integrity() {
     let (petri, _dir) = host();
     let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
     let digest = petri.blobs().put(b"the bytes that were stored").unwrap();
-    tamper(
+    overwrite(
         &petri.blobs().path_of(&digest),
         b"the bytes that were forged",
     );
@@ -82,7 +71,7 @@ fn a_tampered_cached_output_is_not_reused_and_is_healed() {
     assert_eq!(first.status, "completed");
     let out = stage(&first, "first").outputs[0].sha256;
     let blob = f.petri.blobs().path_of(&out);
-    tamper(&blob, b"forged bytes\n");
+    overwrite(&blob, b"forged bytes\n");
 
     let again = f.run(&path, false);
     assert_eq!(again.status, "completed", "{again:#?}");
@@ -214,7 +203,7 @@ fn an_edited_record_is_neither_reused_nor_exported_and_verify_names_it() {
     let text = std::fs::read_to_string(&file).unwrap();
     let edited = text.replacen("\"fuel_used\": ", "\"fuel_used\": 1", 1);
     assert_ne!(edited, text);
-    std::fs::write(&file, edited).unwrap();
+    overwrite(&file, edited.as_bytes());
 
     let m = block_on(petri_host::pipeline::verify_run(&f.petri, &run)).unwrap();
     assert!(

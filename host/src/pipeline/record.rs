@@ -179,10 +179,10 @@ pub async fn load_sealed_run(
     state: &crate::state::StateStore,
     id: &str,
 ) -> Result<(RunRecord, bool), crate::error::Error> {
-    let run = records.load_run(id)?;
-    let seal = state.seal_of(&run.id).await?;
+    let id = records.resolve_id(id)?;
+    let seal = state.seal_of(&id).await?;
     match seal.and_then(|s| s.parse::<Digest>().ok()) {
-        Some(seal) => Ok((records.load_run_sealed(&run.id, &seal)?, true)),
-        None => Ok((run, false)),
+        Some(seal) => Ok((records.load_run_sealed(&id, &seal)?, true)),
+        None => Ok((records.load_run(&id)?, false)),
     }
 }

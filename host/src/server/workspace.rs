@@ -307,6 +307,19 @@ pub fn resolve(
 mod tests {
     use super::*;
 
+    /// A submission with nothing but defaults.
+    fn request() -> SubmitRun {
+        SubmitRun {
+            pipeline: None,
+            pipeline_sha256: None,
+            samples: None,
+            samples_format: SheetFormat::Tsv,
+            files: BTreeMap::new(),
+            description: String::new(),
+            priority: Default::default(),
+        }
+    }
+
     #[test]
     fn named_digests_are_found() {
         let d = Digest::of(b"x");
@@ -314,29 +327,13 @@ mod tests {
         let text = format!(
             "[inputs.a]\npath = \"a\"\nsha256 = \"{d}\"\n[inputs.b]\npath = \"b\"\n[stages.s]\nmodule = \"sha256:{m}\"\n"
         );
-        let req = SubmitRun {
-            pipeline: None,
-            pipeline_sha256: None,
-            samples: None,
-            samples_format: SheetFormat::Tsv,
-            files: BTreeMap::new(),
-            description: String::new(),
-            priority: Default::default(),
-        };
+        let req = request();
         assert_eq!(named_digests(&req, &text), vec![d, m]);
     }
 
     #[test]
     fn module_paths_and_unknown_files_are_problems() {
-        let req = SubmitRun {
-            pipeline: None,
-            pipeline_sha256: None,
-            samples: None,
-            samples_format: SheetFormat::Tsv,
-            files: BTreeMap::new(),
-            description: String::new(),
-            priority: Default::default(),
-        };
+        let req = request();
         let text =
             "[inputs.r]\npath = \"/etc/shadow\"\n[stages.s]\nmodule = \"../x.wasm\"\n".to_owned();
         let problems = resolve(&req, text, &|_| true).unwrap_err();

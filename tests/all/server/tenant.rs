@@ -11,6 +11,20 @@ fn blob(d: &Daemon, token: &str, bytes: &[u8]) -> String {
     r.json()["sha256"].as_str().unwrap().to_owned()
 }
 
+/// Submits a run for `token` (it must be accepted); returns its id.
+fn submit(d: &Daemon, token: &str, body: &Value) -> String {
+    let r = d.post_json("/v1/runs", token, body);
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn status(d: &Daemon, token: &str, id: &str) -> String {
+    d.get(&format!("/v1/runs/{id}"), token).json()["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn registered_testkit(d: &Daemon) {
     assert_eq!(d.upload("/v1/modules", &d.admin, &testkit()).status, 201);
 }
@@ -49,7 +63,7 @@ fn a_files_entry_cannot_replace_the_validated_pipeline_or_sheet() {
     // A pipeline that, if it ran, would copy a server file into the group's outputs.
     let evil = blob(&d, &d.alice, copy_of("/etc/passwd").as_bytes());
     let evil_sheet = blob(&d, &d.alice, b"sample\tdata\ns1\t/etc/passwd\n");
-    let submit = json!({
+    let body = json!({
         "pipeline": copy_of("data/input.bin"),
         "files": {
             "data/input.bin": data,
@@ -58,14 +72,7 @@ fn a_files_entry_cannot_replace_the_validated_pipeline_or_sheet() {
             "samples.tsv": evil_sheet,
         },
     });
-    let accepted = d.post_json("/v1/runs", &d.alice, &submit);
-    assert_eq!(
-        accepted.status,
-        202,
-        "{}",
-        String::from_utf8_lossy(&accepted.body)
-    );
-    let id = accepted.json()["id"].as_str().unwrap().to_owned();
+    let id = submit(&d, &d.alice, &body);
     let run = d.wait(&id, &d.alice);
     assert_eq!(run["status"], "COMPLETED", "{run}");
     let out = &run["stages"][0]["outputs"][0]["sha256"];
@@ -89,11 +96,11 @@ fn inputs_resolve_only_among_the_uploaded_files() {
         "../../../petri.sqlite",
         "data/other.bin",
     ] {
-        let submit = json!({
+        let body = json!({
             "pipeline": copy_of(path),
             "files": { "data/input.bin": data },
         });
-        let r = d.post_json("/v1/runs", &d.alice, &submit);
+        let r = d.post_json("/v1/runs", &d.alice, &body);
         let ms = messages(&r);
         assert!(!ms.is_empty(), "{path}");
         for m in &ms {
@@ -105,12 +112,12 @@ fn inputs_resolve_only_among_the_uploaded_files() {
     }
     // The same through a sample sheet.
     let sheet_text = "sample\tdata\ns1\t../../../petri.sqlite\n";
-    let submit = json!({
+    let body = json!({
         "pipeline": copy_of("data/input.bin").replace("path = \"data/input.bin\"\n", ""),
         "samples": sheet_text,
         "files": { "data/input.bin": data },
     });
-    let ms = messages(&d.post_json("/v1/runs", &d.alice, &submit));
+    let ms = messages(&d.post_json("/v1/runs", &d.alice, &body));
     assert!(
         ms.iter()
             .any(|m| m.contains("not among the uploaded files")),
@@ -119,8 +126,8 @@ fn inputs_resolve_only_among_the_uploaded_files() {
     // Modules by file path are refused.
     let by_path = copy_of("data/input.bin")
         .replace("module = \"testkit\"", "module = \"../../blobs/x.wasm\"");
-    let submit = json!({ "pipeline": by_path, "files": { "data/input.bin": data } });
-    let ms = messages(&d.post_json("/v1/runs", &d.alice, &submit));
+    let body = json!({ "pipeline": by_path, "files": { "data/input.bin": data } });
+    let ms = messages(&d.post_json("/v1/runs", &d.alice, &body));
     assert!(ms.iter().any(|m| m.contains("is a file path")), "{ms:?}");
 }
 
@@ -140,7 +147,7 @@ fn another_groups_digest_behaves_exactly_like_a_missing_one() {
     };
     for (owned_by_bob, what) in [(&bobs, "file"), (&bob_module, "module")] {
         let ask = |hex: &str| {
-            let submit = match what {
+            let body = match what {
                 "file" => json!({
                     "pipeline": copy_of("data/input.bin"),
                     "files": { "data/input.bin": hex },
@@ -151,7 +158,7 @@ fn another_groups_digest_behaves_exactly_like_a_missing_one() {
                     "files": { "data/input.bin": blob(&d, &d.alice, b"mine") },
                 }),
             };
-            let r = d.post_json("/v1/runs", &d.alice, &submit);
+            let r = d.post_json("/v1/runs", &d.alice, &body);
             assert_eq!(
                 r.status,
                 422,
@@ -191,11 +198,11 @@ fn nul_bytes_and_over_long_names_in_files_are_422() {
         component.as_str(),
         "a\nb",
     ] {
-        let submit = json!({
+        let body = json!({
             "pipeline": copy_of("data/input.bin"),
             "files": { "data/input.bin": data, name: data },
         });
-        let r = d.post_json("/v1/runs", &d.alice, &submit);
+        let r = d.post_json("/v1/runs", &d.alice, &body);
         assert_eq!(
             r.status,
             422,
@@ -215,11 +222,7 @@ fn tamper(d: &Daemon, hex: &str) {
         .join(hex);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[0] ^= 0x20;
-    let mut perms = std::fs::metadata(&path).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&path, perms).unwrap();
-    std::fs::write(&path, bytes).unwrap();
+    petri_tests::overwrite(&path, &bytes);
 }
 
 #[test]
@@ -244,13 +247,11 @@ fn a_tampered_blob_is_never_served_nor_fed_to_a_stage() {
     );
     ranged.error(500, "integrity");
 
-    let submit = json!({
+    let body = json!({
         "pipeline": copy_of("data/input.bin"),
         "files": { "data/input.bin": data },
     });
-    let accepted = d.post_json("/v1/runs", &d.alice, &submit);
-    assert_eq!(accepted.status, 202);
-    let id = accepted.json()["id"].as_str().unwrap().to_owned();
+    let id = submit(&d, &d.alice, &body);
     let run = d.wait(&id, &d.alice);
     assert_eq!(run["status"], "FAILED", "{run}");
     let reason = run["stages"][0]["reason"].as_str().unwrap_or_default();
@@ -269,20 +270,6 @@ module = "testkit"
 params = { mode = "spin" }
 policy = { fuel = 9_000_000_000_000_000, wall-clock-secs = 120 }
 "#;
-
-/// Submits `pipeline` for `token`; returns the run id.
-fn submit(d: &Daemon, token: &str, body: &Value) -> String {
-    let r = d.post_json("/v1/runs", token, body);
-    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["id"].as_str().unwrap().to_owned()
-}
-
-fn status(d: &Daemon, token: &str, id: &str) -> String {
-    d.get(&format!("/v1/runs/{id}"), token).json()["status"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 #[test]
 fn a_group_over_its_run_quota_waits_while_others_run() {
@@ -325,9 +312,7 @@ fn one_groups_runaway_stages_never_hold_every_slot() {
     registered_testkit(&d);
     // Group a: two endless stages with fuel for hours; only the wall clock
     // (two minutes) would stop them.
-    let a = d.post_json("/v1/runs", &d.alice, &json!({ "pipeline": RUNAWAY }));
-    assert_eq!(a.status, 202, "{}", String::from_utf8_lossy(&a.body));
-    let a_id = a.json()["id"].as_str().unwrap().to_owned();
+    let a_id = submit(&d, &d.alice, &json!({ "pipeline": RUNAWAY }));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let run = d.get(&format!("/v1/runs/{a_id}"), &d.alice).json();
@@ -346,13 +331,11 @@ fn one_groups_runaway_stages_never_hold_every_slot() {
 
     // Group b's run starts and finishes while a's stages still spin.
     let data = blob(&d, &d.bob, b"lab-b's sample\n");
-    let submit = json!({
+    let body = json!({
         "pipeline": copy_of("data/input.bin"),
         "files": { "data/input.bin": data },
     });
-    let b = d.post_json("/v1/runs", &d.bob, &submit);
-    assert_eq!(b.status, 202, "{}", String::from_utf8_lossy(&b.body));
-    let b_id = b.json()["id"].as_str().unwrap().to_owned();
+    let b_id = submit(&d, &d.bob, &body);
     let b_run = d.wait(&b_id, &d.bob);
     assert_eq!(b_run["status"], "COMPLETED", "{b_run}");
     let a_run = d.get(&format!("/v1/runs/{a_id}"), &d.alice).json();
@@ -377,12 +360,9 @@ fn an_edited_run_record_is_not_served() {
     let d = Daemon::start(|_| {});
     registered_testkit(&d);
     let data = blob(&d, &d.alice, b"x");
-    let submit =
+    let body =
         json!({ "pipeline": copy_of("data/input.bin"), "files": { "data/input.bin": data } });
-    let id = d.post_json("/v1/runs", &d.alice, &submit).json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit(&d, &d.alice, &body);
     let run = d.wait(&id, &d.alice);
     let path = format!("/v1/runs/{id}/provenance");
     assert_eq!(d.get(&path, &d.alice).status, 200);
