@@ -78,9 +78,11 @@ fn tokens_are_listed_without_secrets_revoked_at_once_and_expire() {
     assert!(alice["created_at"].is_string());
     d.get("/v1/tokens", &d.alice).error(403, "forbidden");
 
+    // Only an admin revokes: another group's token cannot lock alice out.
+    let id = alice["id"].as_str().unwrap();
+    post(&d, &format!("/v1/tokens/{id}/revoke"), &d.bob, "").error(403, "forbidden");
     // Revoked through the API: refused on the very next call, though cached.
     assert_eq!(d.get("/v1/runs", &d.alice).status, 200);
-    let id = alice["id"].as_str().unwrap();
     let revoked = post(
         &d,
         &format!("/v1/tokens/{id}/revoke"),
