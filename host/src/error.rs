@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::cache::CacheError;
-use crate::cas::CasError;
-use crate::failure::Failure;
 use crate::provenance::RecordError;
+use crate::stage::compiled::CacheError;
+use crate::stage::failure::Failure;
+use crate::store::blobs::CasError;
 
 /// One problem with a run request, located by the field it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,8 +27,8 @@ impl fmt::Display for Problem {
     }
 }
 
-impl From<crate::state::StateError> for Error {
-    fn from(e: crate::state::StateError) -> Error {
+impl From<crate::store::state::StateError> for Error {
+    fn from(e: crate::store::state::StateError) -> Error {
         Error::State(e.to_string())
     }
 }

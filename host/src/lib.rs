@@ -6,46 +6,36 @@
 //! limits while every input and output byte streams through SHA-256 into the
 //! content-addressed [`BlobStore`], and writes one [`StageRecord`] per execution.
 
-mod bindings;
-mod cache;
-mod cas;
-mod data_dir;
-mod digest;
-mod engine;
+pub mod dispatcher;
 mod error;
-mod failure;
-mod limits;
-mod manifest;
-mod params;
 pub mod pipeline;
 mod provenance;
-mod registry;
-mod runner;
-mod sandbox;
-pub mod schedule;
+pub use petri_schedule as schedule;
 pub mod server;
-mod stage_log;
-mod state;
-mod streams;
+mod stage;
+mod store;
 
-pub use bindings::{
-    Decision, ErrorKindSpec, Level, Manifest, Metric, MetricValue, Param, ParamKind, ParamSpec,
-    PortSpec, Report, StageError, Value,
-};
-pub use cache::{CacheError, CacheOutcome, CompiledCache};
-pub use cas::{BlobStore, BlobWriter, CasError};
-pub use data_dir::{DATA_DIR_ENV, DataDir};
-pub use digest::{Digest, Hasher, ParseDigestError};
-pub use engine::{ABI, CHUNK_SIZE, EngineProfile, WASMTIME_VERSION};
+pub use dispatcher::{Dispatcher, fuel_history};
 pub use error::{Error, Problem};
-pub use failure::Failure;
-pub use limits::Limits;
-pub use params::{ParamProblem, ParamSet, RawParam};
 pub use provenance::{
     LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordError, RecordStore, StageRecord,
     StageRef,
 };
-pub use registry::{Added, NamedModule, Registration, Registry, RegistryEntry, RegistryError};
-pub use runner::{InputSource, LoadedStage, Petri, RunRequest};
-pub use stage_log::LogLine;
-pub use state::{StateError, StateStore};
+pub use stage::bindings::{
+    Decision, ErrorKindSpec, Level, Manifest, Metric, MetricValue, Param, ParamKind, ParamSpec,
+    PortSpec, Report, StageError, Value,
+};
+pub use stage::compiled::{CacheError, CacheOutcome, CompiledCache};
+pub use stage::engine::{ABI, CHUNK_SIZE, EngineProfile, WASMTIME_VERSION};
+pub use stage::failure::Failure;
+pub use stage::limits::Limits;
+pub use stage::log::LogLine;
+pub use stage::params::{ParamProblem, ParamSet, RawParam};
+pub use stage::petri::{InputSource, LoadedStage, Petri, RunRequest};
+pub use store::blobs::{BlobStore, BlobWriter, CasError};
+pub use store::data_dir::{DATA_DIR_ENV, DataDir};
+pub use store::digest::{Digest, Hasher, ParseDigestError};
+pub use store::registry::{
+    Added, NamedModule, Registration, Registry, RegistryEntry, RegistryError,
+};
+pub use store::state::{StateError, StateStore};

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bindings::Report;
-use crate::digest::Digest;
-use crate::failure::Failure;
-use crate::limits::Limits;
+use crate::stage::bindings::Report;
+use crate::stage::failure::Failure;
+use crate::stage::limits::Limits;
+use crate::store::digest::Digest;
 
 /// Format tag of [`StageRecord`]; bumped on incompatible changes.
 pub const RECORD_SCHEMA: &str = "petri.stage-record/v1";
@@ -87,7 +87,7 @@ pub enum Outcome {
 mod report_json {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use crate::bindings::{Metric, MetricValue, Report};
+    use crate::stage::bindings::{Metric, MetricValue, Report};
 
     #[derive(Serialize, Deserialize)]
     struct ReportJson {
@@ -372,7 +372,7 @@ impl RecordStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::{Metric, MetricValue};
+    use crate::stage::bindings::{Metric, MetricValue};
 
     fn float(name: &str, value: f64) -> Metric {
         Metric {

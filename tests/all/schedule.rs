@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use petri_host::pipeline::{
-    Dispatcher, EventCallback, RunEvent, RunOptions, RunRecord, run_plan, validate,
-};
+use petri_host::Dispatcher;
+use petri_host::pipeline::{EventCallback, RunEvent, RunOptions, RunRecord, run_plan, validate};
 use petri_host::schedule::{FuelModel, Instrument, InstrumentState, Span, Timestamp, Window};
 use petri_host::{Error, Limits};
 use petri_tests::{Fixture, block_on, request, stage, succeeded};

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use petri_host::pipeline::{Dispatcher, Plan, RunOptions, run_plan, validate};
+use petri_host::Dispatcher;
+use petri_host::pipeline::{Plan, RunOptions, run_plan, validate};
 use petri_host::schedule::FuelModel;
 use petri_host::{InputSource, LoadedStage, Outcome, Petri, RawParam, RunRequest, StateStore};
 use petri_tests::Fixture;

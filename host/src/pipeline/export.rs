@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::record::RunRecord;
-use crate::digest::Digest;
 use crate::error::Error;
 use crate::provenance::StageRecord;
-use crate::runner::Petri;
+use crate::stage::petri::Petri;
+use crate::store::digest::Digest;
 
 /// The stage records a run refers to, in run order; records that are missing
 /// or no longer match their seal are left out (never exported as if intact).
@@ -134,7 +134,7 @@ fn ro_crate(petri: &Petri, run: &RunRecord) -> (Value, Vec<(Digest, String)>) {
         json!({"@id": "https://w3id.org/ro/wfrun/workflow/0.5", "@type": "CreativeWork", "name": "Workflow Run Crate", "version": "0.5"}),
         json!({"@id": "https://w3id.org/workflowhub/workflow-ro-crate/1.0", "@type": "CreativeWork", "name": "Workflow RO-Crate", "version": "1.0"}),
         json!({"@id": "#petri-pipeline-language", "@type": "ComputerLanguage", "name": "petri pipeline (TOML)",
-               "url": {"@id": "https://github.com/petri-bio/petri"}, "version": crate::engine::ABI}),
+               "url": {"@id": "https://github.com/petri-bio/petri"}, "version": crate::stage::engine::ABI}),
         json!({"@id": "#petri", "@type": "SoftwareApplication", "name": "petri",
                "version": env!("CARGO_PKG_VERSION"), "url": "https://github.com/petri-bio/petri"}),
     ];

@@ -15,8 +15,8 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::cas::BlobStore;
-use crate::digest::Digest;
+use crate::store::blobs::BlobStore;
+use crate::store::digest::Digest;
 
 /// The deepest `..` climb a daemon path may make above the pipeline file.
 pub const MAX_CLIMB: usize = 16;

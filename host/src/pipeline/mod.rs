@@ -1,21 +1,18 @@
 //! Pipelines: a declarative TOML file, checked whole before anything runs.
 
 mod diagnostic;
-mod dispatcher;
-mod execute;
 mod export;
 mod file;
 mod files;
 mod plan;
 mod record;
+mod run;
 mod samples;
 mod sniff;
 mod validate;
 mod verify;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use dispatcher::{Dispatcher, fuel_history};
-pub use execute::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
 pub use export::{prov_json, ro_crate_metadata, write_ro_crate};
 pub use files::{Files, MAX_CLIMB, Uploaded, normalise};
 pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Texts, Wire};
@@ -23,6 +20,7 @@ pub use record::{
     Attempt, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
     load_sealed_run,
 };
+pub use run::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
 pub use samples::Sample;
 pub use validate::{Source, validate, validate_source};
 pub use verify::{Mismatch, verify_run};

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::files::Files;
-use crate::bindings::Manifest;
-use crate::digest::Digest;
-use crate::params::ParamSet;
-use crate::runner::LoadedStage;
+use crate::stage::bindings::Manifest;
+use crate::stage::params::ParamSet;
+use crate::stage::petri::LoadedStage;
+use crate::store::digest::Digest;
 
 /// Where a stage input's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,8 +60,8 @@ impl Default for Policy {
     fn default() -> Policy {
         Policy {
             max_attempts: 1,
-            fuel: crate::limits::Limits::default().fuel,
-            wall_clock_secs: crate::limits::Limits::default().wall_clock_secs,
+            fuel: crate::stage::limits::Limits::default().fuel,
+            wall_clock_secs: crate::stage::limits::Limits::default().wall_clock_secs,
             fuel_growth: 1,
             allow: vec![DecisionKind::Abort],
             run_downstream_of_salvage: false,

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
 use crate::provenance::{PortData, RecordError, RecordStore, StageRecord};
+use crate::store::digest::Digest;
 
 /// Format tag of [`RunRecord`].
 pub const RUN_SCHEMA: &str = "petri.run-record/v1";
@@ -176,7 +176,7 @@ impl RunStage {
 /// seal (written before seals existed).
 pub async fn load_sealed_run(
     records: &RecordStore,
-    state: &crate::state::StateStore,
+    state: &crate::store::state::StateStore,
     id: &str,
 ) -> Result<(RunRecord, bool), crate::error::Error> {
     let id = records.resolve_id(id)?;

@@ -12,6 +12,7 @@
 //! `expires_at` are RFC 3339 times, `stability_hours` a number, `priority`
 //! one of `normal`, `urgent`, `clinical`. Other columns are errors.
 
+use crate::schedule::{SampleProfile, ScheduleError, Span, Timestamp};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,35 @@ pub struct Sample {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stability_hours: Option<f64>,
     pub priority: String,
+}
+
+impl Sample {
+    /// The scheduler's view of this row (the sheet was checked when it was read).
+    pub fn profile(&self) -> Result<SampleProfile, ScheduleError> {
+        let bad = |message: String| ScheduleError::Sample {
+            sample: self.id.clone(),
+            message,
+        };
+        let time = |t: &Option<String>| {
+            t.as_deref()
+                .map(Timestamp::parse_rfc3339)
+                .transpose()
+                .map_err(bad)
+        };
+        let collected_at = time(&self.collected_at)?;
+        let expires_at = time(&self.expires_at)?;
+        let stability = self
+            .stability_hours
+            .map(|h| Span::from_secs_f64(h * 3_600.0));
+        let priority = self.priority.parse().map_err(bad)?;
+        Ok(SampleProfile::new(
+            self.id.clone(),
+            priority,
+            collected_at,
+            expires_at,
+            stability,
+        ))
+    }
 }
 
 const META: [&str; 5] = [

@@ -14,10 +14,10 @@ use super::files::{Files, Place};
 use super::plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Texts, Wire};
 use super::samples::{Sample, parse_sheet};
 use super::sniff;
-use crate::bindings::Manifest;
-use crate::digest::Digest;
-use crate::params::{ParamSet, RawParam};
-use crate::runner::{LoadedStage, Petri};
+use crate::stage::bindings::Manifest;
+use crate::stage::params::{ParamSet, RawParam};
+use crate::stage::petri::{LoadedStage, Petri};
+use crate::store::digest::Digest;
 
 type Module = (Arc<LoadedStage>, Manifest);
 
@@ -121,7 +121,7 @@ pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<
                 .filter_map(|i| Some((i.name.clone(), i.path.clone()?)))
                 .collect();
             let sample = Sample {
-                id: super::execute::DEFAULT_SAMPLE.to_owned(),
+                id: super::run::DEFAULT_SAMPLE.to_owned(),
                 line: 0,
                 inputs,
                 collected_at: None,
@@ -334,12 +334,12 @@ async fn resolve_module(
     let loaded = if let Some(hex) = reference.strip_prefix("sha256:") {
         let digest: Digest = hex
             .parse()
-            .map_err(|e: crate::digest::ParseDigestError| (e.to_string(), None))?;
+            .map_err(|e: crate::store::digest::ParseDigestError| (e.to_string(), None))?;
         // A module the caller may not use is reported exactly as a missing one.
         let bytes = if place.files.may_load(&digest) {
             petri.blobs().read(&digest)
         } else {
-            Err(crate::cas::CasError::Missing(digest))
+            Err(crate::store::blobs::CasError::Missing(digest))
         };
         let bytes = bytes.map_err(|e| {
             (

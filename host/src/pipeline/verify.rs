@@ -5,11 +5,11 @@ use std::fmt;
 use serde::Serialize;
 
 use super::record::RunRecord;
-use crate::digest::Digest;
 use crate::error::Error;
-use crate::params::RawParam;
 use crate::provenance::{Outcome, RecordError};
-use crate::runner::{InputSource, Petri, RunRequest};
+use crate::stage::params::RawParam;
+use crate::stage::petri::{InputSource, Petri, RunRequest};
+use crate::store::digest::Digest;
 
 /// One way a run failed to reproduce.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -12,10 +12,10 @@ use tokio_util::sync::CancellationToken;
 use super::config::ServerConfig;
 use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
-use super::store::{ServerStore, TokenRow};
-use crate::data_dir::DataDir;
-use crate::pipeline::Dispatcher;
-use crate::runner::Petri;
+use crate::dispatcher::Dispatcher;
+use crate::stage::petri::Petri;
+use crate::store::daemon::{ServerStore, TokenRow};
+use crate::store::data_dir::DataDir;
 
 /// Shared by all handlers (behind an `Arc`) for the daemon's lifetime.
 pub struct AppState {

@@ -22,9 +22,9 @@ use utoipa::ToSchema;
 use super::app::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::store::ServerStore;
-use crate::digest::Digest;
-use crate::state::StateError;
+use crate::store::daemon::ServerStore;
+use crate::store::digest::Digest;
+use crate::store::state::StateError;
 
 /// The request header that carries why a change is made (optional).
 pub const REASON_HEADER: &str = "x-petri-reason";

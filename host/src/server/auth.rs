@@ -14,9 +14,9 @@ use rand::TryRngCore;
 use super::app::AppState;
 use super::audit::CallerSlot;
 use super::error::{ApiError, ServerError};
-use super::store::{ServerStore, TokenRow, TokenSpec, parse_priority};
 use super::views::{Priority, TokenState};
-use crate::digest::Digest;
+use crate::store::daemon::{ServerStore, TokenRow, TokenSpec, parse_priority};
+use crate::store::digest::Digest;
 
 /// Prefix of every token petri issues (easy to spot in a leaked secret scan).
 pub const TOKEN_PREFIX: &str = "petri_";

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::Error;
-use crate::state::StateError;
+use crate::store::state::StateError;
 
 /// Why the daemon cannot start or go on serving.
 #[derive(Debug, thiserror::Error)]

@@ -7,10 +7,11 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::store::ServerStore;
-use crate::pipeline::{Dispatcher, RunStage};
+use crate::dispatcher::Dispatcher;
+use crate::pipeline::RunStage;
 use crate::schedule::InstrumentState;
-use crate::state::StateError;
+use crate::store::daemon::ServerStore;
+use crate::store::state::StateError;
 
 /// The process-wide recorder (one per process, whatever the number of daemons in it).
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

@@ -20,8 +20,7 @@ mod openapi;
 mod ratelimit;
 mod routes;
 mod shutdown;
-mod store;
-mod views;
+pub(crate) mod views;
 mod worker;
 mod workspace;
 
@@ -32,6 +31,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
 
+pub use crate::store::daemon::{
+    Revocation, RunFilter, RunRow, ServerStore, TOKEN_ID_LEN, TokenRow, TokenSpec, parse_priority,
+};
 pub use app::AppState;
 pub use audit::{AuditEntry, GENESIS, NewAuditEntry, REASON_HEADER, Verdict};
 pub use auth::{TOKEN_PREFIX, create_token, create_token_with, token_digest, valid_group};
@@ -41,9 +43,6 @@ pub use metrics::Metrics;
 pub use ratelimit::RateLimiter;
 pub use routes::{ByteRange, Unsatisfiable, parse_range};
 pub use shutdown::signal;
-pub use store::{
-    Revocation, RunFilter, RunRow, ServerStore, TOKEN_ID_LEN, TokenRow, TokenSpec, parse_priority,
-};
 pub use views::{
     Accepted, AttemptView, BlobView, EventView, Health, LogPage, LogView, ModuleView, PortView,
     Priority, RunErrorView, RunPage, RunSummary, RunView, SheetFormat, StageView, SubmitRun,
@@ -72,10 +71,10 @@ pub async fn audit_verify(store: &ServerStore) -> Result<Verdict, ServerError> {
     Ok(audit::verify(store).await?)
 }
 
-use crate::data_dir::DataDir;
-use crate::pipeline::{Dispatcher, fuel_history};
-use crate::runner::Petri;
-use crate::state::StateStore;
+use crate::dispatcher::{Dispatcher, fuel_history};
+use crate::stage::petri::Petri;
+use crate::store::data_dir::DataDir;
+use crate::store::state::StateStore;
 
 /// Now, as the RFC 3339 text stored everywhere.
 pub(crate) fn now() -> String {

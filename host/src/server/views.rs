@@ -8,33 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::ProblemBody;
 use crate::pipeline::RunStage;
 
-/// How urgent a run is: urgent and clinical runs leave the queue first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    #[default]
-    Normal,
-    Urgent,
-    Clinical,
-}
-
-impl Priority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Normal => "normal",
-            Priority::Urgent => "urgent",
-            Priority::Clinical => "clinical",
-        }
-    }
-    /// Queue order: higher first.
-    pub fn rank(self) -> i64 {
-        match self {
-            Priority::Normal => 0,
-            Priority::Urgent => 1,
-            Priority::Clinical => 2,
-        }
-    }
-}
+pub use crate::schedule::Priority;
 
 /// The sample sheet's format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use super::app::AppState;
 use super::error::ProblemBody;
 use super::shutdown;
-use super::store::{RunEnd, RunRow};
 use super::views::{RunErrorView, StageView, SubmitRun};
 use super::workspace;
 use super::{metrics, now};
@@ -26,6 +25,7 @@ use crate::error::Error;
 use crate::pipeline::{
     EventCallback, RunEvent, RunOptions, RunRecord, RunStage, Source, run_plan, validate_source,
 };
+use crate::store::daemon::{RunEnd, RunRow};
 
 /// Takes runs from the queue until shutdown, then drains.
 pub async fn run_queue(app: Arc<AppState>) {

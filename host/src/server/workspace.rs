@@ -15,8 +15,8 @@ use std::path::PathBuf;
 
 use super::error::ProblemBody;
 use super::views::{SheetFormat, SubmitRun};
-use crate::digest::Digest;
 use crate::pipeline::{Diagnostic, Files, Source, Uploaded, normalise};
+use crate::store::digest::Digest;
 
 /// A submitted run, checked and resolved: its text and every file it names.
 #[derive(Debug, Clone)]

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use crate::digest::Digest;
 use crate::server::app::AppState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::Path;
+use crate::store::digest::Digest;
 
 /// A byte range, inclusive, within a blob of known size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

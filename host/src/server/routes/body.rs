@@ -8,9 +8,9 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_LENGTH;
 
-use crate::cas::{BlobStore, BlobWriter, CasError};
-use crate::digest::{Digest, Hasher};
 use crate::server::error::ApiError;
+use crate::store::blobs::{BlobStore, BlobWriter, CasError};
+use crate::store::digest::{Digest, Hasher};
 
 /// The next data frame of a body (trailers are skipped).
 async fn next_chunk(body: &mut Body) -> Option<Result<Bytes, ApiError>> {

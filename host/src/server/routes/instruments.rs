@@ -138,7 +138,7 @@ async fn find(app: &AppState, name: &str) -> Result<Instrument, ApiError> {
 /// going on: a stage on an instrument that went down, or whose maintenance
 /// began, is stopped and re-queued.
 async fn save(app: &AppState, instrument: &Instrument) -> Result<(), ApiError> {
-    let internal = |e: crate::state::StateError| ApiError::internal(e.to_string());
+    let internal = |e: crate::store::state::StateError| ApiError::internal(e.to_string());
     app.store
         .put_instrument(instrument)
         .await

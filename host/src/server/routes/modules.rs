@@ -14,9 +14,6 @@ use utoipa::IntoParams;
 
 use super::blobs::Binary;
 use super::body::receive;
-use crate::bindings::Manifest;
-use crate::digest::Digest;
-use crate::registry::{RegistryEntry, RegistryError};
 use crate::server::app::AppState;
 use crate::server::audit::AuditTarget;
 use crate::server::auth::Caller;
@@ -24,6 +21,9 @@ use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Path, Query};
 use crate::server::now;
 use crate::server::views::ModuleView;
+use crate::stage::bindings::Manifest;
+use crate::store::digest::Digest;
+use crate::store::registry::{RegistryEntry, RegistryError};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

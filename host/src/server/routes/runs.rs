@@ -9,19 +9,19 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::digest::Digest;
 use crate::pipeline::{prov_json, ro_crate_metadata, validate_source};
 use crate::server::app::AppState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Json as JsonBody, Path, Query};
 use crate::server::metrics::STATUSES;
-use crate::server::store::{RunFilter, RunRow};
 use crate::server::views::{
     Accepted, EventView, LogPage, LogView, ProvFormat, ProvQuery, RunErrorView, RunPage, RunQuery,
     RunSummary, RunView, StageView, SubmitRun,
 };
 use crate::server::{now, workspace};
+use crate::store::daemon::{RunFilter, RunRow};
+use crate::store::digest::Digest;
 
 fn summary(row: &RunRow) -> RunSummary {
     RunSummary {
@@ -105,7 +105,7 @@ pub async fn submit_run(
         (Some(text), None) => text.clone(),
         (None, Some(sha)) => {
             let digest: Digest = sha.trim_start_matches("sha256:").parse().map_err(
-                |e: crate::digest::ParseDigestError| {
+                |e: crate::store::digest::ParseDigestError| {
                     ApiError::invalid(
                         "bad pipeline reference",
                         vec![crate::server::error::ProblemBody {
@@ -192,7 +192,7 @@ pub async fn submit_run(
         error: None,
         recoveries: 0,
     };
-    app.store.insert_run(&row, request.priority.rank()).await?;
+    app.store.insert_run(&row, request.priority.tier()).await?;
     app.store
         .event(
             &id,

@@ -14,8 +14,8 @@ use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::Path;
 use crate::server::now;
-use crate::server::store::Revocation;
 use crate::server::views::TokenView;
+use crate::store::daemon::Revocation;
 
 /// 403 unless the caller is an admin.
 pub fn admin_only(caller: &Caller, what: &str) -> Result<(), ApiError> {

@@ -193,7 +193,7 @@ fn window(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::schedule::instrument::InstrumentState;
+    use crate::instrument::InstrumentState;
 
     #[test]
     fn reads_a_calendar() {

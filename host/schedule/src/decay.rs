@@ -5,14 +5,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::ScheduleError;
 use super::time::{Span, Timestamp};
-use crate::pipeline::Sample;
 
 /// How urgent a sample is; later variants go first.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Priority {
     #[default]
@@ -46,13 +45,20 @@ impl FromStr for Priority {
     }
 }
 
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Priority {
+    /// Its name, as in files, the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Priority::Normal => "normal",
             Priority::Urgent => "urgent",
             Priority::Clinical => "clinical",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -99,55 +105,24 @@ impl SampleProfile {
     pub fn owned_by(self, owner: Option<String>) -> SampleProfile {
         SampleProfile { owner, ..self }
     }
-
-    /// The profile of a sample-sheet row (the sheet was checked when it was read).
-    pub fn from_sheet(sample: &Sample) -> Result<SampleProfile, ScheduleError> {
-        let bad = |message: String| ScheduleError::Sample {
-            sample: sample.id.clone(),
-            message,
-        };
-        let time = |t: &Option<String>| {
-            t.as_deref()
-                .map(Timestamp::parse_rfc3339)
-                .transpose()
-                .map_err(bad)
-        };
-        let collected_at = time(&sample.collected_at)?;
-        let expires_at = time(&sample.expires_at)?;
-        let stability = sample
-            .stability_hours
-            .map(|h| Span::from_secs_f64(h * 3_600.0));
-        let priority = sample.priority.parse().map_err(bad)?;
-        Ok(SampleProfile::new(
-            sample.id.clone(),
-            priority,
-            collected_at,
-            expires_at,
-            stability,
-        ))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::collections::BTreeMap;
-
     use super::*;
 
     #[test]
     fn deadline_is_the_earlier_of_expiry_and_stability_window() {
-        let sample = Sample {
-            id: "s1".into(),
-            line: 2,
-            inputs: BTreeMap::new(),
-            collected_at: Some("2026-11-20T08:00:00Z".into()),
-            expires_at: Some("2026-11-21T00:00:00Z".into()),
-            stability_hours: Some(12.0),
-            priority: "urgent".into(),
-        };
-        let p = SampleProfile::from_sheet(&sample).unwrap();
-        assert_eq!(p.priority, Priority::Urgent);
+        let collected = Timestamp::parse_rfc3339("2026-11-20T08:00:00Z").unwrap();
+        let expires = Timestamp::parse_rfc3339("2026-11-21T00:00:00Z").unwrap();
+        let p = SampleProfile::new(
+            "s1",
+            Priority::Urgent,
+            Some(collected),
+            Some(expires),
+            Some(Span::from_secs_f64(12.0 * 3_600.0)),
+        );
         assert_eq!(
             p.deadline.unwrap().to_rfc3339(),
             "2026-11-20T20:00:00Z",

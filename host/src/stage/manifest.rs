@@ -7,8 +7,8 @@
 
 use std::collections::HashSet;
 
-use crate::bindings::{Manifest, ParamKind, ParamSpec, PortSpec, Value};
-use crate::params::kind_name;
+use crate::stage::bindings::{Manifest, ParamKind, ParamSpec, PortSpec, Value};
+use crate::stage::params::kind_name;
 
 /// Most params, input ports, output ports and error kinds a manifest may declare (each).
 pub const MAX_DECLARED: usize = 64;
@@ -230,7 +230,7 @@ fn check_default(p: &ParamSpec, d: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::ErrorKindSpec;
+    use crate::stage::bindings::ErrorKindSpec;
 
     fn port(name: &str) -> PortSpec {
         PortSpec {

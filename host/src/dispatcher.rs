@@ -15,13 +15,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
-use super::plan::Plan;
 use crate::error::{Error, Problem};
+use crate::pipeline::Plan;
 use crate::schedule::{
     Assignment, COMPUTE, Config as ScheduleConfig, FuelModel, Instrument, Policy as SchedulePolicy,
     SampleProfile, ScheduleError, Scheduler, TaskId, TaskSpec, Timestamp,
 };
-use crate::state::StateStore;
+use crate::store::state::StateStore;
 
 /// What a run is told to do with one of its tasks.
 #[derive(Debug, Clone)]

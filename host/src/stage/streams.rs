@@ -8,14 +8,14 @@ use std::thread::JoinHandle;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
 
-use crate::bindings::streams::{Host, HostReader, HostWriter};
-use crate::cas::{BlobStore, BlobWriter, CasError};
-use crate::digest::{Digest, Hasher};
-use crate::engine::CHUNK_SIZE;
 use crate::error::Error;
-use crate::failure::Failure;
 use crate::provenance::PortData;
-use crate::sandbox::{StageState, charge_bytes, charge_call};
+use crate::stage::bindings::streams::{Host, HostReader, HostWriter};
+use crate::stage::engine::CHUNK_SIZE;
+use crate::stage::failure::Failure;
+use crate::stage::sandbox::{StageState, charge_bytes, charge_call};
+use crate::store::blobs::{BlobStore, BlobWriter, CasError};
+use crate::store::digest::{Digest, Hasher};
 
 /// Table entry behind a guest's `reader` handle: an index into [`StageState::inputs`].
 pub struct ReaderSlot(usize);

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use wasmtime::StoreContextMut;
 use wasmtime::component::Linker;
 
-use crate::bindings::host::Host;
-use crate::bindings::types::{self, Level};
-use crate::sandbox::{StageState, charge_bytes, charge_call};
+use crate::stage::bindings::host::Host;
+use crate::stage::bindings::types::{self, Level};
+use crate::stage::sandbox::{StageState, charge_bytes, charge_call};
 
 /// One log line from a stage (structured, or a line it printed to stdout/stderr).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

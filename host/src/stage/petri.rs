@@ -10,25 +10,25 @@ use std::time::SystemTime;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{Decision, Manifest, StageError, StageWorld, StageWorldPre};
-use crate::cache::{CacheOutcome, CompiledCache};
-use crate::cas::BlobStore;
-use crate::data_dir::DataDir;
-use crate::digest::Digest;
-use crate::engine::{
-    EngineProfile, FUEL_YIELD_INTERVAL, WASMTIME_VERSION, epoch_ticks, start_epoch_ticker,
-};
 use crate::error::{Error, Problem};
-use crate::failure::{Failure, Spent};
-use crate::limits::{HOOK_FUEL, HOOK_WALL_CLOCK_SECS, INSTANTIATION_FUEL, Limits};
-use crate::manifest::{check_manifest, declares_error};
-use crate::params::{ParamSet, RawParam};
 use crate::provenance::{
     LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordStore, StageRecord, StageRef,
 };
-use crate::registry::Registry;
-use crate::sandbox::{StageState, linker, stub_forbidden};
-use crate::streams::{InputStream, OutputStream};
+use crate::stage::bindings::{Decision, Manifest, StageError, StageWorld, StageWorldPre};
+use crate::stage::compiled::{CacheOutcome, CompiledCache};
+use crate::stage::engine::{
+    EngineProfile, FUEL_YIELD_INTERVAL, WASMTIME_VERSION, epoch_ticks, start_epoch_ticker,
+};
+use crate::stage::failure::{Failure, Spent};
+use crate::stage::limits::{HOOK_FUEL, HOOK_WALL_CLOCK_SECS, INSTANTIATION_FUEL, Limits};
+use crate::stage::manifest::{check_manifest, declares_error};
+use crate::stage::params::{ParamSet, RawParam};
+use crate::stage::sandbox::{StageState, linker, stub_forbidden};
+use crate::stage::streams::{InputStream, OutputStream};
+use crate::store::blobs::BlobStore;
+use crate::store::data_dir::DataDir;
+use crate::store::digest::Digest;
+use crate::store::registry::Registry;
 
 /// Where an input's bytes come from.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ pub struct RunRequest {
 /// An opened input and, for files, the blob its bytes are copied into.
 type OpenedInput = (
     Box<dyn std::io::Read + Send>,
-    Option<crate::cas::BlobWriter>,
+    Option<crate::store::blobs::BlobWriter>,
 );
 
 /// A component loaded and ready to instantiate.

@@ -556,7 +556,7 @@ fn simulation_never_runs_work_in_maintenance_or_while_down() {
 }
 
 fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
 #[test]

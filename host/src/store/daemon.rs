@@ -7,9 +7,9 @@
 //! `RETURNING`, no SQLite-only types) so a PostgreSQL backend shared by several
 //! daemons can implement the same methods without changing their callers.
 
-use super::views::{Priority, TokenState, TokenView};
 use crate::schedule::Instrument;
-use crate::state::{StateError, StateStore};
+use crate::server::views::{Priority, TokenState, TokenView};
+use crate::store::state::{StateError, StateStore};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS api_tokens (

@@ -8,7 +8,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::digest::{Digest, Hasher};
+use crate::store::digest::{Digest, Hasher};
 
 /// A blob store rooted at a directory.
 #[derive(Debug, Clone)]

@@ -1,13 +1,13 @@
 //! Scheduler benchmarks: priority recomputation with 100,000 queued tasks, one dispatch decision,
 //! and one incremental insert, on the same scheduling core `petri simulate` uses.
 //!
-//! `cargo bench -p petri-host --bench schedule`
+//! `cargo bench -p petri-schedule --bench schedule`
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use petri_host::schedule::{
+use petri_schedule::{
     COMPUTE, Config, FuelModel, Instrument, Policy, Priority, SampleProfile, Scheduler, Span,
     TaskSpec, Timestamp,
 };

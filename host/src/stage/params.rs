@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::bindings::{Param, ParamKind, ParamSpec, Value};
-use crate::digest::Digest;
+use crate::stage::bindings::{Param, ParamKind, ParamSpec, Value};
+use crate::store::digest::Digest;
 
 /// A param value as a user gave it, before it is checked.
 #[derive(Debug, Clone, PartialEq)]

@@ -26,13 +26,13 @@ use wasmtime_wasi::{
     sockets::{WasiSockets, WasiSocketsView},
 };
 
-use crate::bindings::StageWorld;
-use crate::digest::Digest;
-use crate::engine::EngineProfile;
-use crate::failure::Failure;
-use crate::limits::{Limiter, Limits};
-use crate::stage_log::StageLog;
-use crate::streams::{InputStream, OutputStream};
+use crate::stage::bindings::StageWorld;
+use crate::stage::engine::EngineProfile;
+use crate::stage::failure::Failure;
+use crate::stage::limits::{Limiter, Limits};
+use crate::stage::log::StageLog;
+use crate::stage::streams::{InputStream, OutputStream};
+use crate::store::digest::Digest;
 
 /// Everything a store holds for one stage execution.
 pub struct StageState {
@@ -487,8 +487,8 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StageState>> {
     StageWorld::add_to_linker::<StageState, HasSelf<StageState>>(&mut l, |s| s)?;
     // The same functions again, each paying its fuel before the host works.
     l.allow_shadowing(true);
-    crate::streams::link_metered(&mut l)?;
-    crate::stage_log::link_metered(&mut l)?;
+    crate::stage::streams::link_metered(&mut l)?;
+    crate::stage::log::link_metered(&mut l)?;
     l.allow_shadowing(false);
     io::error::add_to_linker::<StageState, HasIo>(&mut l, |s| &mut s.table)?;
     io::poll::add_to_linker::<StageState, HasIo>(&mut l, |s| &mut s.table)?;

@@ -17,8 +17,8 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::digest::Digest;
-use crate::engine::{EngineProfile, WASMTIME_VERSION};
+use crate::stage::engine::{EngineProfile, WASMTIME_VERSION};
+use crate::store::digest::Digest;
 
 const MAGIC: &[u8; 16] = b"petri-cwasm-v1\0\0";
 const HEADER_LEN: usize = MAGIC.len() + 32 + 32;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use wasmtime::{Config, Engine, OptLevel};
 
-use crate::digest::Digest;
+use crate::store::digest::Digest;
 
 /// The wasmtime release petri is built against; pinned in the workspace manifest.
 pub const WASMTIME_VERSION: &str = "48.0.8";
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn pinned_version_matches_lockfile() {
-        let lock = include_str!("../../Cargo.lock");
+        let lock = include_str!("../../../Cargo.lock");
         let needle = format!("name = \"wasmtime\"\nversion = \"{WASMTIME_VERSION}\"");
         assert!(
             lock.contains(&needle),

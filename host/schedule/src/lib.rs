@@ -33,7 +33,7 @@ mod workload;
 
 pub use calendar::{load_calendar, parse_calendar};
 pub use decay::{Priority, SampleProfile};
-pub use error::ScheduleError;
+pub use error::{ScheduleError, line_col};
 pub use fuel::{
     DEFAULT_FUEL_PER_SECOND, DEFAULT_STAGE_FUEL, FuelModel, MIN_CALIBRATION_RUN, ModuleFuel,
     Prediction,

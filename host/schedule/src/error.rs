@@ -56,9 +56,7 @@ impl Source<'_> {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> ScheduleError {
-        let (line, column) = span.map_or((0, 0), |s| {
-            crate::pipeline::Diagnostics::new(self.file, self.text).line_col(s.start)
-        });
+        let (line, column) = span.map_or((0, 0), |s| line_col(self.text, s.start));
         ScheduleError::File {
             file: self.file.to_owned(),
             line,
@@ -89,4 +87,16 @@ pub(crate) fn read(path: &Path) -> Result<String, ScheduleError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }

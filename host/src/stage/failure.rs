@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bindings::StageError;
-use crate::limits::LimitExceeded;
-use crate::sandbox::ForbiddenCall;
-use crate::streams::StreamAbort;
+use crate::stage::bindings::StageError;
+use crate::stage::limits::LimitExceeded;
+use crate::stage::sandbox::ForbiddenCall;
+use crate::stage::streams::StreamAbort;
 
 /// A failed stage execution. The host stays up after every one of these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]

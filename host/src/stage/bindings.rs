@@ -7,8 +7,8 @@ mod generated {
         imports: { default: trappable },
         exports: { default: async },
         with: {
-            "petri:stage/streams.reader": crate::streams::ReaderSlot,
-            "petri:stage/streams.writer": crate::streams::WriterSlot,
+            "petri:stage/streams.reader": crate::stage::streams::ReaderSlot,
+            "petri:stage/streams.writer": crate::stage::streams::WriterSlot,
         },
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
     });

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
+use crate::store::digest::Digest;
 
 /// One registered module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,225 @@
+//! One stage of a run: reuse a cached result (verified) or execute it, then apply its policy.
+use std::sync::Arc;
+
+use super::recover::{ask_recover, with_changes};
+use super::skips::skipped_stage;
+use crate::error::Error;
+use crate::pipeline::plan::{DecisionKind, PlanStage};
+use crate::pipeline::record::{Attempt, RunStage};
+use crate::provenance::{Outcome, PortData, StageRecord};
+use crate::stage::bindings::Decision;
+use crate::stage::failure::Failure;
+use crate::stage::limits::Limits;
+use crate::stage::params::RawParam;
+use crate::stage::petri::{InputSource, Petri, RunRequest};
+use crate::store::digest::Digest;
+use crate::store::state::StateStore;
+
+/// The cache key of a stage execution: everything its outputs are a function of.
+pub fn cache_key(petri: &Petri, stage: &PlanStage, inputs: &[(String, Digest)]) -> Digest {
+    let key = serde_json::json!([
+        "petri stage cache v1",
+        stage.module.digest,
+        stage.params.digest(),
+        inputs,
+        petri.profile().id(),
+    ]);
+    Digest::of(key.to_string().as_bytes())
+}
+
+pub(super) fn decision_kind(d: &Decision) -> DecisionKind {
+    match d {
+        Decision::Retry => DecisionKind::Retry,
+        Decision::RetryWith(_) => DecisionKind::RetryWith,
+        Decision::Skip => DecisionKind::Skip,
+        Decision::Salvage => DecisionKind::Salvage,
+        Decision::Abort => DecisionKind::Abort,
+    }
+}
+
+/// Runs one stage with its policy, or reuses a cached result.
+pub(super) async fn exec_stage(
+    petri: &Arc<Petri>,
+    state: &StateStore,
+    sample: &str,
+    stage: &PlanStage,
+    wired: Vec<(String, Digest, String)>,
+    no_cache: bool,
+) -> Result<RunStage, Error> {
+    let inputs: Vec<(String, Digest)> = wired.iter().map(|(p, d, _)| (p.clone(), *d)).collect();
+    let key = cache_key(petri, stage, &inputs);
+    let mut result = skipped_stage(sample, stage, String::new());
+    result.reason = None;
+    result.cache_key = Some(key);
+
+    if !no_cache && let Some((hit, seal)) = cached_record(petri, state, &key).await? {
+        result.status = "succeeded".into();
+        result.cache = "hit".into();
+        result.record_id = Some(hit.id.clone());
+        result.record_sha256 = Some(seal);
+        result.inputs = hit.inputs.clone();
+        result.outputs = hit.outputs.clone();
+        result.fuel_used = hit.fuel_used;
+        return Ok(result);
+    }
+
+    result.cache = "miss".into();
+    let mut params: Vec<(String, RawParam)> = match stage.params.to_json() {
+        serde_json::Value::Object(m) => {
+            m.into_iter().map(|(k, v)| (k, RawParam::Json(v))).collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut fuel = stage.policy.fuel;
+    let mut attempt = 1;
+    loop {
+        let request = RunRequest {
+            params: params.clone(),
+            inputs: inputs
+                .iter()
+                .map(|(p, d)| (p.clone(), InputSource::Blob(*d)))
+                .collect(),
+            limits: Limits {
+                fuel,
+                wall_clock_secs: stage.policy.wall_clock_secs,
+                ..Limits::default()
+            },
+            attempt,
+        };
+        let (record, seal) = petri.run_sealed(&stage.module, request).await?;
+        result.record_id = Some(record.id.clone());
+        result.record_sha256 = Some(seal);
+        result.inputs = record.inputs.clone();
+        result.fuel_used = record.fuel_used;
+        let failure = match &record.outcome {
+            Outcome::Succeeded { .. } => {
+                result.attempts.push(Attempt {
+                    record_id: record.id.clone(),
+                    record_sha256: Some(seal),
+                    outcome: "succeeded".into(),
+                    decision: None,
+                });
+                result.status = "succeeded".into();
+                result.outputs = record.outputs.clone();
+                // Outputs and record are durable: only now is the result reusable.
+                state
+                    .remember(&key.to_hex(), &record.id, &seal.to_hex())
+                    .await?;
+                break;
+            }
+            Outcome::Failed { failure } => failure.clone(),
+        };
+        state.seal(&record.id, &seal.to_hex()).await?;
+        // Ask the stage (stage errors) or apply the host rule (fuel), then check the policy.
+        let proposed = match &failure {
+            Failure::Stage { error } => {
+                match ask_recover(petri, stage, error, attempt, &params).await? {
+                    Ok(decision) => decision,
+                    // The hook is stage code: its failure ends this stage, not the run.
+                    Err(hook) => {
+                        result.attempts.push(Attempt {
+                            record_id: record.id.clone(),
+                            record_sha256: Some(seal),
+                            outcome: failure.to_string(),
+                            decision: Some(format!("abort: {hook}")),
+                        });
+                        result.status = "failed".into();
+                        result.reason = Some(format!("{failure}; then {hook}"));
+                        break;
+                    }
+                }
+            }
+            Failure::FuelExhausted { .. } if stage.policy.fuel_growth > 1 => Decision::Retry,
+            _ => Decision::Abort,
+        };
+        let kind = decision_kind(&proposed);
+        let allowed = kind == DecisionKind::Abort || stage.policy.allow.contains(&kind);
+        let retrying = matches!(kind, DecisionKind::Retry | DecisionKind::RetryWith);
+        let note = if !allowed {
+            format!("{kind:?} proposed but not allowed by policy: abort").to_lowercase()
+        } else if retrying && attempt >= stage.policy.max_attempts {
+            format!(
+                "{kind:?} proposed but max-attempts ({}) reached: abort",
+                stage.policy.max_attempts
+            )
+            .to_lowercase()
+        } else {
+            serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        result.attempts.push(Attempt {
+            record_id: record.id.clone(),
+            record_sha256: Some(seal),
+            outcome: failure.to_string(),
+            decision: Some(note),
+        });
+        match (allowed, proposed) {
+            (true, Decision::Retry) if attempt < stage.policy.max_attempts => {
+                if matches!(failure, Failure::FuelExhausted { .. }) {
+                    fuel = fuel.saturating_mul(stage.policy.fuel_growth);
+                }
+            }
+            (true, Decision::RetryWith(changed)) if attempt < stage.policy.max_attempts => {
+                params = with_changes(&params, &changed);
+            }
+            (true, Decision::Salvage) => {
+                result.status = "salvaged".into();
+                result.outputs = record.partial_outputs.clone();
+                result.reason = Some(format!("partial outputs salvaged after: {failure}"));
+                break;
+            }
+            (true, Decision::Skip) => {
+                result.status = "skipped".into();
+                result.reason = Some(format!(
+                    "skipped by the stage's recover hook after: {failure}"
+                ));
+                break;
+            }
+            _ => {
+                result.status = "failed".into();
+                result.reason = Some(failure.to_string());
+                break;
+            }
+        }
+        attempt += 1;
+    }
+    Ok(result)
+}
+
+/// The record behind a cache entry (and its seal), if the record is the one
+/// sealed when it was written and its outputs are all still stored and
+/// intact. Each output is re-hashed (one SHA-256 pass over the outputs per
+/// hit): a tampered or damaged output or record is never reused; the entry is
+/// forgotten and the stage runs again, which stores (heals) the right bytes.
+pub(super) async fn cached_record(
+    petri: &Arc<Petri>,
+    state: &StateStore,
+    key: &Digest,
+) -> Result<Option<(StageRecord, Digest)>, Error> {
+    let Some(id) = state.cached(&key.to_hex()).await? else {
+        return Ok(None);
+    };
+    let seal = state
+        .seal_of(&id)
+        .await?
+        .and_then(|s| s.parse::<Digest>().ok());
+    let p = petri.clone();
+    let usable = tokio::task::spawn_blocking(move || {
+        let seal = seal?;
+        let record = p.records().load_sealed(&id, &seal).ok()?;
+        let intact = matches!(record.outcome, Outcome::Succeeded { .. })
+            && record
+                .outputs
+                .iter()
+                .all(|o: &PortData| p.blobs().verify(&o.sha256).unwrap_or(false));
+        intact.then_some((record, seal))
+    })
+    .await
+    .map_err(|e| Error::State(e.to_string()))?;
+    if usable.is_none() {
+        state.forget(&key.to_hex()).await?;
+    }
+    Ok(usable)
+}

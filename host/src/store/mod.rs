@@ -1,0 +1,12 @@
+//! All persistent state, behind one seam: the content-addressed blob store, the data-dir
+//! layout, stage and run records, the module registry, run state (stage cache, runs, fuel
+//! history) and the daemon's tables (tokens, queued runs, events, audit log).
+//!
+//! Nothing outside this folder opens a database or writes a file that outlives a run.
+
+pub(crate) mod blobs;
+pub(crate) mod daemon;
+pub(crate) mod data_dir;
+pub(crate) mod digest;
+pub(crate) mod registry;
+pub(crate) mod state;
