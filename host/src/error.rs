@@ -29,7 +29,10 @@ impl fmt::Display for Problem {
 
 impl From<crate::store::state::StateError> for Error {
     fn from(e: crate::store::state::StateError) -> Error {
-        Error::State(e.to_string())
+        match e {
+            crate::store::state::StateError::LeaseLost { .. } => Error::LeaseLost(e.to_string()),
+            e => Error::State(e.to_string()),
+        }
     }
 }
 
@@ -64,6 +67,10 @@ pub enum Error {
     Manifest(String),
     #[error("{0}")]
     State(String),
+    /// Another daemon took over the run this process was executing: it
+    /// stops, having committed nothing more.
+    #[error("{0}")]
+    LeaseLost(String),
     #[error("the run request has {} problem(s):\n{}", .0.len(), list(.0))]
     Request(Vec<Problem>),
 }

@@ -34,7 +34,9 @@ pub use stage::params::{ParamProblem, ParamSet, RawParam};
 pub use stage::petri::{InputSource, LoadedStage, Petri, RunRequest};
 pub use store::blobs::{BlobStore, BlobWriter, CasError};
 pub use store::data_dir::{DATA_DIR_ENV, DataDir};
+pub use store::db::Backend;
 pub use store::digest::{Digest, Hasher, ParseDigestError};
+pub use store::lease::{DEFAULT_LEASE, Fence, epoch_ms};
 pub use store::registry::{
     Added, NamedModule, Registration, Registry, RegistryEntry, RegistryError,
 };

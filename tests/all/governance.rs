@@ -20,7 +20,7 @@ fn with_store<T>(data: &Path, f: impl AsyncFnOnce(&server::ServerStore) -> T) ->
         .build()
         .unwrap();
     rt.block_on(async {
-        let store = server::open_store(data).await.unwrap();
+        let store = server::open_store(data, None).await.unwrap();
         f(&store).await
     })
 }

@@ -16,12 +16,13 @@ use crate::dispatcher::Dispatcher;
 use crate::stage::petri::Petri;
 use crate::store::daemon::{ServerStore, TokenRow};
 use crate::store::data_dir::DataDir;
+use crate::store::lease::Fence;
 
 /// Shared by all handlers (behind an `Arc`) for the daemon's lifetime.
 pub struct AppState {
     /// The host: blob store, compiled cache, records, registry.
     pub petri: Arc<Petri>,
-    /// The SQLite tables (the runner's and the daemon's).
+    /// The state database's tables (the runner's and the daemon's).
     pub store: ServerStore,
     pub config: ServerConfig,
     pub data_dir: DataDir,
@@ -29,8 +30,11 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Woken when a run is submitted or a worker slot frees.
     pub queue: Notify,
-    /// Cancels each run being executed (keyed by run id).
-    pub running: Mutex<HashMap<String, CancellationToken>>,
+    /// Each run being executed (keyed by run id): how to stop it, and the
+    /// claim its commits carry (renewed by the heartbeat).
+    pub running: Mutex<HashMap<String, (CancellationToken, Fence)>>,
+    /// This daemon's id among those sharing the database.
+    pub node: String,
     /// Fired on shutdown: stop taking new runs.
     pub stopping: CancellationToken,
     /// False until recovery ran; false again while draining.
@@ -56,6 +60,7 @@ impl AppState {
         metrics: Metrics,
         dispatcher: Dispatcher,
     ) -> AppState {
+        let node = config.node();
         AppState {
             data_dir: DataDir::new(config.data_dir.clone()),
             limiter: RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),
@@ -65,6 +70,7 @@ impl AppState {
             metrics,
             queue: Notify::new(),
             running: Mutex::new(HashMap::new()),
+            node,
             stopping: CancellationToken::new(),
             ready: AtomicBool::new(false),
             dispatcher,
@@ -101,7 +107,7 @@ impl AppState {
     pub fn cancel_running(&self, run_id: &str) -> bool {
         let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         match running.get(run_id) {
-            Some(token) => {
+            Some((token, _)) => {
                 token.cancel();
                 true
             }

@@ -27,6 +27,16 @@ pub struct ServerConfig {
     pub listen: String,
     /// The data dir (blob store, compiled cache, records, SQLite state).
     pub data_dir: PathBuf,
+    /// The state database: `postgres://…` to share one queue between several
+    /// daemons (which then share the data dir too); none: SQLite in the data dir.
+    pub database: Option<String>,
+    /// This daemon's name among those sharing the database (it owns the
+    /// runs it claims under it; a restart under the same name takes its own
+    /// interrupted runs back at once). Default: `petri@<hostname>`.
+    pub node_id: Option<String>,
+    /// How long a claim on a run lasts unless renewed (heartbeats renew it
+    /// every third of it); past it, another daemon takes the run over.
+    pub lease_secs: u64,
     /// Largest JSON request body.
     pub max_body_bytes: usize,
     /// Largest uploaded module or blob.
@@ -67,6 +77,9 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8080".to_owned(),
             data_dir: PathBuf::from(".petri"),
+            database: None,
+            node_id: None,
+            lease_secs: 30,
             max_body_bytes: 1 << 20,
             max_upload_bytes: 1 << 30,
             max_module_bytes: 128 << 20,
@@ -84,6 +97,18 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The daemon's node id: `node-id`, else `petri@<hostname>`.
+    pub fn node(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".to_owned());
+            format!("petri@{host}")
+        })
+    }
+
     /// Reads a config file; keys it does not set keep their defaults.
     pub fn from_file(path: &Path) -> Result<ServerConfig, ServerError> {
         let text = std::fs::read_to_string(path).map_err(|source| ServerError::Config {

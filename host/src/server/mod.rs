@@ -81,11 +81,14 @@ pub(crate) fn now() -> String {
     humantime::format_rfc3339_micros(SystemTime::now()).to_string()
 }
 
-/// Opens the daemon's tables in `data_dir` (for `petri token create`).
-pub async fn open_store(data_dir: &std::path::Path) -> Result<ServerStore, ServerError> {
-    std::fs::create_dir_all(data_dir)?;
-    let state = StateStore::open(&DataDir::new(data_dir).state_db()).await?;
-    Ok(ServerStore::open(state).await?)
+/// Opens the daemon's tables: in `database`, else in `data_dir`'s SQLite file
+/// (for `petri token create`).
+pub async fn open_store(
+    data_dir: &std::path::Path,
+    database: Option<&str>,
+) -> Result<ServerStore, ServerError> {
+    let state = StateStore::open_in(data_dir, database).await?;
+    Ok(ServerStore::open(state))
 }
 
 /// Removes what uploads and stage outputs left in `blobs/tmp` when a
@@ -129,7 +132,7 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     clean_upload_leftovers(&DataDir::new(&config.data_dir))?;
     let petri = Arc::new(Petri::open(&config.data_dir)?);
-    let store = open_store(&config.data_dir).await?;
+    let store = open_store(&config.data_dir, config.database.as_deref()).await?;
     if let Some(path) = &config.instruments {
         let instruments =
             crate::schedule::load_calendar(path).map_err(|e| ServerError::Config {
@@ -158,19 +161,21 @@ pub async fn serve(
         Metrics::install(),
         dispatcher,
     ));
-    for id in app.store.requeue_interrupted().await? {
+    for id in app.store.requeue_interrupted(&app.node).await? {
         app.store
             .event(
                 &id,
                 "recovered",
                 "the daemon stopped while the run was in progress; it resumes from its committed stages",
                 &now(),
+                None,
             )
             .await?;
     }
     let (router, api) = routes::router(app.clone());
     let router = router.merge(openapi::docs(api));
     let worker = tokio::spawn(worker::run_queue(app.clone()));
+    let heartbeat = tokio::spawn(worker::heartbeat(app.clone()));
     app.ready.store(true, Ordering::SeqCst);
 
     let stopping = app.stopping.clone();
@@ -185,5 +190,6 @@ pub async fn serve(
     // The worker drains after the listener closes (it saw `stopping` too).
     app.stopping.cancel();
     let _ = worker.await;
+    let _ = heartbeat.await;
     served.map_err(ServerError::Serve)
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -25,25 +25,24 @@ use crate::error::Error;
 use crate::pipeline::{
     EventCallback, RunEvent, RunOptions, RunRecord, RunStage, Source, run_plan, validate_source,
 };
-use crate::store::daemon::{RunEnd, RunRow};
+use crate::store::daemon::{Claim, Claimed, RunEnd, RunRow};
+use crate::store::lease::{Fence, epoch_ms};
+use crate::store::state::StateError;
 
 /// Takes runs from the queue until shutdown, then drains.
 pub async fn run_queue(app: Arc<AppState>) {
     let mut tasks: JoinSet<()> = JoinSet::new();
     loop {
         while tasks.len() < app.config.max_concurrent_runs && !app.stopping.is_cancelled() {
-            match app
-                .store
-                .claim_next(&now(), app.config.max_runs_per_group)
-                .await
-            {
-                Ok(Some(id)) => {
+            match claim(&app).await {
+                Ok(Some(claimed)) => {
                     let token = CancellationToken::new();
+                    let fence = claimed.fence;
                     app.running
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .insert(id.clone(), token.clone());
-                    tasks.spawn(execute(app.clone(), id, token));
+                        .insert(fence.run_id.clone(), (token.clone(), fence.clone()));
+                    tasks.spawn(execute(app.clone(), fence, token));
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -62,7 +61,7 @@ pub async fn run_queue(app: Arc<AppState>) {
     let timeout = Duration::from_secs(app.config.drain_timeout_secs);
     let app2 = app.clone();
     let left = shutdown::drain(tasks, timeout, move || {
-        for token in app2
+        for (token, _) in app2
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -77,20 +76,71 @@ pub async fn run_queue(app: Arc<AppState>) {
     }
 }
 
+/// Claims the next run for this daemon, with a lease of `lease-secs`.
+async fn claim(app: &AppState) -> Result<Option<Claimed>, StateError> {
+    let at = SystemTime::now();
+    let now_ms = epoch_ms(at);
+    let claim = Claim {
+        owner: &app.node,
+        now: &now(),
+        now_ms,
+        lease_until_ms: now_ms + lease_ms(app),
+        per_group: app.config.max_runs_per_group,
+    };
+    app.store.claim_next(&claim).await
+}
+
+fn lease_ms(app: &AppState) -> i64 {
+    i64::try_from(app.config.lease_secs.saturating_mul(1_000)).unwrap_or(i64::MAX)
+}
+
+/// Renews the lease of every run this daemon executes, every third of the
+/// lease, until shutdown. A run whose lease cannot be renewed — taken over
+/// after this daemon stalled, or cancelled through any daemon — is stopped
+/// here at once; its commits would be refused anyway.
+pub async fn heartbeat(app: Arc<AppState>) {
+    let every = Duration::from_millis(u64::try_from(lease_ms(&app) / 3).unwrap_or(1_000).max(100));
+    loop {
+        tokio::select! {
+            _ = app.stopping.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let held: Vec<(CancellationToken, Fence)> = app
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let until = epoch_ms(SystemTime::now()) + lease_ms(&app);
+        for (token, fence) in held {
+            match app.store.renew(&fence, until).await {
+                Ok(true) => {}
+                Ok(false) => token.cancel(),
+                Err(e) => eprintln!("petri serve: renewing run {}: {e}", fence.run_id),
+            }
+        }
+    }
+}
+
 /// What ended a run's execution early.
 enum Stopped {
     Cancelled,
     Checkpointed,
 }
 
-async fn execute(app: Arc<AppState>, id: String, token: CancellationToken) {
-    if let Err(e) = execute_run(&app, &id, &token).await {
-        let error = RunErrorView {
-            message: e.to_string(),
-            problems: Vec::new(),
-        };
-        for from in ["VALIDATING", "RUNNING"] {
-            let _ = fail_run(&app, &id, from, &error).await;
+async fn execute(app: Arc<AppState>, fence: Fence, token: CancellationToken) {
+    let id = fence.run_id.clone();
+    match execute_run(&app, &fence, &token).await {
+        Ok(()) | Err(Error::LeaseLost(_)) => {}
+        Err(e) => {
+            let error = RunErrorView {
+                message: e.to_string(),
+                problems: Vec::new(),
+            };
+            for from in ["VALIDATING", "RUNNING"] {
+                let _ = fail_run(&app, &fence, from, &error).await;
+            }
         }
     }
     app.running
@@ -112,9 +162,11 @@ async fn unless_stopped<T>(
     }
 }
 
-async fn stopped(app: &AppState, id: &str, how: Stopped) -> Result<(), Error> {
+async fn stopped(app: &AppState, fence: &Fence, how: Stopped) -> Result<(), Error> {
+    let id = fence.run_id.as_str();
     match how {
-        // The cancel request recorded the status and the event.
+        // The cancel request recorded the status and the event (or another
+        // daemon holds the run now).
         Stopped::Cancelled => {}
         Stopped::Checkpointed => {
             let event = (
@@ -128,6 +180,7 @@ async fn stopped(app: &AppState, id: &str, how: Stopped) -> Result<(), Error> {
                     "PENDING",
                     Some(event),
                     &now(),
+                    Some(fence),
                 )
                 .await?;
         }
@@ -166,17 +219,20 @@ pub fn prepare(app: &AppState, row: &RunRow) -> Result<Source, Error> {
 
 async fn execute_run(
     app: &Arc<AppState>,
-    id: &str,
+    fence: &Fence,
     token: &CancellationToken,
 ) -> Result<(), Error> {
+    let id = fence.run_id.as_str();
     let Some(row) = app.store.run(id).await? else {
         return Ok(());
     };
-    app.store.event(id, "validating", "", &now()).await?;
+    app.store
+        .event(id, "validating", &app.node, &now(), Some(fence))
+        .await?;
     let source = prepare(app, &row)?;
     let validated = unless_stopped(app, token, validate_source(&app.petri, source)).await;
     let plan = match validated {
-        Err(how) => return stopped(app, id, how).await,
+        Err(how) => return stopped(app, fence, how).await,
         Ok(Err(diagnostics)) => {
             let error = RunErrorView {
                 message: format!(
@@ -185,7 +241,7 @@ async fn execute_run(
                 ),
                 problems: workspace::problems(&diagnostics),
             };
-            return fail_run(app, id, "VALIDATING", &error).await;
+            return fail_run(app, fence, "VALIDATING", &error).await;
         }
         Ok(Ok(plan)) => plan,
     };
@@ -197,7 +253,7 @@ async fn execute_run(
     let event = Some(("running", detail.as_str()));
     if !app
         .store
-        .transition(id, &["VALIDATING"], "RUNNING", event, &now())
+        .transition(id, &["VALIDATING"], "RUNNING", event, &now(), Some(fence))
         .await?
     {
         return Ok(()); // cancelled meanwhile
@@ -222,7 +278,7 @@ async fn execute_run(
                 started_at: None,
                 finished_at: None,
             };
-            put_stage(app, id, &view).await?;
+            put_stage(app, fence, &view).await?;
             views.insert((view.sample.clone(), view.stage.clone()), view);
         }
     }
@@ -230,10 +286,10 @@ async fn execute_run(
     // Stage events flow from the runner's callback to a task that stores them.
     let (tx, mut rx) = mpsc::unbounded_channel::<StageNote>();
     let writer = {
-        let (app, id, group) = (app.clone(), id.to_owned(), row.group.clone());
+        let (app, fence, group) = (app.clone(), fence.clone(), row.group.clone());
         tokio::spawn(async move {
             while let Some(note) = rx.recv().await {
-                let _ = note.store(&app, &id, &group, &mut views).await;
+                let _ = note.store(&app, &fence, &group, &mut views).await;
             }
         })
     };
@@ -245,6 +301,7 @@ async fn execute_run(
         on_event: Some(on_event),
         dispatcher: Some(app.dispatcher.clone()),
         owner: Some(row.group.clone()),
+        fence: Some(fence.clone()),
         ..RunOptions::default()
     };
     let result = unless_stopped(
@@ -256,14 +313,14 @@ async fn execute_run(
     drop(options);
     let _ = writer.await;
     match result {
-        Err(how) => stopped(app, id, how).await,
-        Ok(Ok(record)) => completed(app, &row, &record).await,
+        Err(how) => stopped(app, fence, how).await,
+        Ok(Ok(record)) => completed(app, fence, &row, &record).await,
         Ok(Err(Error::Request(ps))) => {
             let error = RunErrorView {
                 message: format!("the run has {} problem(s)", ps.len()),
                 problems: ps.into_iter().map(ProblemBody::from).collect(),
             };
-            fail_run(app, id, "RUNNING", &error).await
+            fail_run(app, fence, "RUNNING", &error).await
         }
         Ok(Err(e)) => Err(e),
     }
@@ -271,7 +328,12 @@ async fn execute_run(
 
 /// Ends a run FAILED from status `from` with `error`, and records the event
 /// (unless the run had already left `from`, e.g. by a cancel).
-async fn fail_run(app: &AppState, id: &str, from: &str, error: &RunErrorView) -> Result<(), Error> {
+async fn fail_run(
+    app: &AppState,
+    fence: &Fence,
+    from: &str,
+    error: &RunErrorView,
+) -> Result<(), Error> {
     let json = serde_json::to_string(error).unwrap_or_default();
     let end = RunEnd {
         status: "FAILED",
@@ -281,14 +343,16 @@ async fn fail_run(app: &AppState, id: &str, from: &str, error: &RunErrorView) ->
         detail: &error.message,
         now: &now(),
     };
-    app.store.finish(id, from, end).await?;
+    app.store
+        .finish(&fence.run_id, from, end, Some(fence))
+        .await?;
     Ok(())
 }
 
-async fn put_stage(app: &AppState, id: &str, view: &StageView) -> Result<(), Error> {
+async fn put_stage(app: &AppState, fence: &Fence, view: &StageView) -> Result<(), Error> {
     let json = serde_json::to_string(view).map_err(|e| Error::State(e.to_string()))?;
     app.store
-        .put_stage(id, &view.sample, &view.stage, &json)
+        .put_stage(&fence.run_id, &view.sample, &view.stage, &json, Some(fence))
         .await?;
     Ok(())
 }
@@ -341,12 +405,13 @@ impl StageNote {
     async fn store(
         self,
         app: &AppState,
-        id: &str,
+        fence: &Fence,
         group: &str,
         views: &mut HashMap<(String, String), StageView>,
     ) -> Result<(), Error> {
+        let id = fence.run_id.as_str();
         match self {
-            StageNote::Ended(stage) => stage_ended(app, id, group, &stage, true).await,
+            StageNote::Ended(stage) => stage_ended(app, fence, group, &stage, true).await,
             StageNote::Started { key, instrument } => {
                 let Some(view) = views.get_mut(&key) else {
                     return Ok(());
@@ -354,7 +419,7 @@ impl StageNote {
                 view.status = "running".into();
                 view.instrument = Some(instrument);
                 view.started_at = Some(now());
-                put_stage(app, id, view).await
+                put_stage(app, fence, view).await
             }
             StageNote::Preempted {
                 key,
@@ -363,11 +428,13 @@ impl StageNote {
             } => {
                 if let Some(view) = views.get_mut(&key) {
                     view.status = "pending".into();
-                    put_stage(app, id, view).await?;
+                    put_stage(app, fence, view).await?;
                 }
                 metrics::stage_preempted(&instrument);
                 let detail = format!("{}/{} on `{instrument}`: {reason}", key.0, key.1);
-                app.store.event(id, "preempted", &detail, &now()).await?;
+                app.store
+                    .event(id, "preempted", &detail, &now(), Some(fence))
+                    .await?;
                 Ok(())
             }
         }
@@ -375,13 +442,18 @@ impl StageNote {
 }
 
 /// Stores the finished run: every stage, which blobs the group may fetch, the outcome.
-async fn completed(app: &AppState, row: &RunRow, record: &RunRecord) -> Result<(), Error> {
+async fn completed(
+    app: &AppState,
+    fence: &Fence,
+    row: &RunRow,
+    record: &RunRecord,
+) -> Result<(), Error> {
     let mut digests = vec![record.pipeline.sha256.to_hex()];
     digests.extend(record.samples.iter().map(|s| s.sha256.to_hex()));
     digests.extend(record.inputs.iter().map(|i| i.sha256.to_hex()));
     app.store.own_blobs(&row.group, &digests).await?;
     for stage in &record.stages {
-        stage_ended(app, &row.id, &row.group, stage, false).await?;
+        stage_ended(app, fence, &row.group, stage, false).await?;
     }
     let status = if record.status == "completed" {
         "COMPLETED"
@@ -421,7 +493,9 @@ async fn completed(app: &AppState, row: &RunRow, record: &RunRecord) -> Result<(
         detail: &format!("run record {} root sha256:{root}", record.id),
         now: &now(),
     };
-    app.store.finish(&row.id, "RUNNING", end).await?;
+    app.store
+        .finish(&row.id, "RUNNING", end, Some(fence))
+        .await?;
     Ok(())
 }
 
@@ -430,7 +504,7 @@ async fn completed(app: &AppState, row: &RunRow, record: &RunRecord) -> Result<(
 /// (once per stage: not again when the finished run is stored whole).
 async fn stage_ended(
     app: &AppState,
-    id: &str,
+    fence: &Fence,
     group: &str,
     stage: &RunStage,
     count: bool,
@@ -467,5 +541,5 @@ async fn stage_ended(
         .map(|o| o.sha256.to_hex())
         .collect();
     app.store.own_blobs(group, &digests).await?;
-    put_stage(app, id, &view).await
+    put_stage(app, fence, &view).await
 }

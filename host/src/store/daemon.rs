@@ -1,105 +1,17 @@
 //! The daemon's durable state: API tokens, submitted runs, their per-stage status and events,
 //! uploaded modules and which research group may see which blob.
 //!
-//! It lives in the same SQLite database (WAL, synchronous=FULL) as the
-//! pipeline runner's [`StateStore`], so a row written here is on disk before
-//! the daemon acknowledges it. The SQL is portable (`$n` placeholders,
-//! `RETURNING`, no SQLite-only types) so a PostgreSQL backend shared by several
-//! daemons can implement the same methods without changing their callers.
+//! It lives in the same database as the pipeline runner's [`StateStore`]
+//! (SQLite, or PostgreSQL shared by several daemons; see `db`), so a row
+//! written here is durable before the daemon acknowledges it.
 
 use crate::schedule::Instrument;
 use crate::server::views::{Priority, TokenState, TokenView};
+use sqlx::{Any, Transaction};
+
+use crate::store::db::Backend;
+use crate::store::lease::{self, Fence};
 use crate::store::state::{StateError, StateStore};
-
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS api_tokens (
-        token_sha256 TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        grp TEXT NOT NULL,
-        admin INTEGER NOT NULL,
-        created_at TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS api_runs (
-        id TEXT PRIMARY KEY,
-        grp TEXT NOT NULL,
-        status TEXT NOT NULL,
-        pipeline TEXT NOT NULL,
-        description TEXT NOT NULL,
-        priority TEXT NOT NULL,
-        rank INTEGER NOT NULL,
-        request TEXT NOT NULL,
-        submitted_at TEXT NOT NULL,
-        started_at TEXT,
-        finished_at TEXT,
-        record_id TEXT,
-        root TEXT,
-        error TEXT,
-        recoveries INTEGER NOT NULL DEFAULT 0
-    )",
-    "CREATE INDEX IF NOT EXISTS api_runs_queue ON api_runs (status, rank, id)",
-    "CREATE INDEX IF NOT EXISTS api_runs_by_group ON api_runs (grp, id)",
-    "CREATE TABLE IF NOT EXISTS api_run_stages (
-        run_id TEXT NOT NULL,
-        sample TEXT NOT NULL,
-        stage TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        PRIMARY KEY (run_id, sample, stage)
-    )",
-    "CREATE TABLE IF NOT EXISTS api_run_events (
-        run_id TEXT NOT NULL,
-        at TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        detail TEXT NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS api_run_events_by_run ON api_run_events (run_id, at)",
-    "CREATE TABLE IF NOT EXISTS api_instruments (
-        name TEXT PRIMARY KEY,
-        spec TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS api_modules (
-        sha256 TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        version TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        manifest TEXT NOT NULL,
-        uploaded_at TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS api_blob_owners (
-        sha256 TEXT NOT NULL,
-        grp TEXT NOT NULL,
-        PRIMARY KEY (sha256, grp)
-    )",
-];
-
-/// Schema changes after the tables of [`SCHEMA`], applied once each, in
-/// order, and counted in `api_schema_version` (so a data dir of any age
-/// opens). Append a step; never edit one that shipped.
-const MIGRATIONS: &[&[&str]] = &[
-    // 1: token expiry, revocation and priority grants; the audit log.
-    &[
-        "ALTER TABLE api_tokens ADD COLUMN expires_at TEXT",
-        "ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT",
-        "ALTER TABLE api_tokens ADD COLUMN priorities TEXT NOT NULL DEFAULT ''",
-        "CREATE TABLE api_audit (
-            seq INTEGER PRIMARY KEY,
-            at TEXT NOT NULL,
-            actor TEXT NOT NULL,
-            grp TEXT NOT NULL,
-            action TEXT NOT NULL,
-            target TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            detail TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL
-        )",
-        // Append-only for the daemon and anyone using SQL casually; a
-        // determined editor drops these, which `petri audit verify` catches.
-        "CREATE TRIGGER api_audit_no_update BEFORE UPDATE ON api_audit
-         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-        "CREATE TRIGGER api_audit_no_delete BEFORE DELETE ON api_audit
-         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-    ],
-];
 
 /// How many hex digits of a token's SHA-256 make its id (shown, never the whole digest).
 pub const TOKEN_ID_LEN: usize = 12;
@@ -301,6 +213,44 @@ pub struct RunFilter {
 const INSERT_EVENT: &str =
     "INSERT INTO api_run_events (run_id, at, kind, detail) VALUES ($1, $2, $3, $4)";
 
+/// The next claimable run: PENDING, or in progress with its lease run out
+/// (`$1`: now in ms; `$2`: the per-group cap or NULL). Returns (id, status,
+/// previous owner).
+macro_rules! claimable {
+    () => {
+        "SELECT p.id, p.status, p.owner FROM api_runs p
+         WHERE (p.status = 'PENDING'
+                OR (p.status IN ('VALIDATING', 'RUNNING') AND p.lease_until IS NOT NULL
+                    AND p.lease_until < $1))
+           AND ($2 IS NULL OR (SELECT COUNT(*) FROM api_runs r
+                               WHERE r.grp = p.grp AND r.status IN ('VALIDATING', 'RUNNING')
+                                 AND r.id <> p.id) < $2)
+         ORDER BY p.rank DESC, p.id ASC LIMIT 1"
+    };
+}
+
+/// What a daemon asks for when it claims a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// The claiming daemon's id.
+    pub owner: &'a str,
+    /// Now, as stored (RFC 3339), and in ms since the epoch.
+    pub now: &'a str,
+    pub now_ms: i64,
+    /// When the lease runs out unless renewed (ms since the epoch).
+    pub lease_until_ms: i64,
+    /// The per-group cap on runs in progress.
+    pub per_group: Option<u32>,
+}
+
+/// A claimed run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub fence: Fence,
+    /// It was another daemon's, whose lease ran out.
+    pub rescued: bool,
+}
+
 /// How a run ends, for [`ServerStore::finish`].
 #[derive(Debug, Clone, Copy)]
 pub struct RunEnd<'a> {
@@ -322,17 +272,24 @@ pub struct ServerStore {
 }
 
 impl ServerStore {
-    /// Creates the daemon's tables if missing.
-    pub async fn open(state: StateStore) -> Result<ServerStore, StateError> {
-        for stmt in SCHEMA {
-            sqlx::query(*stmt).execute(state.pool()).await?;
-        }
-        migrate(&state).await?;
-        Ok(ServerStore { state })
+    /// The daemon's tables in the state database (its migrations made them).
+    pub fn open(state: StateStore) -> ServerStore {
+        ServerStore { state }
     }
 
     pub fn state(&self) -> &StateStore {
         &self.state
+    }
+
+    /// A write transaction in which `fence` (if any) was checked.
+    async fn begin_fenced(
+        &self,
+        fence: Option<&Fence>,
+    ) -> Result<Transaction<'static, Any>, StateError> {
+        let db = self.state.db();
+        let mut tx = db.begin_write().await?;
+        lease::check(&mut tx, db.backend(), fence).await?;
+        Ok(tx)
     }
 
     pub async fn add_token(
@@ -487,29 +444,78 @@ impl ServerStore {
         Ok(rows.into_iter().map(run_row).collect())
     }
 
-    /// Takes the most urgent, oldest PENDING run and marks it VALIDATING.
-    /// One statement, so two workers never take the same run.
-    pub async fn claim_next(
-        &self,
-        now: &str,
-        per_group: Option<u32>,
-    ) -> Result<Option<String>, StateError> {
+    /// Claims the most urgent, oldest run that is PENDING or whose owner's
+    /// lease ran out (a rescue), for `owner` until `lease_until` (ms since the
+    /// epoch), with a new fencing token; marks it VALIDATING. One write
+    /// transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two daemons
+    /// never claim the same run.
+    pub async fn claim_next(&self, claim: &Claim<'_>) -> Result<Option<Claimed>, StateError> {
+        let db = self.state.db();
+        let mut tx = db.begin_write().await?;
+        let sql = match db.backend() {
+            Backend::Postgres => concat!(claimable!(), " FOR UPDATE SKIP LOCKED"),
+            Backend::Sqlite => claimable!(),
+        };
         // With a per-group cap, a group already running that many runs is
         // skipped: its next run waits, other groups' runs go first.
-        let row: Option<(String,)> = sqlx::query_as(
-            "UPDATE api_runs SET status = 'VALIDATING', started_at = COALESCE(started_at, $1)
-             WHERE id = (SELECT p.id FROM api_runs p WHERE p.status = 'PENDING'
-                           AND ($2 IS NULL OR (SELECT COUNT(*) FROM api_runs r
-                                               WHERE r.grp = p.grp AND r.status IN ('VALIDATING', 'RUNNING')) < $2)
-                         ORDER BY p.rank DESC, p.id ASC LIMIT 1)
-               AND status = 'PENDING'
-             RETURNING id",
+        let row: Option<(String, String, Option<String>)> = sqlx::query_as(sql)
+            .bind(claim.now_ms)
+            .bind(claim.per_group.map(i64::from))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some((id, status, previous)) = row else {
+            return Ok(None);
+        };
+        let token = lease::next_token(&mut tx).await?;
+        let rescued = status != "PENDING";
+        sqlx::query(
+            "UPDATE api_runs SET status = 'VALIDATING', started_at = COALESCE(started_at, $1),
+                    owner = $2, fence = $3, lease_until = $4,
+                    recoveries = recoveries + $5
+             WHERE id = $6",
         )
-        .bind(now)
-        .bind(per_group.map(i64::from))
-        .fetch_optional(self.state.pool())
+        .bind(claim.now)
+        .bind(claim.owner)
+        .bind(token)
+        .bind(claim.lease_until_ms)
+        .bind(i64::from(rescued))
+        .bind(&id)
+        .execute(&mut *tx)
         .await?;
-        Ok(row.map(|r| r.0))
+        if rescued {
+            let detail = format!(
+                "taken over by {} from {} (its lease ran out)",
+                claim.owner,
+                previous.as_deref().unwrap_or("a daemon")
+            );
+            sqlx::query(INSERT_EVENT)
+                .bind(&id)
+                .bind(claim.now)
+                .bind("rescued")
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(Claimed {
+            fence: Fence { run_id: id, token },
+            rescued,
+        }))
+    }
+
+    /// Renews the lease `fence` holds, if it still holds the run and the run
+    /// is still in progress (not cancelled). False: stop executing it.
+    pub async fn renew(&self, fence: &Fence, lease_until_ms: i64) -> Result<bool, StateError> {
+        let r = sqlx::query(
+            "UPDATE api_runs SET lease_until = $1
+             WHERE id = $2 AND fence = $3 AND status IN ('VALIDATING', 'RUNNING')",
+        )
+        .bind(lease_until_ms)
+        .bind(&fence.run_id)
+        .bind(fence.token)
+        .execute(self.state.pool())
+        .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// Moves a run from one of `from` to `to` (stamping `finished_at` for a
@@ -523,9 +529,10 @@ impl ServerStore {
         to: &str,
         event: Option<(&str, &str)>,
         now: &str,
+        fence: Option<&Fence>,
     ) -> Result<bool, StateError> {
         let finished = matches!(to, "COMPLETED" | "FAILED" | "CANCELLED");
-        let mut tx = self.state.pool().begin().await?;
+        let mut tx = self.begin_fenced(fence).await?;
         let mut done = false;
         for f in from {
             let r = sqlx::query(
@@ -561,8 +568,14 @@ impl ServerStore {
     /// error, and the event saying so (kind: the status in lower case), in
     /// one transaction — a crash leaves both or neither. Returns whether the
     /// run was still `from`.
-    pub async fn finish(&self, id: &str, from: &str, end: RunEnd<'_>) -> Result<bool, StateError> {
-        let mut tx = self.state.pool().begin().await?;
+    pub async fn finish(
+        &self,
+        id: &str,
+        from: &str,
+        end: RunEnd<'_>,
+        fence: Option<&Fence>,
+    ) -> Result<bool, StateError> {
+        let mut tx = self.begin_fenced(fence).await?;
         let r = sqlx::query(
             "UPDATE api_runs SET status = $1, record_id = $2, root = $3, error = $4, finished_at = $5
              WHERE id = $6 AND status = $7",
@@ -590,13 +603,18 @@ impl ServerStore {
         Ok(ended)
     }
 
-    /// After a restart: runs that were VALIDATING or RUNNING when the daemon
-    /// stopped go back to PENDING (counted as a recovery); returns their ids.
-    pub async fn requeue_interrupted(&self) -> Result<Vec<String>, StateError> {
+    /// After a restart: runs this daemon (`owner`, or no one: written before
+    /// leases) was executing when it stopped go back to PENDING (counted as
+    /// a recovery); returns their ids. Other daemons' runs are theirs until
+    /// their leases run out.
+    pub async fn requeue_interrupted(&self, owner: &str) -> Result<Vec<String>, StateError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "UPDATE api_runs SET status = 'PENDING', recoveries = recoveries + 1
-             WHERE status IN ('VALIDATING', 'RUNNING') RETURNING id",
+            "UPDATE api_runs SET status = 'PENDING', recoveries = recoveries + 1, owner = NULL,
+                    lease_until = NULL
+             WHERE status IN ('VALIDATING', 'RUNNING') AND (owner IS NULL OR owner = $1)
+             RETURNING id",
         )
+        .bind(owner)
         .fetch_all(self.state.pool())
         .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
@@ -627,7 +645,9 @@ impl ServerStore {
         sample: &str,
         stage: &str,
         detail: &str,
+        fence: Option<&Fence>,
     ) -> Result<(), StateError> {
+        let mut tx = self.begin_fenced(fence).await?;
         sqlx::query(
             "INSERT INTO api_run_stages (run_id, sample, stage, detail) VALUES ($1, $2, $3, $4)
              ON CONFLICT (run_id, sample, stage) DO UPDATE SET detail = excluded.detail",
@@ -636,8 +656,9 @@ impl ServerStore {
         .bind(sample)
         .bind(stage)
         .bind(detail)
-        .execute(self.state.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -658,14 +679,17 @@ impl ServerStore {
         kind: &str,
         detail: &str,
         now: &str,
+        fence: Option<&Fence>,
     ) -> Result<(), StateError> {
+        let mut tx = self.begin_fenced(fence).await?;
         sqlx::query(INSERT_EVENT)
             .bind(run_id)
             .bind(now)
             .bind(kind)
             .bind(detail)
-            .execute(self.state.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -779,36 +803,4 @@ impl ServerStore {
 fn spec_json(i: &Instrument) -> String {
     // Serialising plain data (strings, numbers, timestamps) cannot fail.
     serde_json::to_string(i).unwrap_or_default()
-}
-
-/// Applies the [`MIGRATIONS`] this database has not had, each in one
-/// write transaction with its version bump (two processes opening the same
-/// data dir apply each step once).
-async fn migrate(state: &StateStore) -> Result<(), StateError> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS api_schema_version (version INTEGER NOT NULL)")
-        .execute(state.pool())
-        .await?;
-    for (i, steps) in MIGRATIONS.iter().enumerate() {
-        let version = i as i64 + 1;
-        let mut tx = state.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let (current,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM api_schema_version")
-                .fetch_one(&mut *tx)
-                .await?;
-        if current >= version {
-            continue;
-        }
-        for stmt in *steps {
-            sqlx::query(*stmt).execute(&mut *tx).await?;
-        }
-        sqlx::query("DELETE FROM api_schema_version")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO api_schema_version (version) VALUES ($1)")
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-    }
-    Ok(())
 }

@@ -7,6 +7,8 @@
 pub(crate) mod blobs;
 pub(crate) mod daemon;
 pub(crate) mod data_dir;
+pub(crate) mod db;
 pub(crate) mod digest;
+pub(crate) mod lease;
 pub(crate) mod registry;
 pub(crate) mod state;

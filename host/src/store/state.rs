@@ -1,78 +1,84 @@
-//! Durable run state in SQLite (WAL, synchronous=FULL): the stage cache and each run's progress.
+//! Durable run state (SQLite or PostgreSQL, see `db`): the stage cache, each run's progress, the
+//! record index and fuel history.
 //!
 //! The stage cache maps a cache key (module digest, canonical params digest,
 //! ordered input digests, engine profile) to the stage record that
 //! produced the outputs. A key is written only after the outputs and the
 //! record are durable, so a run killed at any moment leaves either a complete
-//! entry or none; running again resumes from the completed stages. SQL is kept
-//! portable so a PostgreSQL backend can share this interface.
+//! entry or none; running again resumes from the completed stages.
 
 use std::path::Path;
-use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+use super::db::Database;
+use super::lease::{self, Fence};
 
 /// Errors of the state database.
 #[derive(Debug, thiserror::Error)]
-#[error("state database: {0}")]
-pub struct StateError(#[from] sqlx::Error);
-
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS stage_cache (
-        cache_key TEXT PRIMARY KEY,
-        record_id TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS runs (
-        run_id TEXT PRIMARY KEY,
-        run_key TEXT NOT NULL,
-        pipeline TEXT NOT NULL,
-        status TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        finished_at TEXT
-    )",
-    "CREATE INDEX IF NOT EXISTS runs_by_key ON runs (run_key, status)",
-    // The SHA-256 of each record file as written: a record is checked
-    // against it before it is reused or served.
-    "CREATE TABLE IF NOT EXISTS record_seals (
-        record_id TEXT PRIMARY KEY,
-        sha256 TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS fuel_model (
-        id INTEGER PRIMARY KEY,
-        model TEXT NOT NULL
-    )",
-];
+pub enum StateError {
+    #[error("state database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("database URL `{0}`: expected postgres://… or sqlite:PATH")]
+    Url(String),
+    /// A commit for a run whose claim another daemon has since taken over
+    /// (or that was cancelled and re-claimed): refused, nothing written.
+    #[error("run {run}: lease lost (fencing token {held}, now {current:?}); nothing committed")]
+    LeaseLost {
+        run: String,
+        held: i64,
+        current: Option<i64>,
+    },
+}
 
 /// The state database of one data dir.
 #[derive(Debug, Clone)]
 pub struct StateStore {
-    pool: SqlitePool,
+    db: Database,
 }
 
 impl StateStore {
+    /// Opens the SQLite database at `path` (the embedded default).
     pub async fn open(path: &Path) -> Result<StateStore, StateError> {
-        let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(std::time::Duration::from_secs(30));
-        let pool = SqlitePool::connect_with(options).await?;
-        for stmt in SCHEMA {
-            sqlx::query(*stmt).execute(&pool).await?;
-        }
-        Ok(StateStore { pool })
+        Ok(StateStore {
+            db: Database::open_sqlite(path).await?,
+        })
     }
 
-    /// The connection pool, for the daemon's own tables (`server::store`).
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Opens `url`: `postgres://…` (shared by several daemons) or `sqlite:PATH`.
+    pub async fn open_url(url: &str) -> Result<StateStore, StateError> {
+        Ok(StateStore {
+            db: Database::open(url).await?,
+        })
+    }
+
+    /// `database` if given, else the SQLite file of the data dir at `data_dir`
+    /// (created as needed).
+    pub async fn open_in(
+        data_dir: &Path,
+        database: Option<&str>,
+    ) -> Result<StateStore, StateError> {
+        match database {
+            Some(url) => StateStore::open_url(url).await,
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
+                StateStore::open(&super::data_dir::DataDir::new(data_dir).state_db()).await
+            }
+        }
+    }
+
+    /// The database, for the daemon's own tables (`store::daemon`).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The connection pool.
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+        self.db.pool()
     }
 
     /// The scheduler's fuel history (JSON), saved by the last run to end.
     pub async fn fuel_model(&self) -> Result<Option<String>, StateError> {
         let row: Option<(String,)> = sqlx::query_as("SELECT model FROM fuel_model WHERE id = 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         Ok(row.map(|r| r.0))
     }
@@ -83,7 +89,7 @@ impl StateStore {
             "INSERT INTO fuel_model (id, model) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET model = $1",
         )
         .bind(model)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -93,7 +99,7 @@ impl StateStore {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT record_id FROM stage_cache WHERE cache_key = $1")
                 .bind(key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool())
                 .await?;
         Ok(row.map(|r| r.0))
     }
@@ -101,8 +107,15 @@ impl StateStore {
     /// Remembers that `record_id` (whose file hashes to `seal`) produced the
     /// outputs for `key` (called once the outputs and the record are durable);
     /// one transaction.
-    pub async fn remember(&self, key: &str, record_id: &str, seal: &str) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await?;
+    pub async fn remember(
+        &self,
+        key: &str,
+        record_id: &str,
+        seal: &str,
+        fence: Option<&Fence>,
+    ) -> Result<(), StateError> {
+        let mut tx = self.db.begin_write().await?;
+        lease::check(&mut tx, self.db.backend(), fence).await?;
         sqlx::query(
             "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
              ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
@@ -118,7 +131,7 @@ impl StateStore {
 
     /// Keeps the SHA-256 a record file had when it was written.
     pub async fn seal(&self, record_id: &str, seal: &str) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         seal_in(&mut tx, record_id, seal).await?;
         tx.commit().await?;
         Ok(())
@@ -129,7 +142,7 @@ impl StateStore {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT sha256 FROM record_seals WHERE record_id = $1")
                 .bind(record_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool())
                 .await?;
         Ok(row.map(|r| r.0))
     }
@@ -138,7 +151,7 @@ impl StateStore {
     pub async fn forget(&self, key: &str) -> Result<(), StateError> {
         sqlx::query("DELETE FROM stage_cache WHERE cache_key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         Ok(())
     }
@@ -149,7 +162,7 @@ impl StateStore {
             "SELECT run_id FROM runs WHERE run_key = $1 AND status = 'running' ORDER BY started_at DESC LIMIT 1",
         )
         .bind(run_key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool())
         .await?;
         Ok(row.map(|r| r.0))
     }
@@ -169,7 +182,7 @@ impl StateStore {
         .bind(run_key)
         .bind(pipeline)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -181,8 +194,10 @@ impl StateStore {
         status: &str,
         now: &str,
         seal: &str,
+        fence: Option<&Fence>,
     ) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
+        lease::check(&mut tx, self.db.backend(), fence).await?;
         sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3")
             .bind(status)
             .bind(now)
@@ -196,7 +211,7 @@ impl StateStore {
 }
 
 async fn seal_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     record_id: &str,
     seal: &str,
 ) -> Result<(), StateError> {

@@ -23,8 +23,12 @@ pub enum Command {
     Verify,
 }
 
-pub async fn main(data_dir: &Path, cmd: Command) -> anyhow::Result<ExitCode> {
-    let store = server::open_store(data_dir).await?;
+pub async fn main(
+    data_dir: &Path,
+    database: Option<&str>,
+    cmd: Command,
+) -> anyhow::Result<ExitCode> {
+    let store = server::open_store(data_dir, database).await?;
     match cmd {
         Command::List { after, limit, json } => {
             let entries = server::audit_list(&store, after, limit).await?;

@@ -30,6 +30,11 @@ struct Cli {
     #[arg(long, global = true, env = petri_host::DATA_DIR_ENV, default_value = ".petri")]
     data_dir: PathBuf,
 
+    /// The state database: `postgres://…` for several daemons sharing one
+    /// queue (with a data dir they all share), else `<data-dir>/petri.sqlite`.
+    #[arg(long, global = true, env = "PETRI_DATABASE_URL")]
+    database: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -89,18 +94,22 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Inspect(args) => inspect::main(&cli.data_dir, args).await,
-            Command::Run(args) => run::main(&cli.data_dir, args).await,
-            Command::Provenance(args) => provenance::main(&cli.data_dir, args),
-            Command::Verify(args) => verify::main(&cli.data_dir, args).await,
+            Command::Run(args) => run::main(&cli.data_dir, cli.database.as_deref(), args).await,
+            Command::Provenance(args) => {
+                provenance::main(&cli.data_dir, cli.database.as_deref(), args)
+            }
+            Command::Verify(args) => {
+                verify::main(&cli.data_dir, cli.database.as_deref(), args).await
+            }
             Command::Validate(args) => validate::main(&cli.data_dir, args).await,
             Command::Plugin(cmd) => plugin::main(&cli.data_dir, cmd).await,
             Command::Serve(args) => {
                 let given = std::env::var_os(petri_host::DATA_DIR_ENV).is_some()
                     || cli.data_dir != std::path::Path::new(".petri");
-                serve::main(&cli.data_dir, given, args).await
+                serve::main(&cli.data_dir, cli.database.as_deref(), given, args).await
             }
-            Command::Token(cmd) => token::main(&cli.data_dir, cmd).await,
-            Command::Audit(cmd) => audit::main(&cli.data_dir, cmd).await,
+            Command::Token(cmd) => token::main(&cli.data_dir, cli.database.as_deref(), cmd).await,
+            Command::Audit(cmd) => audit::main(&cli.data_dir, cli.database.as_deref(), cmd).await,
             Command::Submit(args) => client::submit(args),
             Command::Status(args) => client::status(args),
             Command::List(args) => client::list(args),

@@ -9,10 +9,11 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use petri_host::pipeline::{EventCallback, RunEvent, RunOptions, RunRecord, run_plan, validate};
-use petri_host::{DataDir, Petri, StateStore};
+use petri_host::{Petri, StateStore};
 
 pub async fn main(
     data_dir: &Path,
+    database: Option<&str>,
     pipeline: &Path,
     samples: Option<&Path>,
     instruments: Option<&Path>,
@@ -42,7 +43,7 @@ pub async fn main(
             );
         }
     };
-    let state = StateStore::open(&DataDir::new(data_dir).state_db()).await?;
+    let state = StateStore::open_in(data_dir, database).await?;
     // A progress bar of (sample, stage) pairs on a terminal; quiet otherwise or with --json.
     let total = (plan.stages.len() * plan.samples.len()) as u64;
     let on_event: Option<EventCallback> = if json || !std::io::stderr().is_terminal() {

@@ -29,10 +29,10 @@ pub enum Format {
     RoCrate,
 }
 
-pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+pub fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow::Result<ExitCode> {
     let records = RecordStore::open(DataDir::new(data_dir).runs())?;
     if records.schema_of(&args.id)? == petri_host::pipeline::RUN_SCHEMA {
-        return pipeline_run(data_dir, &records, &args);
+        return pipeline_run(data_dir, database, &records, &args);
     }
     let r = records
         .load(&args.id)
@@ -75,12 +75,16 @@ pub fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn pipeline_run(data_dir: &Path, records: &RecordStore, args: &Args) -> anyhow::Result<ExitCode> {
+fn pipeline_run(
+    data_dir: &Path,
+    database: Option<&str>,
+    records: &RecordStore,
+    args: &Args,
+) -> anyhow::Result<ExitCode> {
     // Served only as sealed when it was written (the state database keeps the seal).
-    let state_db = DataDir::new(data_dir).state_db();
     let run = tokio::task::block_in_place(|| {
         tokio::runtime::Handle::current().block_on(async {
-            let state = StateStore::open(&state_db).await?;
+            let state = StateStore::open_in(data_dir, database).await?;
             let (run, sealed) = load_sealed_run(records, &state, &args.id).await?;
             if !sealed {
                 eprintln!(

@@ -61,10 +61,11 @@ fn split<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
     }
 }
 
-pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow::Result<ExitCode> {
     if args.stage.extension().is_some_and(|e| e == "toml") {
         return crate::pipeline::main(
             data_dir,
+            database,
             &args.stage,
             args.samples.as_deref(),
             args.instruments.as_deref(),

@@ -53,7 +53,12 @@ pub struct Args {
     instruments: Option<PathBuf>,
 }
 
-pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn main(
+    data_dir: &Path,
+    database: Option<&str>,
+    data_dir_given: bool,
+    args: Args,
+) -> anyhow::Result<ExitCode> {
     let mut config = match &args.config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
@@ -61,6 +66,9 @@ pub async fn main(data_dir: &Path, data_dir_given: bool, args: Args) -> anyhow::
     // The global --data-dir (or PETRI_DATA_DIR) wins over the file when given.
     if data_dir_given || args.config.is_none() {
         config.data_dir = data_dir.to_owned();
+    }
+    if let Some(url) = database {
+        config.database = Some(url.to_owned());
     }
     macro_rules! set {
         ($($field:ident),*) => {$(if let Some(v) = args.$field { config.$field = v; })*};

@@ -64,8 +64,12 @@ impl From<Grant> for Priority {
     }
 }
 
-pub async fn main(data_dir: &Path, cmd: Command) -> anyhow::Result<ExitCode> {
-    let store = server::open_store(data_dir).await?;
+pub async fn main(
+    data_dir: &Path,
+    database: Option<&str>,
+    cmd: Command,
+) -> anyhow::Result<ExitCode> {
+    let store = server::open_store(data_dir, database).await?;
     match cmd {
         Command::Create {
             group,

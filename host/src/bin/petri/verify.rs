@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use petri_host::pipeline::{RunRecord, load_sealed_run, verify_run};
-use petri_host::{DataDir, Petri, StateStore};
+use petri_host::{Petri, StateStore};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,7 +15,7 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow::Result<ExitCode> {
     let petri = Petri::open(data_dir)
         .with_context(|| format!("opening data dir {}", data_dir.display()))?;
     let as_path = PathBuf::from(&args.run);
@@ -25,7 +25,7 @@ pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a run record", as_path.display()))?
     } else {
-        let state = StateStore::open(&DataDir::new(data_dir).state_db()).await?;
+        let state = StateStore::open_in(data_dir, database).await?;
         let (run, sealed) = load_sealed_run(petri.records(), &state, &args.run)
             .await
             .with_context(|| format!("loading run `{}`", args.run))?;

@@ -17,6 +17,7 @@ use crate::pipeline::samples::Sample;
 use crate::schedule::{Instrument, ScheduleError, TaskId, TaskSpec, Timestamp};
 use crate::stage::petri::Petri;
 use crate::store::digest::Digest;
+use crate::store::lease::Fence;
 use crate::store::state::StateStore;
 
 mod inputs;
@@ -27,7 +28,7 @@ mod stage;
 use inputs::{ingest_inputs, wiring};
 use skips::{Skips, continues, skipped_stage};
 pub use stage::cache_key;
-use stage::exec_stage;
+use stage::{Commit, exec_stage};
 
 /// The one sample of a run without a sample sheet.
 pub const DEFAULT_SAMPLE: &str = "default";
@@ -79,6 +80,10 @@ pub struct RunOptions {
     /// Who the run belongs to (the daemon: the token's group); with a shared
     /// dispatcher's fair share, one owner never holds every place.
     pub owner: Option<String>,
+    /// The claim a daemon holds on this run: every stage cache entry and the
+    /// run record's commit check it, and are refused once another daemon
+    /// has taken the run over. `None`: the run is this process's alone.
+    pub fence: Option<Fence>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -231,16 +236,19 @@ pub async fn run_plan(
                             instrument: &a.instrument,
                             attempt: a.attempt,
                         });
-                        let (petri, state, stage, sample, no_cache, task) = (
+                        let (petri, state, stage, sample, task) = (
                             petri.clone(),
                             state.clone(),
                             stage.clone(),
                             sample.id.clone(),
-                            options.no_cache,
                             a.task,
                         );
+                        let commit = Commit {
+                            no_cache: options.no_cache,
+                            fence: options.fence.clone(),
+                        };
                         let job = running.spawn(async move {
-                            let r = exec_stage(&petri, &state, &sample, &stage, wired, no_cache)
+                            let r = exec_stage(&petri, &state, &sample, &stage, wired, &commit)
                                 .await;
                             (task, (sample, stage.id.clone()), r)
                         });
@@ -355,7 +363,13 @@ pub async fn run_plan(
         state.save_fuel_model(&json).await?;
     }
     state
-        .finish_run(&run_id, status, &record.finished_at, &seal.to_hex())
+        .finish_run(
+            &run_id,
+            status,
+            &record.finished_at,
+            &seal.to_hex(),
+            options.fence.as_ref(),
+        )
         .await?;
     Ok(record)
 }

@@ -13,6 +13,7 @@ use crate::stage::limits::Limits;
 use crate::stage::params::RawParam;
 use crate::stage::petri::{InputSource, Petri, RunRequest};
 use crate::store::digest::Digest;
+use crate::store::lease::Fence;
 use crate::store::state::StateStore;
 
 /// The cache key of a stage execution: everything its outputs are a function of.
@@ -37,6 +38,14 @@ pub(super) fn decision_kind(d: &Decision) -> DecisionKind {
     }
 }
 
+/// How a stage's result may be reused and committed.
+pub(super) struct Commit {
+    /// Run it even when a cached result exists.
+    pub(super) no_cache: bool,
+    /// The daemon's claim on the run, checked by the cache commit.
+    pub(super) fence: Option<Fence>,
+}
+
 /// Runs one stage with its policy, or reuses a cached result.
 pub(super) async fn exec_stage(
     petri: &Arc<Petri>,
@@ -44,7 +53,7 @@ pub(super) async fn exec_stage(
     sample: &str,
     stage: &PlanStage,
     wired: Vec<(String, Digest, String)>,
-    no_cache: bool,
+    commit: &Commit,
 ) -> Result<RunStage, Error> {
     let inputs: Vec<(String, Digest)> = wired.iter().map(|(p, d, _)| (p.clone(), *d)).collect();
     let key = cache_key(petri, stage, &inputs);
@@ -52,7 +61,9 @@ pub(super) async fn exec_stage(
     result.reason = None;
     result.cache_key = Some(key);
 
-    if !no_cache && let Some((hit, seal)) = cached_record(petri, state, &key).await? {
+    if !commit.no_cache
+        && let Some((hit, seal)) = cached_record(petri, state, &key).await?
+    {
         result.status = "succeeded".into();
         result.cache = "hit".into();
         result.record_id = Some(hit.id.clone());
@@ -103,7 +114,12 @@ pub(super) async fn exec_stage(
                 result.outputs = record.outputs.clone();
                 // Outputs and record are durable: only now is the result reusable.
                 state
-                    .remember(&key.to_hex(), &record.id, &seal.to_hex())
+                    .remember(
+                        &key.to_hex(),
+                        &record.id,
+                        &seal.to_hex(),
+                        commit.fence.as_ref(),
+                    )
                     .await?;
                 break;
             }

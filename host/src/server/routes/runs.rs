@@ -199,6 +199,7 @@ pub async fn submit_run(
             "submitted",
             &format!("by a token of group {}", caller.group),
             &now(),
+            None,
         )
         .await?;
     app.queue.notify_one();
@@ -326,6 +327,7 @@ pub async fn cancel_run(
             "CANCELLED",
             Some(("cancelled", "cancelled by request")),
             &now(),
+            None,
         )
         .await?;
     if !cancelled {
