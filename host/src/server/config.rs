@@ -146,6 +146,9 @@ impl ServerConfig {
         if self.worker_slots == Some(0) {
             return Err("worker-slots must be at least 1".into());
         }
+        if self.lease_secs == 0 {
+            return Err("lease-secs must be at least 1".into());
+        }
         if self.max_module_bytes == 0 {
             return Err("max-module-bytes must be at least 1".into());
         }

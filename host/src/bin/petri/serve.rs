@@ -51,6 +51,12 @@ pub struct Args {
     /// An instruments calendar (TOML) seeding the daemon's instruments.
     #[arg(long, env = "PETRI_INSTRUMENTS")]
     instruments: Option<PathBuf>,
+    /// This daemon's name among those sharing the database (default: petri@<hostname>).
+    #[arg(long, env = "PETRI_NODE_ID")]
+    node_id: Option<String>,
+    /// Seconds a claim on a run lasts unless renewed; then another daemon takes it over.
+    #[arg(long, env = "PETRI_LEASE_SECS")]
+    lease_secs: Option<u64>,
 }
 
 pub async fn main(
@@ -83,8 +89,12 @@ pub async fn main(
         max_concurrent_runs,
         group_share_percent,
         drain_timeout_secs,
-        header_read_timeout_secs
+        header_read_timeout_secs,
+        lease_secs
     );
+    if let Some(node) = args.node_id {
+        config.node_id = Some(node);
+    }
     if let Some(slots) = args.worker_slots {
         config.worker_slots = Some(slots);
     }
