@@ -37,6 +37,7 @@ pub use store::data_dir::{DATA_DIR_ENV, DataDir};
 pub use store::db::Backend;
 pub use store::digest::{Digest, Hasher, ParseDigestError};
 pub use store::lease::{DEFAULT_LEASE, Fence, epoch_ms};
+pub use store::places::{Place, Places};
 pub use store::registry::{
     Added, NamedModule, Registration, Registry, RegistryEntry, RegistryError,
 };

@@ -11,5 +11,6 @@ mod plugins;
 mod qc;
 mod schedule;
 mod server;
+mod store;
 mod streaming;
 mod trust;

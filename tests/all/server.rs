@@ -39,7 +39,9 @@ impl Daemon {
             .build()
             .unwrap();
         let (admin, alice, bob, listener) = runtime.block_on(async {
-            let store = server::open_store(&config.data_dir, config.database.as_deref()).await.unwrap();
+            let store = server::open_store(&config.data_dir, config.database.as_deref())
+                .await
+                .unwrap();
             let admin = server::create_token(&store, "ops", "lab-a", true)
                 .await
                 .unwrap();

@@ -32,7 +32,8 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 
 pub use crate::store::daemon::{
-    Revocation, RunFilter, RunRow, ServerStore, TOKEN_ID_LEN, TokenRow, TokenSpec, parse_priority,
+    Claim, Claimed, Revocation, RunEnd, RunFilter, RunRow, ServerStore, TOKEN_ID_LEN, TokenRow,
+    TokenSpec, parse_priority,
 };
 pub use app::AppState;
 pub use audit::{AuditEntry, GENESIS, NewAuditEntry, REASON_HEADER, Verdict};

@@ -25,8 +25,10 @@ use crate::error::Error;
 use crate::pipeline::{
     EventCallback, RunEvent, RunOptions, RunRecord, RunStage, Source, run_plan, validate_source,
 };
+use crate::schedule::Priority;
 use crate::store::daemon::{Claim, Claimed, RunEnd, RunRow};
 use crate::store::lease::{Fence, epoch_ms};
+use crate::store::places::Places;
 use crate::store::state::StateError;
 
 /// Takes runs from the queue until shutdown, then drains.
@@ -115,12 +117,37 @@ pub async fn heartbeat(app: Arc<AppState>) {
         let until = epoch_ms(SystemTime::now()) + lease_ms(&app);
         for (token, fence) in held {
             match app.store.renew(&fence, until).await {
-                Ok(true) => {}
+                Ok(true) => {
+                    if let Err(e) = app.store.renew_places(&fence, until).await {
+                        eprintln!("petri serve: renewing places of run {}: {e}", fence.run_id);
+                    }
+                }
                 Ok(false) => token.cancel(),
                 Err(e) => eprintln!("petri serve: renewing run {}: {e}", fence.run_id),
             }
         }
     }
+}
+
+/// The run's places on the instruments every daemon shares (those in the
+/// database), at its priority.
+async fn places(app: &AppState, fence: &Fence, row: &RunRow) -> Result<Places, Error> {
+    let capacity = app
+        .store
+        .instruments()
+        .await?
+        .into_iter()
+        .map(|i| (i.name, i.capacity))
+        .collect();
+    let rank = row.priority.parse::<Priority>().map_or(0, Priority::tier);
+    let lease = Duration::from_secs(app.config.lease_secs);
+    Ok(Places::new(
+        app.store.state().clone(),
+        fence.clone(),
+        rank,
+        capacity,
+        lease,
+    ))
 }
 
 /// What ended a run's execution early.
@@ -302,6 +329,7 @@ async fn execute_run(
         dispatcher: Some(app.dispatcher.clone()),
         owner: Some(row.group.clone()),
         fence: Some(fence.clone()),
+        places: Some(places(app, fence, &row).await?),
         ..RunOptions::default()
     };
     let result = unless_stopped(

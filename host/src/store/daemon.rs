@@ -503,6 +503,11 @@ impl ServerStore {
         }))
     }
 
+    /// Renews the instrument places the run `fence` holds.
+    pub async fn renew_places(&self, fence: &Fence, lease_until_ms: i64) -> Result<(), StateError> {
+        crate::store::places::renew(&self.state, fence, lease_until_ms).await
+    }
+
     /// Renews the lease `fence` holds, if it still holds the run and the run
     /// is still in progress (not cancelled). False: stop executing it.
     pub async fn renew(&self, fence: &Fence, lease_until_ms: i64) -> Result<bool, StateError> {

@@ -10,5 +10,6 @@ pub(crate) mod data_dir;
 pub(crate) mod db;
 pub(crate) mod digest;
 pub(crate) mod lease;
+pub(crate) mod places;
 pub(crate) mod registry;
 pub(crate) mod state;

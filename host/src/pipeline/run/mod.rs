@@ -18,6 +18,7 @@ use crate::schedule::{Instrument, ScheduleError, TaskId, TaskSpec, Timestamp};
 use crate::stage::petri::Petri;
 use crate::store::digest::Digest;
 use crate::store::lease::Fence;
+use crate::store::places::Places;
 use crate::store::state::StateStore;
 
 mod inputs;
@@ -84,6 +85,10 @@ pub struct RunOptions {
     /// run record's commit check it, and are refused once another daemon
     /// has taken the run over. `None`: the run is this process's alone.
     pub fence: Option<Fence>,
+    /// Places on instruments shared with other daemons: a stage takes one
+    /// in the database before it runs (`None`: this process's scheduler
+    /// alone bounds each instrument).
+    pub places: Option<Places>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -247,9 +252,16 @@ pub async fn run_plan(
                             no_cache: options.no_cache,
                             fence: options.fence.clone(),
                         };
+                        let (places, instrument) = (options.places.clone(), a.instrument.clone());
                         let job = running.spawn(async move {
-                            let r = exec_stage(&petri, &state, &sample, &stage, wired, &commit)
-                                .await;
+                            let place = take_place(places, &instrument, &sample, &stage.id).await;
+                            let r = match place {
+                                Ok(_place) => {
+                                    exec_stage(&petri, &state, &sample, &stage, wired, &commit)
+                                        .await
+                                }
+                                Err(e) => Err(e),
+                            };
                             (task, (sample, stage.id.clone()), r)
                         });
                         flight.started(a.task, a.instrument, job);
@@ -432,6 +444,19 @@ async fn sleep_for(wait: Option<Duration>) {
     match wait {
         Some(wait) => tokio::time::sleep(wait).await,
         None => std::future::pending().await,
+    }
+}
+
+/// A place on a shared instrument for one stage (none if not shared).
+async fn take_place(
+    places: Option<Places>,
+    instrument: &str,
+    sample: &str,
+    stage: &str,
+) -> Result<Option<crate::store::places::Place>, Error> {
+    match places {
+        Some(p) => Ok(p.take(instrument, &format!("{sample}/{stage}")).await?),
+        None => Ok(None),
     }
 }
 

@@ -1,0 +1,255 @@
+//! The store suite, run against both backends: SQLite (embedded) and a real PostgreSQL started
+//! for the test. Claims are exclusive, leases lapse and are rescued, and a stale fencing token
+//! commits nothing.
+
+use std::path::Path;
+use std::process::Command;
+
+use petri_host::server::{Claim, Claimed, RunEnd, RunRow, ServerStore};
+use petri_host::{Fence, StateError, StateStore};
+
+/// A throwaway PostgreSQL cluster (tests/scripts/postgres.sh), stopped on drop.
+struct Postgres {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        let dir = tempfile::Builder::new()
+            .prefix("petri-pg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let out = Command::new("bash")
+            .arg(script())
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "starting PostgreSQL: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        Postgres { dir, url }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .arg(self.dir.path())
+            .arg("stop")
+            .output();
+    }
+}
+
+fn script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh")
+}
+
+/// Runs `suite` on a fresh SQLite store, then on a fresh PostgreSQL one.
+fn on_both<F, Fut>(suite: F)
+where
+    F: Fn(ServerStore) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    petri_tests::block_on(async {
+        let sqlite = StateStore::open(&dir.path().join("petri.sqlite"))
+            .await
+            .unwrap();
+        suite(ServerStore::open(sqlite)).await;
+    });
+    let pg = Postgres::start();
+    petri_tests::block_on(async {
+        let state = StateStore::open_url(&pg.url).await.unwrap();
+        suite(ServerStore::open(state)).await;
+    });
+}
+
+fn row(id: &str, group: &str, priority: &str) -> RunRow {
+    RunRow {
+        id: id.to_owned(),
+        group: group.to_owned(),
+        status: "PENDING".to_owned(),
+        pipeline: "p".to_owned(),
+        description: String::new(),
+        priority: priority.to_owned(),
+        request: "{}".to_owned(),
+        submitted_at: "2026-11-27T00:00:00Z".to_owned(),
+        started_at: None,
+        finished_at: None,
+        record_id: None,
+        root: None,
+        error: None,
+        recoveries: 0,
+    }
+}
+
+/// A claim by `owner` at `now_ms` with a 1 s lease.
+async fn claim(store: &ServerStore, owner: &str, now_ms: i64) -> Option<Claimed> {
+    let claim = Claim {
+        owner,
+        now: "2026-11-27T00:00:01Z",
+        now_ms,
+        lease_until_ms: now_ms + 1_000,
+        per_group: None,
+    };
+    store.claim_next(&claim).await.unwrap()
+}
+
+fn lost<T>(r: Result<T, StateError>) -> bool {
+    matches!(r, Err(StateError::LeaseLost { .. }))
+}
+
+#[test]
+fn claims_are_exclusive_and_most_urgent_first() {
+    on_both(|store| async move {
+        for i in 0..30 {
+            let priority = if i == 17 { "clinical" } else { "normal" };
+            let rank = i64::from(i == 17) * 2;
+            store
+                .insert_run(&row(&format!("run-{i:02}"), "g", priority), rank)
+                .await
+                .unwrap();
+        }
+        // Four claimers at once, as four daemons would.
+        let claimers = (0..4).map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(c) = claim(&store, &format!("d{n}"), 0).await {
+                    mine.push(c.fence);
+                }
+                mine
+            })
+        });
+        let mut all: Vec<Fence> = Vec::new();
+        for c in claimers {
+            all.extend(c.await.unwrap());
+        }
+        let mut ids: Vec<&str> = all.iter().map(|f| f.run_id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 30, "each run claimed exactly once");
+        let mut tokens: Vec<i64> = all.iter().map(|f| f.token).collect();
+        tokens.sort();
+        tokens.dedup();
+        assert_eq!(tokens.len(), 30, "every claim has its own fencing token");
+        let first = all.iter().min_by_key(|f| f.token).unwrap();
+        assert_eq!(first.run_id, "run-17", "the clinical run goes first");
+    });
+}
+
+#[test]
+fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
+    on_both(|store| async move {
+        store
+            .insert_run(&row("r1", "g", "normal"), 0)
+            .await
+            .unwrap();
+        let old = claim(&store, "a", 0).await.unwrap().fence;
+        assert!(store.renew(&old, 1_000).await.unwrap());
+        // Within the lease nobody else may take it.
+        assert!(claim(&store, "b", 500).await.is_none());
+        // Past it, b rescues it with a larger token.
+        let rescued = claim(&store, "b", 5_000).await.unwrap();
+        assert!(rescued.rescued);
+        let new = rescued.fence;
+        assert!(new.token > old.token);
+
+        // Every commit a's executor could still make is refused.
+        assert!(!store.renew(&old, 9_000).await.unwrap());
+        let event = store
+            .event("r1", "late", "from a", "2026-11-27T00:00:09Z", Some(&old))
+            .await;
+        assert!(
+            matches!(event, Err(StateError::LeaseLost { .. })),
+            "{event:?}"
+        );
+        assert!(lost(
+            store.put_stage("r1", "s", "x", "{}", Some(&old)).await
+        ));
+        let end = RunEnd {
+            status: "COMPLETED",
+            record_id: None,
+            root: None,
+            error: None,
+            detail: "",
+            now: "2026-11-27T00:00:09Z",
+        };
+        assert!(lost(
+            store
+                .transition("r1", &["VALIDATING"], "RUNNING", None, "t", Some(&old))
+                .await
+        ));
+        assert!(lost(
+            store.finish("r1", "VALIDATING", end, Some(&old)).await
+        ));
+        assert!(lost(
+            store.state().remember("k", "rec", "seal", Some(&old)).await
+        ));
+        assert_eq!(store.state().cached("k").await.unwrap(), None);
+        let events = store.events("r1").await.unwrap();
+        assert!(events.iter().all(|(_, kind, _)| kind != "late"));
+        assert!(events.iter().any(|(_, kind, _)| kind == "rescued"));
+
+        // b's commits go through, once.
+        store
+            .state()
+            .remember("k", "rec", "seal", Some(&new))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .finish("r1", "VALIDATING", end, Some(&new))
+                .await
+                .unwrap()
+        );
+        let run = store.run("r1").await.unwrap().unwrap();
+        assert_eq!((run.status.as_str(), run.recoveries), ("COMPLETED", 1));
+    });
+}
+
+#[test]
+fn a_cancel_through_any_daemon_ends_the_owners_lease() {
+    on_both(|store| async move {
+        store
+            .insert_run(&row("r1", "g", "normal"), 0)
+            .await
+            .unwrap();
+        store
+            .insert_run(&row("r2", "g", "normal"), 0)
+            .await
+            .unwrap();
+        let a = claim(&store, "a", 0).await.unwrap().fence;
+        let b = claim(&store, "b", 0).await.unwrap().fence;
+        // Any daemon: an unfenced transition, as the cancel route makes.
+        let from = ["PENDING", "VALIDATING", "RUNNING"];
+        let cancelled = store
+            .transition(
+                &a.run_id,
+                &from,
+                "CANCELLED",
+                Some(("cancelled", "")),
+                "t",
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(cancelled);
+        assert!(
+            !store.renew(&a, 9_000).await.unwrap(),
+            "the owner must stop"
+        );
+        assert!(store.renew(&b, 9_000).await.unwrap());
+        // A restart of `a` takes back only a's interrupted runs.
+        assert_eq!(
+            store.requeue_interrupted("b").await.unwrap(),
+            vec![b.run_id]
+        );
+        assert!(store.requeue_interrupted("a").await.unwrap().is_empty());
+    });
+}
