@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Problem};
 use crate::pipeline::Plan;
 use crate::schedule::{
-    Assignment, COMPUTE, Config as ScheduleConfig, FuelModel, Instrument, Policy as SchedulePolicy,
-    SampleProfile, ScheduleError, Scheduler, TaskId, TaskSpec, Timestamp,
+    Assignment, COMPUTE, Config as ScheduleConfig, FuelModel, Instrument, Observation,
+    Policy as SchedulePolicy, SampleProfile, ScheduleError, Scheduler, TaskId, TaskSpec, Timestamp,
 };
 use crate::store::state::StateStore;
 
@@ -93,12 +93,17 @@ impl Drop for Membership {
 /// The fuel history kept in the state database (an unreadable history
 /// starts afresh: it only orders work, never changes it).
 pub async fn fuel_history(state: &StateStore) -> Result<FuelModel, Error> {
-    Ok(state
+    let mut model = state
         .fuel_model()
         .await?
         .and_then(|json| serde_json::from_str::<FuelModel>(&json).ok())
-        .unwrap_or_default())
+        .unwrap_or_default();
+    model.replay(&state.fuel_observations(FUEL_HISTORY).await?);
+    Ok(model)
 }
+
+/// How many of the latest fuel observations a process starts from.
+const FUEL_HISTORY: i64 = 100_000;
 
 fn schedule_error(e: ScheduleError) -> Error {
     Error::State(format!("scheduler: {e}"))
@@ -153,9 +158,15 @@ impl Dispatcher {
         f(&self.lock().scheduler)
     }
 
-    /// The fuel history (to keep it across processes).
+    /// The fuel history.
     pub fn fuel(&self) -> FuelModel {
         self.lock().scheduler.fuel().clone()
+    }
+
+    /// The fuel observations made since the last call, to append to the
+    /// history every process sharing the database reads.
+    pub fn drain_fuel(&self) -> Vec<Observation> {
+        self.lock().scheduler.fuel_mut().drain()
     }
 
     /// Checks that every class `plan` needs has an instrument (adding one

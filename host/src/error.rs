@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::provenance::RecordError;
 use crate::stage::compiled::CacheError;
 use crate::stage::failure::Failure;
 use crate::store::blobs::CasError;
+use crate::store::records::RecordError;
 
 /// One problem with a run request, located by the field it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

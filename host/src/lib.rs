@@ -17,10 +17,7 @@ mod store;
 
 pub use dispatcher::{Dispatcher, fuel_history};
 pub use error::{Error, Problem};
-pub use provenance::{
-    LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordError, RecordStore, StageRecord,
-    StageRef,
-};
+pub use provenance::{LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, StageRecord, StageRef};
 pub use stage::bindings::{
     Decision, ErrorKindSpec, Level, Manifest, Metric, MetricValue, Param, ParamKind, ParamSpec,
     PortSpec, Report, StageError, Value,
@@ -38,6 +35,7 @@ pub use store::db::Backend;
 pub use store::digest::{Digest, Hasher, ParseDigestError};
 pub use store::lease::{DEFAULT_LEASE, Fence, epoch_ms};
 pub use store::places::{Place, Places};
+pub use store::records::{RecordError, RecordStore};
 pub use store::registry::{
     Added, NamedModule, Registration, Registry, RegistryEntry, RegistryError,
 };

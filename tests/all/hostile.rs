@@ -1,7 +1,7 @@
 //! Each hostile behaviour ends in its typed failure, and the host runs a normal stage right after.
 
 use petri_host::{Failure, Limits};
-use petri_tests::{failed, host, request, run, succeeded};
+use petri_tests::{block_on, failed, host, request, run, succeeded};
 
 fn limits() -> Limits {
     Limits {
@@ -322,7 +322,8 @@ fn stdout_past_the_log_cap_is_dropped_not_a_trap() {
 fn panic_message_is_in_the_failure() {
     let (petri, _dir) = host();
     let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
-    let record = run(&petri, &stage, request(&[("mode", "panic")], &[]));
+    let (record, seal) =
+        block_on(petri.run_sealed(&stage, request(&[("mode", "panic")], &[]))).unwrap();
     let failure = failed(&record);
     assert!(matches!(failure, Failure::Trap { .. }), "{failure:?}");
     assert!(
@@ -330,7 +331,7 @@ fn panic_message_is_in_the_failure() {
         "{failure}"
     );
     // The record on disk says the same.
-    let again = petri.records().load(&record.id).unwrap();
+    let again = petri.records().load_sealed(&record.id, &seal).unwrap();
     assert_eq!(failed(&again), failure);
 }
 
@@ -358,9 +359,10 @@ fn non_finite_metrics_keep_the_record_readable() {
     use petri_host::MetricValue;
     let (petri, _dir) = host();
     let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
-    let record = run(&petri, &stage, request(&[("mode", "nan-metrics")], &[]));
+    let (record, seal) =
+        block_on(petri.run_sealed(&stage, request(&[("mode", "nan-metrics")], &[]))).unwrap();
     succeeded(&record);
-    let again = petri.records().load(&record.id).unwrap();
+    let again = petri.records().load_sealed(&record.id, &seal).unwrap();
     let floats: Vec<f64> = succeeded(&again)
         .metrics
         .iter()

@@ -28,8 +28,7 @@ inputs = { data = "inputs.data" }
 "#;
 
 fn started_at(f: &Fixture, run: &petri_host::pipeline::RunRecord, name: &str) -> Timestamp {
-    let id = stage(run, name).record_id.clone().unwrap();
-    let record = f.petri.records().load(&id).unwrap();
+    let record = stage(run, name).load_record(f.petri.records()).unwrap();
     Timestamp::parse_rfc3339(&record.started_at).unwrap()
 }
 
@@ -126,29 +125,52 @@ fn long_stages_on_one_thread_interleave_through_fuel_yields() {
     );
 }
 
+fn runs_of(f: &Fixture, module: &petri_host::Digest) -> u64 {
+    let model = block_on(petri_host::fuel_history(&f.state)).unwrap();
+    model.module(&module.to_hex()).map_or(0, |m| m.runs)
+}
+
 #[test]
 fn fuel_of_past_runs_is_kept_for_the_next_runs_predictions() {
     let f = Fixture::new();
     std::fs::write(f.dir.path().join("data.bin"), b"reads").unwrap();
     let path = f.pipeline("two-classes.toml", TWO_CLASSES);
-    assert!(block_on(f.state.fuel_model()).unwrap().is_none());
     let run = f.run(&path, true);
-    let held = stage(&run, "held");
-    let saved: serde_json::Value =
-        serde_json::from_str(&block_on(f.state.fuel_model()).unwrap().unwrap()).unwrap();
-    let module = &saved["modules"][held.module_sha256.to_hex()];
-    assert!(module["runs"].as_u64().unwrap() >= 1, "{saved}");
-    assert!(module["mean"].as_f64().unwrap() > 0.0, "{saved}");
+    let held = stage(&run, "held").module_sha256;
+    let model = block_on(petri_host::fuel_history(&f.state)).unwrap();
+    let module = model.module(&held.to_hex()).unwrap();
+    assert!(module.runs >= 1 && module.mean > 0.0, "{module:?}");
     // A second run starts from that history and adds to it.
     f.run(&path, true);
-    let again: serde_json::Value =
-        serde_json::from_str(&block_on(f.state.fuel_model()).unwrap().unwrap()).unwrap();
-    assert!(
-        again["modules"][held.module_sha256.to_hex()]["runs"]
-            .as_u64()
-            .unwrap()
-            > module["runs"].as_u64().unwrap(),
-        "{again}"
+    assert!(runs_of(&f, &held) > module.runs);
+}
+
+#[test]
+fn fuel_histories_of_processes_sharing_a_database_merge() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"reads").unwrap();
+    let path = f.pipeline("two-classes.toml", TWO_CLASSES);
+    let plan = block_on(validate(&f.petri, &path, None)).unwrap();
+    let options = RunOptions {
+        no_cache: true,
+        ..RunOptions::default()
+    };
+    // Two runs at once, each with a scheduler of its own (as two daemons
+    // have): both start from the same history and both add to it.
+    let (a, b) = block_on(async {
+        tokio::join!(
+            run_plan(f.petri.clone(), &f.state, &plan, &options),
+            run_plan(f.petri.clone(), &f.state, &plan, &options)
+        )
+    });
+    let a = a.unwrap();
+    b.unwrap();
+    let held = stage(&a, "held").module_sha256;
+    let per_run = a.stages.iter().filter(|s| s.module_sha256 == held).count() as u64;
+    assert_eq!(
+        runs_of(&f, &held),
+        2 * per_run,
+        "both runs' stages are in the history: neither overwrote the other"
     );
 }
 
@@ -372,11 +394,7 @@ fn runs_sharing_a_dispatcher_share_capacity_and_one_priority_queue() {
         .iter()
         .chain(&run_b.stages)
         .map(|s| {
-            let record = f
-                .petri
-                .records()
-                .load(s.record_id.as_ref().unwrap())
-                .unwrap();
+            let record = s.load_record(f.petri.records()).unwrap();
             (
                 Timestamp::parse_rfc3339(&record.started_at).unwrap(),
                 Timestamp::parse_rfc3339(&record.finished_at).unwrap(),

@@ -178,9 +178,8 @@ fn the_validated_text_is_what_runs() {
     let kept = f.petri.blobs().read(&plan.file_sha256).unwrap();
     assert_eq!(kept, plan.texts.pipeline.as_bytes());
     assert!(matches!(
-        f.petri
-            .records()
-            .load(stage(&run, "second").record_id.as_deref().unwrap())
+        stage(&run, "second")
+            .load_record(f.petri.records())
             .unwrap()
             .outcome,
         Outcome::Succeeded { .. }
@@ -199,7 +198,8 @@ fn an_edited_record_is_neither_reused_nor_exported_and_verify_names_it() {
         "every stage record is sealed"
     );
     let id = first.record_id.clone().unwrap();
-    let file = f.petri.records().dir().join(format!("{id}.json"));
+    // The record is a blob, named by its digest (its seal).
+    let file = f.petri.blobs().path_of(&first.record_sha256.unwrap());
     let text = std::fs::read_to_string(&file).unwrap();
     let edited = text.replacen("\"fuel_used\": ", "\"fuel_used\": 1", 1);
     assert_ne!(edited, text);

@@ -48,6 +48,16 @@ pub struct Prediction {
     pub known: bool,
 }
 
+/// One finished run as the model saw it: what several hosts sharing a
+/// history append to it, so that histories merge instead of overwriting
+/// each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub module: String,
+    pub fuel: u64,
+    pub elapsed: Option<Span>,
+}
+
 /// Per-module fuel history plus this host's calibrated fuel rate.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FuelModel {
@@ -57,6 +67,9 @@ pub struct FuelModel {
     timed_seconds: f64,
     /// A fixed rate (a simulated host) instead of calibration.
     fixed_rate: Option<f64>,
+    /// Observations not yet handed to a shared history ([`FuelModel::drain`]).
+    #[serde(skip)]
+    journal: Vec<Observation>,
 }
 
 impl FuelModel {
@@ -75,6 +88,27 @@ impl FuelModel {
 
     /// Records a finished run: its fuel, and how long it took when it was timed.
     pub fn observe(&mut self, module: &str, fuel: u64, elapsed: Option<Span>) {
+        self.journal.push(Observation {
+            module: module.to_owned(),
+            fuel,
+            elapsed,
+        });
+        self.learn(module, fuel, elapsed);
+    }
+
+    /// Takes the observations made since the last call (for a shared history).
+    pub fn drain(&mut self) -> Vec<Observation> {
+        std::mem::take(&mut self.journal)
+    }
+
+    /// Replays observations read back from a shared history.
+    pub fn replay(&mut self, observations: &[Observation]) {
+        for o in observations {
+            self.learn(&o.module, o.fuel, o.elapsed);
+        }
+    }
+
+    fn learn(&mut self, module: &str, fuel: u64, elapsed: Option<Span>) {
         let fuel_f = fuel as f64;
         let entry = self
             .modules

@@ -36,7 +36,7 @@ pub use decay::{Priority, SampleProfile};
 pub use error::{ScheduleError, line_col};
 pub use fuel::{
     DEFAULT_FUEL_PER_SECOND, DEFAULT_STAGE_FUEL, FuelModel, MIN_CALIBRATION_RUN, ModuleFuel,
-    Prediction,
+    Observation, Prediction,
 };
 pub use instrument::{COMPUTE, Instrument, InstrumentState, Window};
 pub use maintenance::{Forecast, Slot, idle_gaps, propose_maintenance};

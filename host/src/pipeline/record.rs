@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::provenance::{PortData, RecordError, RecordStore, StageRecord};
+use crate::provenance::{PortData, StageRecord};
 use crate::store::digest::Digest;
+use crate::store::records::{RecordError, RecordStore};
 
 /// Format tag of [`RunRecord`].
 pub const RUN_SCHEMA: &str = "petri.run-record/v1";
@@ -164,10 +165,7 @@ impl RunStage {
     /// record holds for it (records of runs from before seals load as they are).
     pub fn load_record(&self, records: &RecordStore) -> Result<StageRecord, RecordError> {
         let id = self.record_id.as_deref().unwrap_or_default();
-        match &self.record_sha256 {
-            Some(seal) => records.load_sealed(id, seal),
-            None => records.load(id),
-        }
+        records.read(id, self.record_sha256.as_ref())
     }
 }
 
@@ -179,10 +177,6 @@ pub async fn load_sealed_run(
     state: &crate::store::state::StateStore,
     id: &str,
 ) -> Result<(RunRecord, bool), crate::error::Error> {
-    let id = records.resolve_id(id)?;
-    let seal = state.seal_of(&id).await?;
-    match seal.and_then(|s| s.parse::<Digest>().ok()) {
-        Some(seal) => Ok((records.load_run_sealed(&id, &seal)?, true)),
-        None => Ok((records.load_run(&id)?, false)),
-    }
+    let (id, seal) = records.find(state, id).await?;
+    Ok((records.read(&id, seal.as_ref())?, seal.is_some()))
 }

@@ -6,10 +6,11 @@ use serde::Serialize;
 
 use super::record::RunRecord;
 use crate::error::Error;
-use crate::provenance::{Outcome, RecordError};
+use crate::provenance::Outcome;
 use crate::stage::params::RawParam;
 use crate::stage::petri::{InputSource, Petri, RunRequest};
 use crate::store::digest::Digest;
+use crate::store::records::RecordError;
 
 /// One way a run failed to reproduce.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

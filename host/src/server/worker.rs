@@ -539,11 +539,11 @@ async fn stage_ended(
 ) -> Result<(), Error> {
     let mut view = StageView::of(stage);
     let mut seconds = None;
-    if let Some(rec) = stage
+    let record = stage
         .record_id
-        .as_deref()
-        .and_then(|r| app.petri.records().load(r).ok())
-    {
+        .as_ref()
+        .map(|_| stage.load_record(app.petri.records()));
+    if let Some(Ok(rec)) = record {
         let times = (
             humantime::parse_rfc3339(&rec.started_at),
             humantime::parse_rfc3339(&rec.finished_at),

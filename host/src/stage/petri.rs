@@ -12,7 +12,7 @@ use wasmtime::{Engine, Store};
 
 use crate::error::{Error, Problem};
 use crate::provenance::{
-    LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, RecordStore, StageRecord, StageRef,
+    LogRef, ModuleRef, Outcome, PortData, RECORD_SCHEMA, StageRecord, StageRef,
 };
 use crate::stage::bindings::{Decision, Manifest, StageError, StageWorld, StageWorldPre};
 use crate::stage::compiled::{CacheOutcome, CompiledCache};
@@ -28,6 +28,7 @@ use crate::stage::streams::{InputStream, OutputStream};
 use crate::store::blobs::BlobStore;
 use crate::store::data_dir::DataDir;
 use crate::store::digest::Digest;
+use crate::store::records::RecordStore;
 use crate::store::registry::Registry;
 
 /// Where an input's bytes come from.
@@ -89,10 +90,12 @@ impl Petri {
         let engine = profile.engine().map_err(Error::Engine)?;
         let linker = linker(&engine).map_err(Error::Engine)?;
         start_epoch_ticker(&engine);
+        let blobs = BlobStore::open(dir.blobs())?;
+        let records = RecordStore::new(blobs.clone(), dir.runs());
         Ok(Petri {
-            blobs: BlobStore::open(dir.blobs())?,
+            blobs,
             cache: CompiledCache::open(dir.compiled_cache())?,
-            records: RecordStore::open(dir.runs())?,
+            records,
             registry: Registry::new(dir.registry()),
             profile,
             engine,

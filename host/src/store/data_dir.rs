@@ -4,8 +4,10 @@
 //! <data-dir>/blobs/sha256/ab/ab12…   content-addressed artifacts (modules, inputs, outputs, logs)
 //! <data-dir>/blobs/tmp/              blobs being written; never visible under sha256/
 //! <data-dir>/cache/compiled/         compiled components (see `cache`)
-//! <data-dir>/runs/<id>.json          one provenance record per stage execution
+//! <data-dir>/runs/<id>.json          records of older data dirs (read, never written:
+//!                                    records are blobs now, indexed in the database)
 //! <data-dir>/registry.json           module names → digests (`petri plugin add`)
+//! <data-dir>/petri.sqlite            the state database, unless `--database` names one
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -11,5 +11,6 @@ pub(crate) mod db;
 pub(crate) mod digest;
 pub(crate) mod lease;
 pub(crate) mod places;
+pub(crate) mod records;
 pub(crate) mod registry;
 pub(crate) mod state;

@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+use petri_schedule::{Observation, Span};
+
 use super::db::Database;
 use super::lease::{self, Fence};
 
@@ -75,7 +77,8 @@ impl StateStore {
         self.db.pool()
     }
 
-    /// The scheduler's fuel history (JSON), saved by the last run to end.
+    /// The fuel history an older data dir saved whole (JSON), if any: the
+    /// starting point [`StateStore::fuel_observations`] are replayed onto.
     pub async fn fuel_model(&self) -> Result<Option<String>, StateError> {
         let row: Option<(String,)> = sqlx::query_as("SELECT model FROM fuel_model WHERE id = 1")
             .fetch_optional(self.pool())
@@ -83,15 +86,49 @@ impl StateStore {
         Ok(row.map(|r| r.0))
     }
 
-    /// Replaces the saved fuel history.
-    pub async fn save_fuel_model(&self, model: &str) -> Result<(), StateError> {
-        sqlx::query(
-            "INSERT INTO fuel_model (id, model) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET model = $1",
-        )
-        .bind(model)
-        .execute(self.pool())
-        .await?;
+    /// Appends observations to the shared fuel history (one transaction).
+    pub async fn add_fuel_observations(
+        &self,
+        observations: &[Observation],
+    ) -> Result<(), StateError> {
+        if observations.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().await?;
+        for o in observations {
+            sqlx::query(
+                "INSERT INTO fuel_observations (module, fuel, elapsed_ms) VALUES ($1, $2, $3)",
+            )
+            .bind(&o.module)
+            .bind(i64::try_from(o.fuel).unwrap_or(i64::MAX))
+            .bind(o.elapsed.map(|e| e.0))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// The latest `limit` observations of every process sharing this
+    /// database, oldest first.
+    pub async fn fuel_observations(&self, limit: i64) -> Result<Vec<Observation>, StateError> {
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT module, fuel, elapsed_ms FROM
+               (SELECT seq, module, fuel, elapsed_ms FROM fuel_observations
+                ORDER BY seq DESC LIMIT $1) latest
+             ORDER BY seq",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(module, fuel, elapsed)| Observation {
+                module,
+                fuel: u64::try_from(fuel).unwrap_or(0),
+                elapsed: elapsed.map(Span),
+            })
+            .collect())
     }
 
     /// The stage record that produced the outputs for `key`, if any.
@@ -145,6 +182,25 @@ impl StateStore {
                 .fetch_optional(self.pool())
                 .await?;
         Ok(row.map(|r| r.0))
+    }
+
+    /// Records whose id starts with `prefix`, with their seals (at most 20).
+    pub async fn records_like(&self, prefix: &str) -> Result<Vec<(String, String)>, StateError> {
+        // Ids are UUIDs: anything else (LIKE's `%` and `_` among it) matches nothing.
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(
+            "SELECT record_id, sha256 FROM record_seals WHERE record_id LIKE $1
+             ORDER BY record_id LIMIT 20",
+        )
+        .bind(format!("{prefix}%"))
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Forgets a cache entry whose outputs are gone.

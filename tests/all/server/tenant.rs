@@ -3,6 +3,8 @@
 //! are 422, and tampered blobs are never served or fed to a stage.
 
 use super::*;
+use petri_host::{BlobStore, StateStore};
+use petri_tests::{block_on, overwrite};
 
 /// Uploads `bytes` as a blob for `token`; returns its SHA-256.
 fn blob(d: &Daemon, token: &str, bytes: &[u8]) -> String {
@@ -367,9 +369,17 @@ fn an_edited_run_record_is_not_served() {
     let path = format!("/v1/runs/{id}/provenance");
     assert_eq!(d.get(&path, &d.alice).status, 200);
     let record = run["record_id"].as_str().unwrap();
-    let file = d._dir.path().join(format!("data/runs/{record}.json"));
+    // The record is a blob named by its seal, which the index keeps.
+    let state = block_on(StateStore::open(&d.data.join("petri.sqlite"))).unwrap();
+    let seal = block_on(state.seal_of(record)).unwrap().unwrap();
+    let file = BlobStore::open(d.data.join("blobs"))
+        .unwrap()
+        .path_of(&seal.parse().unwrap());
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, text.replace("\"completed\"", "\"failed\"")).unwrap();
+    overwrite(
+        &file,
+        text.replace("\"completed\"", "\"failed\"").as_bytes(),
+    );
     d.get(&path, &d.alice).error(500, "integrity");
 }
 

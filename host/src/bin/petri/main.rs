@@ -96,7 +96,7 @@ fn main() -> ExitCode {
             Command::Inspect(args) => inspect::main(&cli.data_dir, args).await,
             Command::Run(args) => run::main(&cli.data_dir, cli.database.as_deref(), args).await,
             Command::Provenance(args) => {
-                provenance::main(&cli.data_dir, cli.database.as_deref(), args)
+                provenance::main(&cli.data_dir, cli.database.as_deref(), args).await
             }
             Command::Verify(args) => {
                 verify::main(&cli.data_dir, cli.database.as_deref(), args).await

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use petri_host::pipeline::load_sealed_run;
-use petri_host::{DataDir, RecordStore, StateStore};
+use petri_host::pipeline::{RUN_SCHEMA, RunRecord};
+use petri_host::{Petri, StageRecord, StateStore};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,14 +29,22 @@ pub enum Format {
     RoCrate,
 }
 
-pub fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow::Result<ExitCode> {
-    let records = RecordStore::open(DataDir::new(data_dir).runs())?;
-    if records.schema_of(&args.id)? == petri_host::pipeline::RUN_SCHEMA {
-        return pipeline_run(data_dir, database, &records, &args);
+pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow::Result<ExitCode> {
+    let petri =
+        Petri::open(data_dir).with_context(|| format!("in data dir {}", data_dir.display()))?;
+    let state = StateStore::open_in(data_dir, database).await?;
+    // Served only as sealed when it was written (the state database keeps the seal).
+    let (id, seal) = petri.records().find(&state, &args.id).await?;
+    if seal.is_none() {
+        eprintln!(
+            "petri provenance: record {id} has no seal (written before seals); shown as it is"
+        );
     }
-    let r = records
-        .load(&args.id)
-        .with_context(|| format!("in data dir {}", data_dir.display()))?;
+    let record: serde_json::Value = petri.records().read(&id, seal.as_ref())?;
+    if record["schema"] == RUN_SCHEMA {
+        return pipeline_run(&petri, serde_json::from_value(record)?, &args);
+    }
+    let r: StageRecord = serde_json::from_value(record)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(ExitCode::SUCCESS);
@@ -75,44 +83,23 @@ pub fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-fn pipeline_run(
-    data_dir: &Path,
-    database: Option<&str>,
-    records: &RecordStore,
-    args: &Args,
-) -> anyhow::Result<ExitCode> {
-    // Served only as sealed when it was written (the state database keeps the seal).
-    let run = tokio::task::block_in_place(|| {
-        tokio::runtime::Handle::current().block_on(async {
-            let state = StateStore::open_in(data_dir, database).await?;
-            let (run, sealed) = load_sealed_run(records, &state, &args.id).await?;
-            if !sealed {
-                eprintln!(
-                    "petri provenance: run {} has no seal (written before seals); shown as it is",
-                    run.id
-                );
-            }
-            anyhow::Ok(run)
-        })
-    })?;
+fn pipeline_run(petri: &Petri, run: RunRecord, args: &Args) -> anyhow::Result<ExitCode> {
     match (args.format, args.json) {
         (Some(Format::Json), _) | (None, true) => {
             println!("{}", serde_json::to_string_pretty(&run)?)
         }
         (Some(Format::Prov), _) => {
-            let petri = petri_host::Petri::open(data_dir)?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&petri_host::pipeline::prov_json(&petri, &run))?
+                serde_json::to_string_pretty(&petri_host::pipeline::prov_json(petri, &run))?
             );
         }
         (Some(Format::RoCrate), _) => {
-            let petri = petri_host::Petri::open(data_dir)?;
             let dir = args
                 .out
                 .clone()
                 .unwrap_or_else(|| format!("ro-crate-{}", run.id).into());
-            let path = petri_host::pipeline::write_ro_crate(&petri, &run, &dir)
+            let path = petri_host::pipeline::write_ro_crate(petri, &run, &dir)
                 .with_context(|| format!("writing the RO-Crate to {}", dir.display()))?;
             println!("{}", path.display());
         }

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use petri_host::{InputSource, Limits, Outcome, Petri, RawParam, RunRequest, StageRecord};
+use petri_host::{
+    InputSource, Limits, Outcome, Petri, RawParam, RunRequest, StageRecord, StateStore,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -102,8 +104,8 @@ pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow
         .describe(&stage)
         .await
         .with_context(|| format!("describing {}", args.stage.display()))?;
-    let record = petri
-        .run(
+    let (record, seal) = petri
+        .run_sealed(
             &stage,
             RunRequest {
                 params,
@@ -114,6 +116,11 @@ pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow
         )
         .await
         .with_context(|| format!("running {}", args.stage.display()))?;
+    // The record is a blob; the index finds it by id (`petri provenance ID`).
+    StateStore::open_in(data_dir, database)
+        .await?
+        .seal(&record.id, &seal.to_hex())
+        .await?;
 
     let mut exported = Vec::new();
     if let Some(dir) = &args.output_dir {

@@ -371,9 +371,9 @@ pub async fn run_plan(
     };
     record.root = record.compute_root();
     let seal = petri.records().save_run(&record)?;
-    if let Ok(json) = serde_json::to_string(&dispatcher.fuel()) {
-        state.save_fuel_model(&json).await?;
-    }
+    state
+        .add_fuel_observations(&dispatcher.drain_fuel())
+        .await?;
     state
         .finish_run(
             &run_id,
