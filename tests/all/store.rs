@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use petri_host::server::{Claim, Claimed, RunEnd, RunRow, ServerStore};
+use petri_host::server::{Claim, Claimed, RunEnd, RunRow, RunStatus, ServerStore};
 use petri_host::{Fence, StateError, StateStore};
 
 /// A throwaway PostgreSQL cluster (tests/scripts/postgres.sh), stopped on drop.
@@ -73,7 +73,7 @@ fn row(id: &str, group: &str, priority: &str) -> RunRow {
     RunRow {
         id: id.to_owned(),
         group: group.to_owned(),
-        status: "PENDING".to_owned(),
+        status: RunStatus::Pending,
         pipeline: "p".to_owned(),
         description: String::new(),
         priority: priority.to_owned(),
@@ -173,7 +173,7 @@ fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
             store.put_stage("r1", "s", "x", "{}", Some(&old)).await
         ));
         let end = RunEnd {
-            status: "COMPLETED",
+            status: RunStatus::Completed,
             record_id: None,
             root: None,
             error: None,
@@ -182,11 +182,20 @@ fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
         };
         assert!(lost(
             store
-                .transition("r1", &["VALIDATING"], "RUNNING", None, "t", Some(&old))
+                .transition(
+                    "r1",
+                    &[RunStatus::Validating],
+                    RunStatus::Running,
+                    None,
+                    "t",
+                    Some(&old)
+                )
                 .await
         ));
         assert!(lost(
-            store.finish("r1", "VALIDATING", end, Some(&old)).await
+            store
+                .finish("r1", RunStatus::Validating, end, Some(&old))
+                .await
         ));
         assert!(lost(
             store.state().remember("k", "rec", "seal", Some(&old)).await
@@ -204,12 +213,12 @@ fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
             .unwrap();
         assert!(
             store
-                .finish("r1", "VALIDATING", end, Some(&new))
+                .finish("r1", RunStatus::Validating, end, Some(&new))
                 .await
                 .unwrap()
         );
         let run = store.run("r1").await.unwrap().unwrap();
-        assert_eq!((run.status.as_str(), run.recoveries), ("COMPLETED", 1));
+        assert_eq!((run.status, run.recoveries), (RunStatus::Completed, 1));
     });
 }
 
@@ -227,12 +236,16 @@ fn a_cancel_through_any_daemon_ends_the_owners_lease() {
         let a = claim(&store, "a", 0).await.unwrap().fence;
         let b = claim(&store, "b", 0).await.unwrap().fence;
         // Any daemon: an unfenced transition, as the cancel route makes.
-        let from = ["PENDING", "VALIDATING", "RUNNING"];
+        let from = [
+            RunStatus::Pending,
+            RunStatus::Validating,
+            RunStatus::Running,
+        ];
         let cancelled = store
             .transition(
                 &a.run_id,
                 &from,
-                "CANCELLED",
+                RunStatus::Cancelled,
                 Some(("cancelled", "")),
                 "t",
                 None,

@@ -10,21 +10,12 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::dispatcher::Dispatcher;
 use crate::pipeline::RunStage;
 use crate::schedule::InstrumentState;
+use crate::server::views::RunStatus;
 use crate::store::daemon::ServerStore;
 use crate::store::state::StateError;
 
 /// The process-wide recorder (one per process, whatever the number of daemons in it).
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// Run statuses reported even when no run has them.
-pub const STATUSES: [&str; 6] = [
-    "PENDING",
-    "VALIDATING",
-    "RUNNING",
-    "COMPLETED",
-    "FAILED",
-    "CANCELLED",
-];
 
 /// A handle on the recorder, to render the exposition text.
 #[derive(Clone)]
@@ -78,13 +69,14 @@ impl Metrics {
             }
         });
         let counts = store.count_by_status().await?;
-        for status in STATUSES {
+        // Every status is reported, even when no run has it.
+        for status in RunStatus::ALL {
             let n = counts
                 .iter()
-                .find(|(s, _)| s == status)
+                .find(|(s, _)| s == status.as_str())
                 .map_or(0, |(_, n)| *n);
-            metrics::gauge!("petri_runs", "status" => status).set(n as f64);
-            if status == "PENDING" {
+            metrics::gauge!("petri_runs", "status" => status.as_str()).set(n as f64);
+            if status == RunStatus::Pending {
                 metrics::gauge!("petri_queue_depth").set(n as f64);
             }
         }

@@ -46,8 +46,8 @@ pub use routes::{ByteRange, Unsatisfiable, parse_range};
 pub use shutdown::signal;
 pub use views::{
     Accepted, AttemptView, BlobView, EventView, Health, LogPage, LogView, ModuleView, PortView,
-    Priority, RunErrorView, RunPage, RunSummary, RunView, SheetFormat, StageView, SubmitRun,
-    TokenState, TokenView,
+    Priority, RunErrorView, RunPage, RunStatus, RunSummary, RunView, SheetFormat, StageView,
+    SubmitRun, TokenState, TokenView,
 };
 
 /// Appends an entry to the audit log (for local commands: `petri token …`).

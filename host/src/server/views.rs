@@ -10,6 +10,70 @@ use crate::pipeline::RunStage;
 
 pub use crate::schedule::Priority;
 
+/// Where a submitted run is: queued, being checked, running, or ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RunStatus {
+    Pending,
+    Validating,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Pending,
+        RunStatus::Validating,
+        RunStatus::Running,
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
+
+    /// As stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "PENDING",
+            RunStatus::Validating => "VALIDATING",
+            RunStatus::Running => "RUNNING",
+            RunStatus::Completed => "COMPLETED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Completed, failed or cancelled: it changes no more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+
+    /// Being executed by a daemon (which holds its lease).
+    pub fn in_progress(self) -> bool {
+        matches!(self, RunStatus::Validating | RunStatus::Running)
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RunStatus, String> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a run status"))
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The sample sheet's format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -51,7 +115,7 @@ pub struct SubmitRun {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Accepted {
     pub id: String,
-    pub status: String,
+    pub status: RunStatus,
     /// Where to poll.
     pub url: String,
 }
@@ -162,8 +226,7 @@ pub struct RunErrorView {
 pub struct RunSummary {
     pub id: String,
     pub group: String,
-    /// PENDING, VALIDATING, RUNNING, COMPLETED, FAILED or CANCELLED.
-    pub status: String,
+    pub status: RunStatus,
     pub pipeline: String,
     pub description: String,
     pub priority: String,
@@ -209,7 +272,8 @@ pub struct RunPage {
 pub struct RunQuery {
     /// Only this research group's runs (admins; others only ever see their own).
     pub group: Option<String>,
-    /// PENDING, VALIDATING, RUNNING, COMPLETED, FAILED or CANCELLED.
+    /// PENDING, VALIDATING, RUNNING, COMPLETED, FAILED or CANCELLED (any case;
+    /// another value matches no run).
     pub status: Option<String>,
     /// The pipeline's name.
     pub pipeline: Option<String>,

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::app::AppState;
 use super::error::ProblemBody;
 use super::shutdown;
-use super::views::{RunErrorView, StageView, SubmitRun};
+use super::views::{RunErrorView, RunStatus, StageView, SubmitRun};
 use super::workspace;
 use super::{metrics, now};
 use crate::error::Error;
@@ -165,7 +165,7 @@ async fn execute(app: Arc<AppState>, fence: Fence, token: CancellationToken) {
                 message: e.to_string(),
                 problems: Vec::new(),
             };
-            for from in ["VALIDATING", "RUNNING"] {
+            for from in [RunStatus::Validating, RunStatus::Running] {
                 let _ = fail_run(&app, &fence, from, &error).await;
             }
         }
@@ -203,8 +203,8 @@ async fn stopped(app: &AppState, fence: &Fence, how: Stopped) -> Result<(), Erro
             app.store
                 .transition(
                     id,
-                    &["VALIDATING", "RUNNING"],
-                    "PENDING",
+                    &[RunStatus::Validating, RunStatus::Running],
+                    RunStatus::Pending,
                     Some(event),
                     &now(),
                     Some(fence),
@@ -268,7 +268,7 @@ async fn execute_run(
                 ),
                 problems: workspace::problems(&diagnostics),
             };
-            return fail_run(app, fence, "VALIDATING", &error).await;
+            return fail_run(app, fence, RunStatus::Validating, &error).await;
         }
         Ok(Ok(plan)) => plan,
     };
@@ -280,7 +280,14 @@ async fn execute_run(
     let event = Some(("running", detail.as_str()));
     if !app
         .store
-        .transition(id, &["VALIDATING"], "RUNNING", event, &now(), Some(fence))
+        .transition(
+            id,
+            &[RunStatus::Validating],
+            RunStatus::Running,
+            event,
+            &now(),
+            Some(fence),
+        )
         .await?
     {
         return Ok(()); // cancelled meanwhile
@@ -348,7 +355,7 @@ async fn execute_run(
                 message: format!("the run has {} problem(s)", ps.len()),
                 problems: ps.into_iter().map(ProblemBody::from).collect(),
             };
-            fail_run(app, fence, "RUNNING", &error).await
+            fail_run(app, fence, RunStatus::Running, &error).await
         }
         Ok(Err(e)) => Err(e),
     }
@@ -359,12 +366,12 @@ async fn execute_run(
 async fn fail_run(
     app: &AppState,
     fence: &Fence,
-    from: &str,
+    from: RunStatus,
     error: &RunErrorView,
 ) -> Result<(), Error> {
     let json = serde_json::to_string(error).unwrap_or_default();
     let end = RunEnd {
-        status: "FAILED",
+        status: RunStatus::Failed,
         record_id: None,
         root: None,
         error: Some(&json),
@@ -484,11 +491,11 @@ async fn completed(
         stage_ended(app, fence, &row.group, stage, false).await?;
     }
     let status = if record.status == "completed" {
-        "COMPLETED"
+        RunStatus::Completed
     } else {
-        "FAILED"
+        RunStatus::Failed
     };
-    let error = (status == "FAILED").then(|| {
+    let error = (status == RunStatus::Failed).then(|| {
         let failed: Vec<String> = record
             .stages
             .iter()
@@ -522,7 +529,7 @@ async fn completed(
         now: &now(),
     };
     app.store
-        .finish(&row.id, "RUNNING", end, Some(fence))
+        .finish(&row.id, RunStatus::Running, end, Some(fence))
         .await?;
     Ok(())
 }

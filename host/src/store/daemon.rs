@@ -6,7 +6,7 @@
 //! written here is durable before the daemon acknowledges it.
 
 use crate::schedule::Instrument;
-use crate::server::views::{Priority, TokenState, TokenView};
+use crate::server::views::{Priority, RunStatus, TokenState, TokenView};
 use sqlx::{Any, Transaction};
 
 use crate::store::db::Backend;
@@ -135,7 +135,7 @@ pub fn parse_priority(text: &str) -> Option<Priority> {
 pub struct RunRow {
     pub id: String,
     pub group: String,
-    pub status: String,
+    pub status: RunStatus,
     pub pipeline: String,
     pub description: String,
     pub priority: String,
@@ -182,7 +182,8 @@ fn run_row(t: RunTuple) -> RunRow {
     RunRow {
         id: t.0,
         group: t.1,
-        status: t.2,
+        // Only this code writes the column; a value it does not know reads as failed.
+        status: t.2.parse().unwrap_or(RunStatus::Failed),
         pipeline: t.3,
         description: t.4,
         priority: t.5,
@@ -202,7 +203,7 @@ fn run_row(t: RunTuple) -> RunRow {
 pub struct RunFilter {
     /// Only this group's runs (always set for a non-admin caller).
     pub group: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     pub pipeline: Option<String>,
     /// Runs older than this id (ids are time-ordered UUIDv7s).
     pub before: Option<String>,
@@ -254,8 +255,8 @@ pub struct Claimed {
 /// How a run ends, for [`ServerStore::finish`].
 #[derive(Debug, Clone, Copy)]
 pub struct RunEnd<'a> {
-    /// `COMPLETED`, `FAILED` or `CANCELLED`.
-    pub status: &'a str,
+    /// Completed, failed or cancelled.
+    pub status: RunStatus,
     pub record_id: Option<&'a str>,
     pub root: Option<&'a str>,
     /// The error view, as JSON.
@@ -400,7 +401,7 @@ impl ServerStore {
         )
         .bind(&run.id)
         .bind(&run.group)
-        .bind(&run.status)
+        .bind(run.status.as_str())
         .bind(&run.pipeline)
         .bind(&run.description)
         .bind(&run.priority)
@@ -435,7 +436,7 @@ impl ServerStore {
              ORDER BY id DESC LIMIT $5"
         ))
         .bind(&filter.group)
-        .bind(&filter.status)
+        .bind(filter.status.map(RunStatus::as_str))
         .bind(&filter.pipeline)
         .bind(&filter.before)
         .bind(filter.limit)
@@ -467,7 +468,7 @@ impl ServerStore {
             return Ok(None);
         };
         let token = lease::next_token(&mut tx).await?;
-        let rescued = status != "PENDING";
+        let rescued = status != RunStatus::Pending.as_str();
         sqlx::query(
             "UPDATE api_runs SET status = 'VALIDATING', started_at = COALESCE(started_at, $1),
                     owner = $2, fence = $3, lease_until = $4,
@@ -530,13 +531,13 @@ impl ServerStore {
     pub async fn transition(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[RunStatus],
+        to: RunStatus,
         event: Option<(&str, &str)>,
         now: &str,
         fence: Option<&Fence>,
     ) -> Result<bool, StateError> {
-        let finished = matches!(to, "COMPLETED" | "FAILED" | "CANCELLED");
+        let finished = to.is_final();
         let mut tx = self.begin_fenced(fence).await?;
         let mut done = false;
         for f in from {
@@ -544,11 +545,11 @@ impl ServerStore {
                 "UPDATE api_runs SET status = $1, finished_at = CASE WHEN $2 = 1 THEN $3 ELSE finished_at END
                  WHERE id = $4 AND status = $5",
             )
-            .bind(to)
+            .bind(to.as_str())
             .bind(i64::from(finished))
             .bind(now)
             .bind(id)
-            .bind(*f)
+            .bind(f.as_str())
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() > 0 {
@@ -576,7 +577,7 @@ impl ServerStore {
     pub async fn finish(
         &self,
         id: &str,
-        from: &str,
+        from: RunStatus,
         end: RunEnd<'_>,
         fence: Option<&Fence>,
     ) -> Result<bool, StateError> {
@@ -585,13 +586,13 @@ impl ServerStore {
             "UPDATE api_runs SET status = $1, record_id = $2, root = $3, error = $4, finished_at = $5
              WHERE id = $6 AND status = $7",
         )
-        .bind(end.status)
+        .bind(end.status.as_str())
         .bind(end.record_id)
         .bind(end.root)
         .bind(end.error)
         .bind(end.now)
         .bind(id)
-        .bind(from)
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?;
         let ended = r.rows_affected() > 0;
@@ -599,7 +600,7 @@ impl ServerStore {
             sqlx::query(INSERT_EVENT)
                 .bind(id)
                 .bind(end.now)
-                .bind(end.status.to_lowercase())
+                .bind(end.status.as_str().to_lowercase())
                 .bind(end.detail)
                 .execute(&mut *tx)
                 .await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use petri_host::server::{
-    Accepted, BlobView, ErrorBody, LogPage, RunPage, RunView, SheetFormat, SubmitRun,
+    Accepted, BlobView, ErrorBody, LogPage, RunPage, RunStatus, RunView, SheetFormat, SubmitRun,
 };
 use serde::de::DeserializeOwned;
 
@@ -286,10 +286,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
 fn wait(client: &Client, id: &str) -> anyhow::Result<RunView> {
     loop {
         let run: RunView = client.get(&format!("/v1/runs/{id}"), &[])?;
-        if matches!(
-            run.summary.status.as_str(),
-            "COMPLETED" | "FAILED" | "CANCELLED"
-        ) {
+        if run.summary.status.is_final() {
             return Ok(run);
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -297,7 +294,7 @@ fn wait(client: &Client, id: &str) -> anyhow::Result<RunView> {
 }
 
 fn exit(run: &RunView) -> ExitCode {
-    if run.summary.status == "COMPLETED" {
+    if run.summary.status == RunStatus::Completed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -14,10 +14,9 @@ use crate::server::app::AppState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Json as JsonBody, Path, Query};
-use crate::server::metrics::STATUSES;
 use crate::server::views::{
     Accepted, EventView, LogPage, LogView, ProvFormat, ProvQuery, RunErrorView, RunPage, RunQuery,
-    RunSummary, RunView, StageView, SubmitRun,
+    RunStatus, RunSummary, RunView, StageView, SubmitRun,
 };
 use crate::server::{now, workspace};
 use crate::store::daemon::{RunFilter, RunRow};
@@ -27,7 +26,7 @@ fn summary(row: &RunRow) -> RunSummary {
     RunSummary {
         id: row.id.clone(),
         group: row.group.clone(),
-        status: row.status.clone(),
+        status: row.status,
         pipeline: row.pipeline.clone(),
         description: row.description.clone(),
         priority: row.priority.clone(),
@@ -179,7 +178,7 @@ pub async fn submit_run(
     let row = RunRow {
         id: id.clone(),
         group: caller.group.clone(),
-        status: "PENDING".into(),
+        status: RunStatus::Pending,
         pipeline: plan.name.clone(),
         description: request.description.clone(),
         priority: request.priority.as_str().into(),
@@ -208,7 +207,7 @@ pub async fn submit_run(
         StatusCode::ACCEPTED,
         Json(Accepted {
             id,
-            status: "PENDING".into(),
+            status: RunStatus::Pending,
             url: url.clone(),
         }),
     )
@@ -274,13 +273,19 @@ pub async fn list_runs(
         }
         (false, _) => Some(caller.group.clone()),
     };
-    let status = q.status.map(|s| s.to_ascii_uppercase());
-    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-        return Ok(Json(RunPage {
-            runs: Vec::new(),
-            next_cursor: None,
-        }));
-    }
+    let status = match q
+        .status
+        .map(|s| s.to_ascii_uppercase().parse::<RunStatus>())
+    {
+        None => None,
+        Some(Ok(status)) => Some(status),
+        Some(Err(_)) => {
+            return Ok(Json(RunPage {
+                runs: Vec::new(),
+                next_cursor: None,
+            }));
+        }
+    };
     let filter = RunFilter {
         group,
         status,
@@ -323,8 +328,12 @@ pub async fn cancel_run(
         .store
         .transition(
             &id,
-            &["PENDING", "VALIDATING", "RUNNING"],
-            "CANCELLED",
+            &[
+                RunStatus::Pending,
+                RunStatus::Validating,
+                RunStatus::Running,
+            ],
+            RunStatus::Cancelled,
             Some(("cancelled", "cancelled by request")),
             &now(),
             None,
