@@ -17,8 +17,8 @@ pub use export::{prov_json, ro_crate_metadata, write_ro_crate};
 pub use files::{Files, MAX_CLIMB, Uploaded, normalise};
 pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Texts, Wire};
 pub use record::{
-    Attempt, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage, SheetRef,
-    load_sealed_run,
+    Attempt, CacheUse, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage,
+    SheetRef, StageStatus, load_sealed_run,
 };
 pub use run::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
 pub use samples::Sample;

@@ -59,6 +59,84 @@ pub struct RunInput {
     pub size: u64,
 }
 
+/// Where one stage of one sample is, or how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StageStatus {
+    /// Waiting for its inputs or a place (daemon views only).
+    Pending,
+    /// Executing (daemon views only).
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    /// Its outputs are the partial outputs of a failed attempt; downstream
+    /// stages run on them only if its policy says so.
+    Salvaged,
+}
+
+/// Whether a stage's outputs came from the stage cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheUse {
+    /// Outputs reused.
+    Hit,
+    /// It ran.
+    Miss,
+    /// It did not run.
+    None,
+}
+
+impl StageStatus {
+    /// Its name in records and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageStatus::Pending => "pending",
+            StageStatus::Running => "running",
+            StageStatus::Succeeded => "succeeded",
+            StageStatus::Failed => "failed",
+            StageStatus::Skipped => "skipped",
+            StageStatus::Salvaged => "salvaged",
+        }
+    }
+}
+
+impl CacheUse {
+    /// Its name in records and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheUse::Hit => "hit",
+            CacheUse::Miss => "miss",
+            CacheUse::None => "none",
+        }
+    }
+}
+
+impl std::fmt::Display for StageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for CacheUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lets tests compare with the names records and the API use.
+impl PartialEq<&str> for StageStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<&str> for CacheUse {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// What happened to one stage of one sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunStage {
@@ -68,11 +146,8 @@ pub struct RunStage {
     pub version: String,
     pub module_sha256: Digest,
     pub params_sha256: Digest,
-    /// `succeeded`, `failed`, `skipped`, or `salvaged` (outputs are the partial
-    /// outputs of a failed attempt; downstream stages do not run on them).
-    pub status: String,
-    /// `hit` (outputs reused), `miss` (ran) or `none` (did not run).
-    pub cache: String,
+    pub status: StageStatus,
+    pub cache: CacheUse,
     pub cache_key: Option<Digest>,
     /// The stage record that produced the outputs (for a hit: the original run's).
     pub record_id: Option<String>,

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::record::RunRecord;
+use super::record::{RunRecord, StageStatus};
 use crate::error::Error;
 use crate::provenance::Outcome;
 use crate::stage::params::RawParam;
@@ -44,7 +44,11 @@ impl fmt::Display for Mismatch {
 /// their names. Returns every mismatch; empty means the run reproduces.
 pub async fn verify_run(petri: &Petri, run: &RunRecord) -> Result<Vec<Mismatch>, Error> {
     let mut out = Vec::new();
-    for s in run.stages.iter().filter(|s| s.status == "succeeded") {
+    for s in run
+        .stages
+        .iter()
+        .filter(|s| s.status == StageStatus::Succeeded)
+    {
         let mut miss = |what: &str, port: Option<&str>, expected: String, got: String| {
             out.push(Mismatch {
                 sample: s.sample.clone(),

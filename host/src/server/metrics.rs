@@ -118,8 +118,8 @@ pub fn stage_preempted(instrument: &str) {
 /// Records one ended stage: its duration, fuel and cache outcome.
 pub fn stage_ended(stage: &RunStage, seconds: Option<f64>) {
     let name = stage.name.clone();
-    metrics::counter!("petri_stages_total", "status" => stage.status.clone()).increment(1);
-    metrics::counter!("petri_stage_cache_total", "result" => stage.cache.clone()).increment(1);
+    metrics::counter!("petri_stages_total", "status" => stage.status.as_str()).increment(1);
+    metrics::counter!("petri_stage_cache_total", "result" => stage.cache.as_str()).increment(1);
     metrics::counter!("petri_stage_fuel_total", "stage" => name.clone()).increment(stage.fuel_used);
     if let Some(s) = seconds {
         metrics::histogram!("petri_stage_duration_seconds", "stage" => name).record(s);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ProblemBody;
-use crate::pipeline::RunStage;
+use crate::pipeline::{CacheUse, RunStage, StageStatus};
 
 pub use crate::schedule::Priority;
 
@@ -146,13 +146,11 @@ pub struct StageView {
     pub module: String,
     pub version: String,
     pub module_sha256: String,
-    /// `pending`, `running`, `succeeded`, `failed`, `skipped` or `salvaged`.
-    pub status: String,
+    pub status: StageStatus,
     /// The instrument it runs (or last ran) on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instrument: Option<String>,
-    /// `hit`, `miss` or `none`.
-    pub cache: String,
+    pub cache: CacheUse,
     pub fuel_used: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_id: Option<String>,
@@ -174,8 +172,8 @@ impl StageView {
             module: s.name.clone(),
             version: s.version.clone(),
             module_sha256: s.module_sha256.to_hex(),
-            status: s.status.clone(),
-            cache: s.cache.clone(),
+            status: s.status,
+            cache: s.cache,
             fuel_used: s.fuel_used,
             record_id: s.record_id.clone(),
             reason: s.reason.clone(),

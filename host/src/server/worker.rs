@@ -23,7 +23,8 @@ use super::workspace;
 use super::{metrics, now};
 use crate::error::Error;
 use crate::pipeline::{
-    EventCallback, RunEvent, RunOptions, RunRecord, RunStage, Source, run_plan, validate_source,
+    CacheUse, EventCallback, RunEvent, RunOptions, RunRecord, RunStage, Source, StageStatus,
+    run_plan, validate_source,
 };
 use crate::schedule::Priority;
 use crate::store::daemon::{Claim, Claimed, RunEnd, RunRow};
@@ -301,8 +302,8 @@ async fn execute_run(
                 module: stage.manifest.name.clone(),
                 version: stage.manifest.version.clone(),
                 module_sha256: stage.module.digest.to_hex(),
-                status: "pending".into(),
-                cache: "none".into(),
+                status: StageStatus::Pending,
+                cache: CacheUse::None,
                 fuel_used: 0,
                 record_id: None,
                 reason: None,
@@ -451,7 +452,7 @@ impl StageNote {
                 let Some(view) = views.get_mut(&key) else {
                     return Ok(());
                 };
-                view.status = "running".into();
+                view.status = StageStatus::Running;
                 view.instrument = Some(instrument);
                 view.started_at = Some(now());
                 put_stage(app, fence, view).await
@@ -462,7 +463,7 @@ impl StageNote {
                 reason,
             } => {
                 if let Some(view) = views.get_mut(&key) {
-                    view.status = "pending".into();
+                    view.status = StageStatus::Pending;
                     put_stage(app, fence, view).await?;
                 }
                 metrics::stage_preempted(&instrument);
@@ -499,7 +500,7 @@ async fn completed(
         let failed: Vec<String> = record
             .stages
             .iter()
-            .filter(|s| s.status != "succeeded")
+            .filter(|s| s.status != StageStatus::Succeeded)
             .map(|s| {
                 format!(
                     "{}/{}: {}{}",
@@ -556,7 +557,7 @@ async fn stage_ended(
             humantime::parse_rfc3339(&rec.finished_at),
         );
         if let (Ok(a), Ok(b)) = times
-            && stage.cache == "miss"
+            && stage.cache == CacheUse::Miss
         {
             seconds = b.duration_since(a).ok().map(|d| d.as_secs_f64());
         }

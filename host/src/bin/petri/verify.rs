@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use petri_host::pipeline::{RunRecord, load_sealed_run, verify_run};
+use petri_host::pipeline::{RunRecord, StageStatus, load_sealed_run, verify_run};
 use petri_host::{Petri, StateStore};
 
 #[derive(clap::Args)]
@@ -47,7 +47,7 @@ pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow
         let n = run
             .stages
             .iter()
-            .filter(|s| s.status == "succeeded")
+            .filter(|s| s.status == StageStatus::Succeeded)
             .count();
         println!(
             "run {} verified: {n} stage(s) reproduced byte for byte, same fuel",

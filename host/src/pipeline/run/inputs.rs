@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::skips::continues;
 use crate::error::{Error, Problem};
 use crate::pipeline::plan::{Plan, PlanStage, Wire};
-use crate::pipeline::record::{RunInput, RunStage};
+use crate::pipeline::record::{RunInput, RunStage, StageStatus};
 use crate::pipeline::samples::Sample;
 use crate::stage::petri::Petri;
 use crate::store::digest::Digest;
@@ -89,8 +89,8 @@ pub(super) fn wiring(
             } => match results.get(&(sample.to_owned(), up.clone())) {
                 None => waiting = Some(format!("upstream stage `{up}` did not run")),
                 Some(r)
-                    if r.status != "succeeded"
-                        && !(r.status == "salvaged" && continues(plan, up)) =>
+                    if r.status != StageStatus::Succeeded
+                        && !(r.status == StageStatus::Salvaged && continues(plan, up)) =>
                 {
                     blocked = Some(format!("upstream stage `{up}` {}", r.status))
                 }

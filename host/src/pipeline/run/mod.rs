@@ -11,7 +11,7 @@ use crate::dispatcher::{Dispatcher, Order, fuel_history};
 use crate::error::Error;
 use crate::pipeline::plan::{Plan, PlanStage, Wire};
 use crate::pipeline::record::{
-    Edge, PipelineRef, Preemption, RUN_SCHEMA, RunRecord, RunStage, SheetRef,
+    CacheUse, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunRecord, RunStage, SheetRef, StageStatus,
 };
 use crate::pipeline::samples::Sample;
 use crate::schedule::{Instrument, ScheduleError, TaskId, TaskSpec, Timestamp};
@@ -293,9 +293,9 @@ pub async fn run_plan(
         (stage.instrument, stage.preemptions) = flight.ended(task);
         let now = Timestamp::now();
         options.emit(RunEvent::Ended(&stage));
-        let goes_on = stage.status == "succeeded"
-            || (stage.status == "salvaged" && continues(plan, &stage.stage));
-        let metered = (stage.cache == "miss").then_some(stage.fuel_used);
+        let goes_on = stage.status == StageStatus::Succeeded
+            || (stage.status == StageStatus::Salvaged && continues(plan, &stage.stage));
+        let metered = (stage.cache == CacheUse::Miss).then_some(stage.fuel_used);
         let sample = key.0.clone();
         results.insert(key, stage);
         if goes_on {
@@ -343,7 +343,7 @@ pub async fn run_plan(
         }
         stages.push(r);
     }
-    let status = if stages.iter().all(|s| s.status == "succeeded") {
+    let status = if stages.iter().all(|s| s.status == StageStatus::Succeeded) {
         "completed"
     } else {
         "failed"

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use super::*;
 use crate::dispatcher::Dispatcher;
 use crate::pipeline::plan::{Plan, PlanStage};
-use crate::pipeline::record::{RunInput, RunStage};
+use crate::pipeline::record::{CacheUse, RunInput, RunStage, StageStatus};
 use crate::schedule::TaskState;
 
 /// Whether stages downstream of a salvaged `stage` run on its partial outputs.
@@ -72,8 +72,8 @@ pub(super) fn skipped_stage(sample: &str, stage: &PlanStage, reason: String) -> 
         version: stage.manifest.version.clone(),
         module_sha256: stage.module.digest,
         params_sha256: stage.params.digest(),
-        status: "skipped".into(),
-        cache: "none".into(),
+        status: StageStatus::Skipped,
+        cache: CacheUse::None,
         cache_key: None,
         record_id: None,
         record_sha256: None,

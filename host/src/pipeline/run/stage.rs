@@ -5,7 +5,7 @@ use super::recover::{ask_recover, with_changes};
 use super::skips::skipped_stage;
 use crate::error::Error;
 use crate::pipeline::plan::{DecisionKind, PlanStage};
-use crate::pipeline::record::{Attempt, RunStage};
+use crate::pipeline::record::{Attempt, CacheUse, RunStage, StageStatus};
 use crate::provenance::{Outcome, PortData, StageRecord};
 use crate::stage::bindings::Decision;
 use crate::stage::failure::Failure;
@@ -64,8 +64,8 @@ pub(super) async fn exec_stage(
     if !commit.no_cache
         && let Some((hit, seal)) = cached_record(petri, state, &key).await?
     {
-        result.status = "succeeded".into();
-        result.cache = "hit".into();
+        result.status = StageStatus::Succeeded;
+        result.cache = CacheUse::Hit;
         result.record_id = Some(hit.id.clone());
         result.record_sha256 = Some(seal);
         result.inputs = hit.inputs.clone();
@@ -74,7 +74,7 @@ pub(super) async fn exec_stage(
         return Ok(result);
     }
 
-    result.cache = "miss".into();
+    result.cache = CacheUse::Miss;
     let mut params: Vec<(String, RawParam)> = match stage.params.to_json() {
         serde_json::Value::Object(m) => {
             m.into_iter().map(|(k, v)| (k, RawParam::Json(v))).collect()
@@ -110,7 +110,7 @@ pub(super) async fn exec_stage(
                     outcome: "succeeded".into(),
                     decision: None,
                 });
-                result.status = "succeeded".into();
+                result.status = StageStatus::Succeeded;
                 result.outputs = record.outputs.clone();
                 // Outputs and record are durable: only now is the result reusable.
                 state
@@ -139,7 +139,7 @@ pub(super) async fn exec_stage(
                             outcome: failure.to_string(),
                             decision: Some(format!("abort: {hook}")),
                         });
-                        result.status = "failed".into();
+                        result.status = StageStatus::Failed;
                         result.reason = Some(format!("{failure}; then {hook}"));
                         break;
                     }
@@ -181,20 +181,20 @@ pub(super) async fn exec_stage(
                 params = with_changes(&params, &changed);
             }
             (true, Decision::Salvage) => {
-                result.status = "salvaged".into();
+                result.status = StageStatus::Salvaged;
                 result.outputs = record.partial_outputs.clone();
                 result.reason = Some(format!("partial outputs salvaged after: {failure}"));
                 break;
             }
             (true, Decision::Skip) => {
-                result.status = "skipped".into();
+                result.status = StageStatus::Skipped;
                 result.reason = Some(format!(
                     "skipped by the stage's recover hook after: {failure}"
                 ));
                 break;
             }
             _ => {
-                result.status = "failed".into();
+                result.status = StageStatus::Failed;
                 result.reason = Some(failure.to_string());
                 break;
             }
