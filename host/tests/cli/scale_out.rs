@@ -69,16 +69,22 @@ fn workloads(dir: &Path, text: &str, n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Each pipeline run by `petri run` alone, on SQLite in a data dir of its own (on a thread:
-/// it overlaps the daemons' work).
+/// Each pipeline run by `petri run` alone, on SQLite in a data dir of its own, two at a time
+/// (on a thread: it overlaps the daemons' work, then has both cores).
 fn references(dir: &Path, pipelines: &[PathBuf]) -> std::thread::JoinHandle<Vec<Value>> {
     let (data, pipelines) = (dir.join("reference"), pipelines.to_vec());
     std::thread::spawn(move || {
         ok_output(&petri(&data, &["plugin", "add", petri_plugins::TESTKIT]));
-        pipelines
-            .iter()
-            .map(|p| ok_json(petri(&data, &["run", p.to_str().unwrap(), "--json"])))
-            .collect()
+        let run = |p: &PathBuf| ok_json(petri(&data, &["run", p.to_str().unwrap(), "--json"]));
+        let run = &run;
+        let half = pipelines.len().div_ceil(2).max(1);
+        std::thread::scope(|scope| {
+            let halves: Vec<_> = pipelines
+                .chunks(half)
+                .map(|c| scope.spawn(move || c.iter().map(run).collect::<Vec<_>>()))
+                .collect();
+            halves.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        })
     })
 }
 
@@ -540,6 +546,7 @@ fn three_daemons_killed_paused_and_cancelled_end_every_run_once_with_the_same_di
     cluster.wait_until_final(RUNS);
     let all_final = began.elapsed();
     let expected = expected.join().unwrap();
+    let referenced = began.elapsed();
 
     let accepted: HashMap<&str, bool> = done
         .cancels
@@ -586,7 +593,7 @@ fn three_daemons_killed_paused_and_cancelled_end_every_run_once_with_the_same_di
     cluster.assert_no_panics();
     eprintln!(
         "scale-out: {RUNS} runs on 3 daemons: submitted {submitted:.0?}, chaos until {chaos_ended:.0?}, \
-         all final {all_final:.0?}, checked {:.0?}; {} SIGKILLs ({} mid-run), {} paused {:.1?}, \
+         all final {all_final:.0?}, references {referenced:.0?}, checked {:.0?}; {} SIGKILLs ({} mid-run), {} paused {:.1?}, \
          {rescues} rescues, {recoveries} recoveries, {} cancels ({cancelled} accepted), seed {seed}",
         began.elapsed(),
         done.kills,
