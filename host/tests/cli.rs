@@ -366,8 +366,14 @@ fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
     );
 }
 
+#[path = "cli/daemon.rs"]
+mod daemon;
+
 #[path = "cli/serve.rs"]
 mod serve;
+
+#[path = "cli/scale_out.rs"]
+mod scale_out;
 
 #[path = "cli/governance.rs"]
 mod governance;

@@ -17,12 +17,14 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use sqlx::Executor;
 use utoipa::ToSchema;
 
 use super::app::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::store::daemon::ServerStore;
+use crate::store::db::Backend;
 use crate::store::digest::Digest;
 use crate::store::state::StateError;
 
@@ -129,9 +131,18 @@ fn entry(t: EntryTuple) -> AuditEntry {
 }
 
 /// Appends an entry, chained to the newest one, in one write transaction
-/// (`BEGIN IMMEDIATE`: the daemon and a CLI command append one at a time).
+/// holding the log's lock: the write lock on SQLite, a table lock on
+/// PostgreSQL (where daemons sharing the database would otherwise read the
+/// same head and collide on its successor). Appenders go one at a time;
+/// readers are not blocked.
 pub async fn append(store: &ServerStore, e: &NewAuditEntry) -> Result<AuditEntry, StateError> {
-    let mut tx = store.state().pool().begin_with("BEGIN IMMEDIATE").await?;
+    let db = store.state().db();
+    let mut tx = db.begin_write().await?;
+    if db.backend() == Backend::Postgres {
+        (&mut *tx)
+            .execute("LOCK TABLE api_audit IN EXCLUSIVE MODE")
+            .await?;
+    }
     let last: Option<(i64, String)> =
         sqlx::query_as("SELECT seq, hash FROM api_audit ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)

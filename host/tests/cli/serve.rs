@@ -1,12 +1,12 @@
 //! `petri serve` as a process: SIGKILLed mid-run again and again across 20 concurrent runs, it
 //! restarts, recovers, and every run ends with the digests of an uninterrupted run, once.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use super::daemon::{client, finished, ok_json, ok_output, start, statuses};
+use super::petri;
 
 const PIPELINE: &str = r#"
 [pipeline]
@@ -31,101 +31,17 @@ params = { mode = "copy" }
 inputs = { data = "second.out" }
 "#;
 
-fn petri(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_petri"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok_json(out: std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Starts the daemon on a free port; returns it and its URL.
-fn start(data: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_petri"))
-        .arg("--data-dir")
-        .arg(data)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-concurrent-runs",
-            "4",
-            "--drain-timeout-secs",
-            "5",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(data.with_extension("log"))
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(
-        url.starts_with("http://127.0.0.1:"),
-        "{line}: {}",
-        std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
-    );
-    (child, url)
-}
-
-fn client(url: &str, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_petri"))
-        .args(args)
-        .env("PETRI_URL", url)
-        .env("PETRI_TOKEN", token)
-        .output()
-        .unwrap()
-}
-
-fn statuses(url: &str, token: &str) -> Option<Vec<(String, String)>> {
-    let out = client(url, token, &["list", "--json", "--limit", "500"]);
-    if !out.status.success() {
-        return None; // the daemon is restarting
-    }
-    let page: Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some(
-        page["runs"]
-            .as_array()?
-            .iter()
-            .map(|r| {
-                (
-                    r["id"].as_str().unwrap_or_default().to_owned(),
-                    r["status"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect(),
-    )
-}
-
-fn finished(s: &str) -> bool {
-    matches!(s, "COMPLETED" | "FAILED" | "CANCELLED")
-}
+/// The daemon's flags after `serve`.
+const DAEMON: &[&str] = &["--max-concurrent-runs", "4"];
 
 #[test]
 fn daemon_killed_mid_run_recovers_every_run_to_the_same_digests() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("daemon");
+    let log = data.with_extension("log");
     let reference = dir.path().join("reference");
     for d in [&data, &reference] {
-        ok_output(petri(d, &["plugin", "add", petri_plugins::TESTKIT]));
+        ok_output(&petri(d, &["plugin", "add", petri_plugins::TESTKIT]));
     }
     let token =
         String::from_utf8(petri(&data, &["token", "create", "--group", "crash-lab"]).stdout)
@@ -148,11 +64,11 @@ fn daemon_killed_mid_run_recovers_every_run_to_the_same_digests() {
         })
         .collect();
 
-    let (mut daemon, mut url) = start(&data);
+    let (mut daemon, mut url) = start(&data, &log, DAEMON);
     let mut ids = Vec::new();
     for p in &pipelines {
         let out = client(&url, &token, &["submit", p.to_str().unwrap()]);
-        ok_output_ref(&out);
+        ok_output(&out);
         ids.push(String::from_utf8(out.stdout).unwrap().trim().to_owned());
     }
 
@@ -171,7 +87,7 @@ fn daemon_killed_mid_run_recovers_every_run_to_the_same_digests() {
         if unfinished > 0 {
             kills_mid_run += 1;
         }
-        (daemon, url) = start(&data);
+        (daemon, url) = start(&data, &log, DAEMON);
         if unfinished == 0 {
             break;
         }
@@ -221,7 +137,7 @@ fn daemon_killed_mid_run_recovers_every_run_to_the_same_digests() {
         if n < 3 {
             // Re-executed from the store: byte for byte, same fuel.
             let record = run["record_id"].as_str().unwrap();
-            ok_output_ref(&petri(&data, &["verify", record]));
+            ok_output(&petri(&data, &["verify", record]));
         }
     }
     assert!(recoveries > 0, "some run must have been recovered");
@@ -235,16 +151,4 @@ fn daemon_killed_mid_run_recovers_every_run_to_the_same_digests() {
     assert!(term.success());
     let status = daemon.wait().unwrap();
     assert!(status.success(), "{status:?}");
-}
-
-fn ok_output(out: std::process::Output) {
-    ok_output_ref(&out);
-}
-
-fn ok_output_ref(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
