@@ -111,7 +111,7 @@ fn claims_are_exclusive_and_most_urgent_first() {
             let priority = if i == 17 { "clinical" } else { "normal" };
             let rank = i64::from(i == 17) * 2;
             store
-                .insert_run(&row(&format!("run-{i:02}"), "g", priority), rank)
+                .insert_run(&row(&format!("run-{i:02}"), "g", priority), rank, "")
                 .await
                 .unwrap();
         }
@@ -147,7 +147,7 @@ fn claims_are_exclusive_and_most_urgent_first() {
 fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
     on_both(|store| async move {
         store
-            .insert_run(&row("r1", "g", "normal"), 0)
+            .insert_run(&row("r1", "g", "normal"), 0, "")
             .await
             .unwrap();
         let old = claim(&store, "a", 0).await.unwrap().fence;
@@ -226,11 +226,11 @@ fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
 fn a_cancel_through_any_daemon_ends_the_owners_lease() {
     on_both(|store| async move {
         store
-            .insert_run(&row("r1", "g", "normal"), 0)
+            .insert_run(&row("r1", "g", "normal"), 0, "")
             .await
             .unwrap();
         store
-            .insert_run(&row("r2", "g", "normal"), 0)
+            .insert_run(&row("r2", "g", "normal"), 0, "")
             .await
             .unwrap();
         let a = claim(&store, "a", 0).await.unwrap().fence;

@@ -123,7 +123,13 @@ pub async fn heartbeat(app: Arc<AppState>) {
                         eprintln!("petri serve: renewing places of run {}: {e}", fence.run_id);
                     }
                 }
-                Ok(false) => token.cancel(),
+                Ok(false) => {
+                    eprintln!(
+                        "petri serve: run {}: no longer ours (taken over or cancelled); stopping it",
+                        fence.run_id
+                    );
+                    token.cancel();
+                }
                 Err(e) => eprintln!("petri serve: renewing run {}: {e}", fence.run_id),
             }
         }
@@ -160,7 +166,8 @@ enum Stopped {
 async fn execute(app: Arc<AppState>, fence: Fence, token: CancellationToken) {
     let id = fence.run_id.clone();
     match execute_run(&app, &fence, &token).await {
-        Ok(()) | Err(Error::LeaseLost(_)) => {}
+        Ok(()) => {}
+        Err(Error::LeaseLost(e)) => eprintln!("petri serve: {e}"),
         Err(e) => {
             let error = RunErrorView {
                 message: e.to_string(),

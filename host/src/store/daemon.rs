@@ -393,8 +393,15 @@ impl ServerStore {
             .collect())
     }
 
-    /// Stores a new PENDING run; durable when this returns.
-    pub async fn insert_run(&self, run: &RunRow, rank: i64) -> Result<(), StateError> {
+    /// Stores a new PENDING run and its `submitted` event (`detail`), in one
+    /// transaction: no daemon sees the run before its first event.
+    pub async fn insert_run(
+        &self,
+        run: &RunRow,
+        rank: i64,
+        detail: &str,
+    ) -> Result<(), StateError> {
+        let mut tx = self.state.db().begin_write().await?;
         sqlx::query(
             "INSERT INTO api_runs (id, grp, status, pipeline, description, priority, rank, request, submitted_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -408,8 +415,16 @@ impl ServerStore {
         .bind(rank)
         .bind(&run.request)
         .bind(&run.submitted_at)
-        .execute(self.state.pool())
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(INSERT_EVENT)
+            .bind(&run.id)
+            .bind(&run.submitted_at)
+            .bind("submitted")
+            .bind(detail)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -467,7 +482,7 @@ impl ServerStore {
         let Some((id, status, previous)) = row else {
             return Ok(None);
         };
-        let token = lease::next_token(&mut tx).await?;
+        let token = lease::next_token(&mut tx, db.backend()).await?;
         let rescued = status != RunStatus::Pending.as_str();
         sqlx::query(
             "UPDATE api_runs SET status = 'VALIDATING', started_at = COALESCE(started_at, $1),
@@ -614,15 +629,30 @@ impl ServerStore {
     /// a recovery); returns their ids. Other daemons' runs are theirs until
     /// their leases run out.
     pub async fn requeue_interrupted(&self, owner: &str) -> Result<Vec<String>, StateError> {
+        let db = self.state.db();
+        let mut tx = db.begin_write().await?;
         let rows: Vec<(String,)> = sqlx::query_as(
-            "UPDATE api_runs SET status = 'PENDING', recoveries = recoveries + 1, owner = NULL,
-                    lease_until = NULL
-             WHERE status IN ('VALIDATING', 'RUNNING') AND (owner IS NULL OR owner = $1)
-             RETURNING id",
+            "SELECT id FROM api_runs
+             WHERE status IN ('VALIDATING', 'RUNNING') AND (owner IS NULL OR owner = $1)",
         )
         .bind(owner)
-        .fetch_all(self.state.pool())
+        .fetch_all(&mut *tx)
         .await?;
+        for (id,) in &rows {
+            // A new token: a process of the same name still alive (paused
+            // while its replacement starts) commits nothing more.
+            let token = lease::next_token(&mut tx, db.backend()).await?;
+            sqlx::query(
+                "UPDATE api_runs SET status = 'PENDING', recoveries = recoveries + 1, owner = NULL,
+                        lease_until = NULL, fence = $1
+                 WHERE id = $2",
+            )
+            .bind(token)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 

@@ -62,11 +62,17 @@ pub(crate) async fn check(
     }
 }
 
-/// Takes the next fencing token (one counter for the whole database).
-pub(crate) async fn next_token(tx: &mut Transaction<'static, Any>) -> Result<i64, StateError> {
-    let (token,): (i64,) =
-        sqlx::query_as("UPDATE fences SET next = next + 1 WHERE id = 1 RETURNING next")
-            .fetch_one(&mut **tx)
-            .await?;
+/// Takes the next fencing token (one counter for the whole database): a
+/// sequence on PostgreSQL, which holds no lock (a daemon stalled inside a
+/// claim blocks no other); a row under the write lock on SQLite.
+pub(crate) async fn next_token(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+) -> Result<i64, StateError> {
+    let sql = match backend {
+        Backend::Postgres => "SELECT nextval('fence_tokens')",
+        Backend::Sqlite => "UPDATE fences SET next = next + 1 WHERE id = 1 RETURNING next",
+    };
+    let (token,): (i64,) = sqlx::query_as(sql).fetch_one(&mut **tx).await?;
     Ok(token)
 }

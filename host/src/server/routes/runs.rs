@@ -191,15 +191,9 @@ pub async fn submit_run(
         error: None,
         recoveries: 0,
     };
-    app.store.insert_run(&row, request.priority.tier()).await?;
+    let detail = format!("by a token of group {}", caller.group);
     app.store
-        .event(
-            &id,
-            "submitted",
-            &format!("by a token of group {}", caller.group),
-            &now(),
-            None,
-        )
+        .insert_run(&row, request.priority.tier(), &detail)
         .await?;
     app.queue.notify_one();
     let url = format!("/v1/runs/{id}");
