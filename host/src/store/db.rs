@@ -47,8 +47,26 @@ impl Database {
 
     /// Opens (creating) the SQLite file at `path`: WAL, synchronous=FULL.
     pub async fn open_sqlite(path: &Path) -> Result<Database, StateError> {
+        // sqlx's migrator takes no lock on SQLite: two processes opening a
+        // fresh file at once would both apply the first migration. An
+        // exclusive lock on `<file>.lock` makes them take turns.
+        let lock_path = path.with_extension("sqlite.lock");
+        let lock = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(lock_path)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+        .map_err(sqlx::Error::Io)?;
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        Database::connect(&url, Backend::Sqlite, 8).await
+        let db = Database::connect(&url, Backend::Sqlite, 8).await;
+        drop(lock);
+        db
     }
 
     async fn connect(url: &str, backend: Backend, max: u32) -> Result<Database, StateError> {
