@@ -2,7 +2,8 @@
 # Scale-out benchmark: stages per second with 1, 2 and 3 `petri serve` daemons sharing one data
 # dir, on SQLite and on PostgreSQL, for trivial stages and for the lambda pipeline; and the time
 # another daemon takes to rescue a SIGKILLed daemon's run. Results go to stdout as a table.
-# Usage: bash tests/scripts/bench-scale-out.sh [RUNS_TRIVIAL] [RUNS_LAMBDA]   (defaults 30 and 4)
+# Usage: bash tests/scripts/bench-scale-out.sh [RUNS_TRIVIAL] [RUNS_LAMBDA]   (defaults 30 and 4;
+#        KINDS="trivial" or "lambda" runs one workload only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -15,38 +16,41 @@ runs_trivial=${1:-30}
 runs_lambda=${2:-4}
 
 work=$(mktemp -d /tmp/petri-bench.XXXXXX)
+pgdir=$(mktemp -d /tmp/petri-bench-pg.XXXXXX) # the server's user owns it
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    bash tests/scripts/postgres.sh "$work/pg" stop >/dev/null 2>&1 || true
+    bash tests/scripts/postgres.sh "$pgdir" destroy >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
-pg=$(bash tests/scripts/postgres.sh "$work/pg")
-n_db=0
+pg=$(bash tests/scripts/postgres.sh "$pgdir")
 
 # A fresh database URL: a new PostgreSQL database, or an empty SQLite file.
+# (Called in a command substitution: the name comes from the clock, not a counter.)
 fresh_db() { # backend
-    n_db=$((n_db + 1))
+    local name
+    name=bench_$(date +%s%N)
     if [ "$1" = postgres ]; then
-        psql "$pg" -qAt -c "CREATE DATABASE bench_$n_db" >/dev/null
-        echo "${pg%/*}/bench_$n_db"
+        psql "$pg" -qAt -c "CREATE DATABASE $name" >/dev/null
+        echo "${pg%/*}/$name"
     else
-        echo "sqlite:$work/state-$n_db.sqlite"
+        echo "sqlite:$work/$name.sqlite"
     fi
 }
 
-# Starts a daemon; prints its URL. Args: data db node lease
+# Starts a daemon; sets $url (and $pid). Args: data db node lease
 start() {
     local out="$work/$3.$RANDOM.out"
     "$petri" --data-dir "$1" --database "$2" serve --listen 127.0.0.1:0 --node-id "$3" \
         --lease-secs "$4" --max-concurrent-runs 2 >"$out" 2>>"$work/$3.log" &
-    pids+=($!)
+    pid=$!
+    pids+=("$pid")
     for _ in $(seq 100); do
         [ -s "$out" ] && break
         sleep 0.1
     done
-    head -1 "$out" | awk '{print $NF}'
+    url=$(head -1 "$out" | awk '{print $NF}')
 }
 
 # Waits until every run of the daemon at $1 has finished.
@@ -85,7 +89,8 @@ EOF
 
 lambda_pipeline() { # dir i: the lambda example, its QC made unique per run (no cache hits)
     mkdir -p "$1"
-    sed -e "s#\.\./data/lambda/#$PWD/examples/data/lambda/#" \
+    ln -sf "$PWD"/examples/data/lambda/*.gz "$1/"
+    sed -e "s#\.\./data/lambda/##" \
         -e "s/min-length = 30/min-length = $((30 + $2))/" examples/lambda/pipeline.toml >"$1/pipeline.toml"
 }
 
@@ -97,7 +102,10 @@ measure() {
     mkdir -p "$data"
     "$petri" --data-dir "$data" --database "$db" plugin add "$plugins"/*.wasm >/dev/null 2>&1
     token=$("$petri" --data-dir "$data" --database "$db" token create --group bench --admin)
-    for d in $(seq "$n"); do urls+=("$(start "$data" "$db" "d$d" 30)"); done
+    for d in $(seq "$n"); do
+        start "$data" "$db" "d$d" 30
+        urls+=("$url")
+    done
     for i in $(seq "$runs"); do "${kind}_pipeline" "$data/p$i" "$i"; done
     local t0 t1 stages
     t0=$(date +%s.%N)
@@ -119,19 +127,20 @@ measure() {
 
 # Rescue: SIGKILL the daemon executing a long run; seconds until another daemon took it over.
 rescue() { # lease
-    local data="$work/rescue-$1" db token a b id
+    local data="$work/rescue-$1" db token b id
     db=$(fresh_db postgres)
     mkdir -p "$data"
     "$petri" --data-dir "$data" --database "$db" plugin add "$plugins"/*.wasm >/dev/null 2>&1
     token=$("$petri" --data-dir "$data" --database "$db" token create --group bench --admin)
-    a=$(start "$data" "$db" a "$1")
-    local pid_a=${pids[-1]}
+    start "$data" "$db" a "$1"
+    local a=$url pid_a=$pid
     mkdir -p "$data/long"
     head -c 1000 /dev/urandom >"$data/long/input.bin"
     printf '[inputs.data]\npath = "input.bin"\n[stages.s]\nmodule = "testkit"\nparams = { mode = "burn", record = 4000 }\ninputs = { data = "inputs.data" }\n' >"$data/long/pipeline.toml"
     id=$(PETRI_URL=$a PETRI_TOKEN=$token "$petri" submit "$data/long/pipeline.toml")
     until PETRI_URL=$a PETRI_TOKEN=$token "$petri" status "$id" --json | jq -e '.status == "RUNNING"' >/dev/null; do sleep 0.1; done
-    b=$(start "$data" "$db" b "$1")
+    start "$data" "$db" b "$1"
+    b=$url
     local killed
     kill -9 "$pid_a"
     killed=$(date +%s.%N)
@@ -144,7 +153,7 @@ rescue() { # lease
 
 echo "| workload | backend | 1 daemon | 2 daemons | 3 daemons | 2 / 1 | 3 / 1 |"
 echo "|---|---|---|---|---|---|---|"
-for kind in trivial lambda; do
+for kind in ${KINDS:-trivial lambda}; do
     runs=$runs_trivial
     [ "$kind" = lambda ] && runs=$runs_lambda
     for backend in sqlite postgres; do
