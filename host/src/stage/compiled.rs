@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::hash::{Hash, Hasher as _};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -132,14 +132,9 @@ impl CompiledCache {
     }
 
     fn store(&self, path: &Path, key: &Digest, payload: &[u8]) -> io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(MAGIC)?;
-        tmp.write_all(key.as_bytes())?;
-        tmp.write_all(Digest::of(payload).as_bytes())?;
-        tmp.write_all(payload)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        let sha = Digest::of(payload);
+        let parts: [&[u8]; 4] = [MAGIC, key.as_bytes(), sha.as_bytes(), payload];
+        crate::store::atomic::write(path, &parts)
     }
 }
 

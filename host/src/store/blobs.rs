@@ -175,16 +175,7 @@ impl BlobWriter {
             // that no longer matches its name is replaced (healed) below.
             return Ok((digest, len));
         }
-        tmp.as_file().sync_all().map_err(io_at(&target))?;
-        let parent = target.parent().unwrap_or(&store.root);
-        fs::create_dir_all(parent).map_err(io_at(parent))?;
-        tmp.persist(&target).map_err(|e| CasError::Io {
-            path: target.clone(),
-            source: e.error,
-        })?;
-        File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io_at(parent))?;
+        super::atomic::persist(tmp, &target).map_err(io_at(&target))?;
         Ok((digest, len))
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Nothing outside this folder opens a database or writes a file that outlives a run.
 
+pub(crate) mod atomic;
 pub(crate) mod blobs;
 pub(crate) mod daemon;
 pub(crate) mod data_dir;

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -210,21 +210,11 @@ impl Registry {
     }
 
     fn write(&self, map: &BTreeMap<String, NamedModule>) -> Result<(), RegistryError> {
-        let dir = self
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(self.io_err())?;
         let json = serde_json::to_vec_pretty(map).map_err(|source| RegistryError::Parse {
             path: self.path.clone(),
             source,
         })?;
-        tmp.write_all(&json).map_err(self.io_err())?;
-        tmp.as_file().sync_all().map_err(self.io_err())?;
-        tmp.persist(&self.path)
-            .map_err(|e| self.io_err()(e.error))?;
-        Ok(())
+        super::atomic::write(&self.path, &[&json]).map_err(self.io_err())
     }
 }
 
