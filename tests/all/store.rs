@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use petri_host::server::{Claim, Claimed, RunEnd, RunRow, RunStatus, ServerStore};
-use petri_host::{Fence, StateError, StateStore};
+use petri_host::{Fence, Places, StateError, StateStore};
 
 /// A throwaway PostgreSQL cluster (tests/scripts/postgres.sh), stopped on drop.
 struct Postgres {
@@ -264,5 +264,73 @@ fn a_cancel_through_any_daemon_ends_the_owners_lease() {
             vec![b.run_id]
         );
         assert!(store.requeue_interrupted("a").await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn instrument_places_are_shared_and_the_most_urgent_waiter_goes_first() {
+    on_both(|store| async move {
+        for (id, rank) in [("clinical", 2), ("normal-1", 0), ("normal-2", 0)] {
+            store
+                .insert_run(&row(id, "g", "normal"), rank, "")
+                .await
+                .unwrap();
+        }
+        // Three daemons, one run each (claimed most urgent first).
+        let mut fences = std::collections::HashMap::new();
+        for daemon in ["a", "b", "c"] {
+            let fence = claim(&store, daemon, 0).await.unwrap().fence;
+            fences.insert(fence.run_id.clone(), fence);
+        }
+        let capacity = std::collections::HashMap::from([("sequencer".to_owned(), 1)]);
+        let places = |run: &str, rank: i64| {
+            let lease = std::time::Duration::from_secs(30);
+            Places::new(
+                store.state().clone(),
+                fences[run].clone(),
+                rank,
+                capacity.clone(),
+                lease,
+            )
+        };
+        let pause = || tokio::time::sleep(std::time::Duration::from_millis(600));
+        // Not a shared instrument: no place is taken.
+        assert!(
+            places("normal-1", 0)
+                .take("compute", "s/x")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let held = places("normal-1", 0)
+            .take("sequencer", "s/a")
+            .await
+            .unwrap();
+        assert!(held.is_some());
+        // The normal run starts waiting first, the clinical one after.
+        let normal = places("normal-2", 0);
+        let normal = tokio::spawn(async move { normal.take("sequencer", "s/b").await });
+        pause().await;
+        let clinical = places("clinical", 2);
+        let clinical = tokio::spawn(async move { clinical.take("sequencer", "s/c").await });
+        pause().await;
+        assert!(
+            !normal.is_finished() && !clinical.is_finished(),
+            "one place, held"
+        );
+
+        drop(held);
+        let within = std::time::Duration::from_secs(10);
+        let clinical_place = tokio::time::timeout(within, clinical)
+            .await
+            .expect("the clinical waiter must get the freed place")
+            .unwrap()
+            .unwrap();
+        assert!(clinical_place.is_some(), "the clinical waiter goes first");
+        pause().await;
+        assert!(!normal.is_finished(), "capacity 1: still one holder");
+        drop(clinical_place);
+        assert!(normal.await.unwrap().unwrap().is_some());
     });
 }
