@@ -369,6 +369,9 @@ fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
 #[path = "cli/daemon.rs"]
 mod daemon;
 
+#[path = "../../tests/support/postgres.rs"]
+mod postgres;
+
 #[path = "cli/serve.rs"]
 mod serve;
 

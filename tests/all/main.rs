@@ -8,6 +8,8 @@ mod governance;
 mod hostile;
 mod pipeline;
 mod plugins;
+#[path = "../support/postgres.rs"]
+mod postgres;
 mod qc;
 mod schedule;
 mod server;

@@ -2,52 +2,10 @@
 //! for the test. Claims are exclusive, leases lapse and are rescued, and a stale fencing token
 //! commits nothing.
 
-use std::path::Path;
-use std::process::Command;
-
 use petri_host::server::{Claim, Claimed, RunEnd, RunRow, RunStatus, ServerStore};
 use petri_host::{Fence, Places, StateError, StateStore};
 
-/// A throwaway PostgreSQL cluster (tests/scripts/postgres.sh), stopped on drop.
-struct Postgres {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Postgres {
-    fn start() -> Postgres {
-        let dir = tempfile::Builder::new()
-            .prefix("petri-pg")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "starting PostgreSQL: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        Postgres { dir, url }
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg(self.dir.path())
-            .arg("stop")
-            .output();
-    }
-}
-
-fn script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh")
-}
+use crate::postgres::Postgres;
 
 /// Runs `suite` on a fresh SQLite store, then on a fresh PostgreSQL one.
 fn on_both<F, Fut>(suite: F)

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use crate::postgres::Postgres;
+
 use super::daemon::{client, finished, ok_json, ok_output, start, statuses};
 use super::petri;
 
@@ -88,56 +90,18 @@ fn references(dir: &Path, pipelines: &[PathBuf]) -> std::thread::JoinHandle<Vec<
     })
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scripts/postgres.sh")
-}
-
-/// A throwaway PostgreSQL cluster (tests/scripts/postgres.sh), stopped when dropped.
-struct Postgres {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Postgres {
-    fn start() -> Postgres {
-        // A directory of its own: as root, the script hands it to user postgres.
-        let dir = tempfile::Builder::new()
-            .prefix("petri-pg")
-            .tempdir()
-            .unwrap();
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        ok_output(&out);
-        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        Postgres { dir, url }
-    }
-
-    /// The rows `sql` returns, each as its columns.
-    fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        let out = Command::new("psql")
-            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", &self.url, "-c", sql])
-            .output()
-            .unwrap();
-        ok_output(&out);
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| l.split('|').map(str::to_owned).collect())
-            .collect()
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg(self.dir.path())
-            .arg("stop")
-            .status();
-    }
+/// The rows `sql` returns on `pg`, each as its columns.
+fn query(pg: &Postgres, sql: &str) -> Vec<Vec<String>> {
+    let out = Command::new("psql")
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", &pg.url, "-c", sql])
+        .output()
+        .unwrap();
+    ok_output(&out);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect()
 }
 
 /// One daemon: SIGKILLed when dropped.
@@ -236,14 +200,14 @@ impl Cluster {
 
     /// Runs in progress and the node executing each (from the database).
     fn in_progress(&self) -> Vec<(String, String)> {
-        self.pg
-            .query(
-                "SELECT id, owner FROM api_runs
-                 WHERE status IN ('VALIDATING', 'RUNNING') AND owner IS NOT NULL ORDER BY id",
-            )
-            .into_iter()
-            .map(|r| (r[0].clone(), r[1].clone()))
-            .collect()
+        query(
+            &self.pg,
+            "SELECT id, owner FROM api_runs
+             WHERE status IN ('VALIDATING', 'RUNNING') AND owner IS NOT NULL ORDER BY id",
+        )
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect()
     }
 
     fn submit(&self, via: usize, pipeline: &Path) -> String {
@@ -294,11 +258,11 @@ impl Cluster {
             "SELECT count(*) FROM api_run_events WHERE kind = 'rescued' AND detail LIKE '% from {} (%'",
             node.id
         );
-        let before = self.pg.query(&rescues);
+        let before = query(&self.pg, &rescues);
         node.signal("-STOP");
         let paused = Instant::now();
         while paused.elapsed() < Duration::from_secs(LEASE_SECS + 2)
-            || self.pg.query(&rescues) == before
+            || query(&self.pg, &rescues) == before
         {
             assert!(paused.elapsed() < Duration::from_secs(120), "no rescue");
             std::thread::sleep(Duration::from_millis(200));
@@ -351,7 +315,7 @@ impl Cluster {
         ];
         let quoted = format!("'{id}'");
         sqls.iter()
-            .map(|q| self.pg.query(&q.replace("$ID", &quoted)))
+            .map(|q| query(&self.pg, &q.replace("$ID", &quoted)))
             .collect()
     }
 
