@@ -35,6 +35,7 @@ pub use store::db::Backend;
 pub use store::digest::{Digest, Hasher, ParseDigestError};
 pub use store::lease::{DEFAULT_LEASE, Fence, epoch_ms};
 pub use store::places::{Place, Places};
+pub use store::quota::{Exhausted, GroupQuota, Quota, QuotaKind};
 pub use store::records::{RecordError, RecordStore};
 pub use store::registry::{
     Added, NamedModule, Registration, Registry, RegistryEntry, RegistryError,

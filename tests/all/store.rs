@@ -3,7 +3,7 @@
 //! commits nothing.
 
 use petri_host::server::{Claim, Claimed, RunEnd, RunRow, RunStatus, ServerStore};
-use petri_host::{Fence, Places, StateError, StateStore};
+use petri_host::{Fence, GroupQuota, Places, Quota, QuotaKind, StateError, StateStore};
 
 use crate::postgres::Postgres;
 
@@ -290,5 +290,72 @@ fn instrument_places_are_shared_and_the_most_urgent_waiter_goes_first() {
         assert!(!normal.is_finished(), "capacity 1: still one holder");
         drop(clinical_place);
         assert!(normal.await.unwrap().unwrap().is_some());
+    });
+}
+
+#[test]
+fn concurrent_grants_never_exceed_a_groups_fuel_per_day_nor_its_store() {
+    on_both(|store| async move {
+        let limits = GroupQuota {
+            fuel_per_day: Some(1_000),
+            store_bytes: Some(1_000),
+            ..GroupQuota::default()
+        };
+        let quota = |group: &str, run: &str| Quota::new(store.state().clone(), group, run, limits);
+        // Eight executions of four runs at once, as several daemons would,
+        // each asking for 300: 1,000 in all is granted, never more.
+        let asks = (0..8).map(|n| {
+            let q = quota("g", &format!("run-{}", n % 4));
+            tokio::spawn(async move { q.grant(300, 10_000).await.unwrap() })
+        });
+        let mut grants = Vec::new();
+        for ask in asks {
+            grants.push(ask.await.unwrap());
+        }
+        let granted: u64 = grants.iter().flatten().map(|g| g.fuel).sum();
+        assert_eq!(granted, 1_000);
+        let refused: Vec<_> = grants.iter().filter_map(|g| g.as_ref().err()).collect();
+        assert!(!refused.is_empty());
+        assert!(refused.iter().all(|e| e.kind == QuotaKind::FuelPerDay));
+        // Settling returns what an execution did not use.
+        let first = grants.iter().flatten().next().unwrap();
+        quota("g", "run-0").settle(first, 100).await.unwrap();
+        let again = quota("g", "run-9")
+            .grant(300, 10_001)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.fuel, first.fuel - 100);
+        // Another group, or the same a day later, is not held back.
+        let other = quota("h", "run-h")
+            .grant(300, 10_001)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((other.fuel, other.fuel_bound), (300, None));
+        let tomorrow = quota("g", "run-0")
+            .grant(300, 10_000 + 86_400_000)
+            .await
+            .unwrap();
+        assert_eq!(tomorrow.unwrap().fuel, 300);
+        // Stored bytes: an execution may write what is left, and nothing once it is spent.
+        store
+            .own_blobs("g", &[("aa".repeat(32), 700)])
+            .await
+            .unwrap();
+        let room = quota("g", "run-s")
+            .grant(1, 10_000 + 86_400_000)
+            .await
+            .unwrap();
+        assert_eq!(room.unwrap().output_bytes, 300);
+        store
+            .own_blobs("g", &[("bb".repeat(32), 300)])
+            .await
+            .unwrap();
+        let full = quota("g", "run-s")
+            .grant(1, 10_000 + 86_400_000)
+            .await
+            .unwrap();
+        assert_eq!(full.unwrap_err().kind, QuotaKind::StoreBytes);
     });
 }

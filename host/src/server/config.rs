@@ -11,13 +11,24 @@
 //! max-concurrent-runs = 2
 //! drain-timeout-secs = 30           # SIGTERM: how long running stages may finish
 //! header-read-timeout-secs = 30     # a request head must arrive within this
+//!
+//! [quota]                           # every research group (none: no limit)
+//! fuel-per-run = 10_000_000_000_000
+//! fuel-per-day = 100_000_000_000_000
+//! store-bytes = 500_000_000_000
+//! upload-bytes = 10_000_000_000
+//!
+//! [group-quota.genomics]            # one group: replaces what it sets
+//! fuel-per-day = 400_000_000_000_000
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::error::ServerError;
+use crate::store::quota::GroupQuota;
 
 /// Everything `petri serve` can be told.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -67,6 +78,10 @@ pub struct ServerConfig {
     /// daemon's instruments; their state then lives in SQLite and changes
     /// through `/v1/instruments`.
     pub instruments: Option<PathBuf>,
+    /// Quotas every research group has, unless `group-quota` says otherwise.
+    pub quota: GroupQuota,
+    /// Quotas of named groups, each replacing the limits it sets in `quota`.
+    pub group_quota: BTreeMap<String, GroupQuota>,
     /// How long a client may take to send a request's head (request line
     /// and headers) before the connection is closed.
     pub header_read_timeout_secs: u64,
@@ -92,6 +107,8 @@ impl Default for ServerConfig {
             drain_timeout_secs: 30,
             instruments: None,
             header_read_timeout_secs: 30,
+            quota: GroupQuota::default(),
+            group_quota: BTreeMap::new(),
         }
     }
 }
@@ -107,6 +124,14 @@ impl ServerConfig {
                 .unwrap_or_else(|| "localhost".to_owned());
             format!("petri@{host}")
         })
+    }
+
+    /// The quotas of `group`: `quota`, with what its `group-quota` sets.
+    pub fn quota_for(&self, group: &str) -> GroupQuota {
+        match self.group_quota.get(group) {
+            Some(own) => self.quota.overridden_by(own),
+            None => self.quota,
+        }
     }
 
     /// Reads a config file; keys it does not set keep their defaults.
@@ -171,5 +196,17 @@ mod tests {
         assert_eq!(c.rate_limit_burst, 3);
         assert_eq!(c.max_body_bytes, ServerConfig::default().max_body_bytes);
         assert!(toml::from_str::<ServerConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn a_groups_quota_replaces_only_what_it_sets() {
+        let c: ServerConfig = toml::from_str(
+            "[quota]\nfuel-per-day = 10\nstore-bytes = 20\n[group-quota.b]\nstore-bytes = 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.quota_for("a").store_bytes, Some(20));
+        let b = c.quota_for("b");
+        assert_eq!((b.fuel_per_day, b.store_bytes), (Some(10), Some(5)));
+        assert!(toml::from_str::<ServerConfig>("[quota]\nfuel = 1").is_err());
     }
 }

@@ -97,11 +97,12 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, "conflict", message)
     }
-    pub fn too_large(limit: u64) -> ApiError {
+    /// 413: the body is over `limit` bytes, the limit `by` sets.
+    pub fn too_large(limit: u64, by: &str) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the request body is larger than the limit of {limit} bytes"),
+            format!("the request body is larger than {by} ({limit} bytes)"),
         )
     }
     pub fn internal(message: impl Into<String>) -> ApiError {

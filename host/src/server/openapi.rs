@@ -21,6 +21,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "artifacts", description = "Downloads by digest"),
         (name = "instruments", description = "Instruments: state and maintenance windows"),
         (name = "tokens", description = "API tokens (admins)"),
+        (name = "usage", description = "A research group's usage against its quotas"),
         (name = "audit", description = "The audit log of every state-changing call (admins)"),
         (name = "health", description = "Liveness, readiness, metrics"),
     )

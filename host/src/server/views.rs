@@ -304,6 +304,31 @@ pub struct ProvQuery {
     pub format: Option<ProvFormat>,
 }
 
+/// A research group's usage against its quotas.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UsageView {
+    pub group: String,
+    /// Fuel the group's stages were granted or used in the last 24 hours
+    /// (counted where the group has a fuel or store quota).
+    pub fuel_today: u64,
+    /// Bytes of the blobs the group owns (uploads, run inputs, outputs, logs).
+    pub stored_bytes: u64,
+    pub quota: QuotaView,
+}
+
+/// A group's quotas; an absent limit is none.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuotaView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_per_run: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_per_day: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_bytes: Option<u64>,
+}
+
 /// A stored blob.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BlobView {

@@ -28,8 +28,10 @@ use crate::pipeline::{
 };
 use crate::schedule::Priority;
 use crate::store::daemon::{Claim, Claimed, RunEnd, RunRow};
+use crate::store::digest::Digest;
 use crate::store::lease::{Fence, epoch_ms};
 use crate::store::places::Places;
+use crate::store::quota::{GroupQuota, Quota};
 use crate::store::state::StateError;
 
 /// Takes runs from the queue until shutdown, then drains.
@@ -155,6 +157,17 @@ async fn places(app: &AppState, fence: &Fence, row: &RunRow) -> Result<Places, E
         capacity,
         lease,
     ))
+}
+
+/// The run's group quotas, if its group has any on fuel or stored bytes.
+fn quota(app: &AppState, row: &RunRow) -> Option<Quota> {
+    let limits = app.config.quota_for(&row.group);
+    let metered = GroupQuota {
+        upload_bytes: None,
+        ..limits
+    };
+    (metered != GroupQuota::default())
+        .then(|| Quota::new(app.store.state().clone(), &row.group, &row.id, limits))
 }
 
 /// What ended a run's execution early.
@@ -345,6 +358,7 @@ async fn execute_run(
         owner: Some(row.group.clone()),
         fence: Some(fence.clone()),
         places: Some(places(app, fence, &row).await?),
+        quota: quota(app, &row),
         ..RunOptions::default()
     };
     let result = unless_stopped(
@@ -491,10 +505,10 @@ async fn completed(
     row: &RunRow,
     record: &RunRecord,
 ) -> Result<(), Error> {
-    let mut digests = vec![record.pipeline.sha256.to_hex()];
-    digests.extend(record.samples.iter().map(|s| s.sha256.to_hex()));
-    digests.extend(record.inputs.iter().map(|i| i.sha256.to_hex()));
-    app.store.own_blobs(&row.group, &digests).await?;
+    let mut digests = vec![record.pipeline.sha256];
+    digests.extend(record.samples.iter().map(|s| s.sha256));
+    digests.extend(record.inputs.iter().map(|i| i.sha256));
+    own(app, &row.group, &digests).await?;
     for stage in &record.stages {
         stage_ended(app, fence, &row.group, stage, false).await?;
     }
@@ -570,19 +584,29 @@ async fn stage_ended(
         }
         view.started_at = Some(rec.started_at);
         view.finished_at = Some(rec.finished_at);
-        app.store
-            .own_blobs(group, &[rec.log.sha256.to_hex()])
-            .await?;
+        own(app, group, &[rec.log.sha256]).await?;
     }
     if count {
         metrics::stage_ended(stage, seconds);
     }
-    let digests: Vec<String> = stage
+    let digests: Vec<Digest> = stage
         .outputs
         .iter()
         .chain(&stage.inputs)
-        .map(|o| o.sha256.to_hex())
+        .map(|o| o.sha256)
         .collect();
-    app.store.own_blobs(group, &digests).await?;
+    own(app, group, &digests).await?;
     put_stage(app, fence, &view).await
+}
+
+/// Lets `group` fetch `digests` and counts their sizes toward its store
+/// quota (a blob no longer stored counts 0).
+async fn own(app: &AppState, group: &str, digests: &[Digest]) -> Result<(), Error> {
+    let blobs = app.petri.blobs();
+    let sized: Vec<(String, u64)> = digests
+        .iter()
+        .map(|d| (d.to_hex(), blobs.size_of(d).unwrap_or(0)))
+        .collect();
+    app.store.own_blobs(group, &sized).await?;
+    Ok(())
 }

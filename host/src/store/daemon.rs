@@ -739,14 +739,17 @@ impl ServerStore {
         .await?)
     }
 
-    /// Lets `group` see blob `sha256`.
-    pub async fn own_blobs(&self, group: &str, sha256: &[String]) -> Result<(), StateError> {
-        for d in sha256 {
+    /// Lets `group` see each blob (SHA-256, size); the sizes count toward
+    /// its store-bytes quota.
+    pub async fn own_blobs(&self, group: &str, blobs: &[(String, u64)]) -> Result<(), StateError> {
+        for (sha256, size) in blobs {
             sqlx::query(
-                "INSERT INTO api_blob_owners (sha256, grp) VALUES ($1, $2) ON CONFLICT (sha256, grp) DO NOTHING",
+                "INSERT INTO api_blob_owners (sha256, grp, size) VALUES ($1, $2, $3)
+                 ON CONFLICT (sha256, grp) DO UPDATE SET size = excluded.size",
             )
-            .bind(d)
+            .bind(sha256)
             .bind(group)
+            .bind(i64::try_from(*size).unwrap_or(i64::MAX))
             .execute(self.state.pool())
             .await?;
         }

@@ -1,6 +1,6 @@
 //! All persistent state, behind one seam: the content-addressed blob store, the data-dir
 //! layout, stage and run records, the module registry, run state (stage cache, runs, fuel
-//! history) and the daemon's tables (tokens, queued runs, events, audit log).
+//! history, group quotas) and the daemon's tables (tokens, queued runs, events, audit log).
 //!
 //! Nothing outside this folder opens a database or writes a file that outlives a run.
 
@@ -12,6 +12,7 @@ pub(crate) mod db;
 pub(crate) mod digest;
 pub(crate) mod lease;
 pub(crate) mod places;
+pub(crate) mod quota;
 pub(crate) mod records;
 pub(crate) mod registry;
 pub(crate) mod state;

@@ -3,7 +3,7 @@
 //! are 422, and tampered blobs are never served or fed to a stage.
 
 use super::*;
-use petri_host::{BlobStore, StateStore};
+use petri_host::{BlobStore, GroupQuota, StateStore};
 use petri_tests::{block_on, overwrite};
 
 /// Uploads `bytes` as a blob for `token`; returns its SHA-256.
@@ -416,4 +416,106 @@ fn another_groups_unregistered_module_is_not_listed_nor_shown() {
     };
     assert_eq!(show(&hex), show(&absent));
     assert_eq!(d.get(&format!("/v1/modules/{hex}"), &d.bob).status, 200);
+}
+
+/// One stage spinning until its fuel runs out.
+const SPIN: &str = r#"
+[stages.spin]
+module = "testkit"
+params = { mode = "spin" }
+policy = { fuel = 9_000_000_000_000_000, wall-clock-secs = 120 }
+"#;
+
+#[test]
+fn a_groups_fuel_quota_cuts_its_stages_and_spares_other_groups() {
+    let per_day = 2_000_000_000_u64;
+    let d = Daemon::start(|c| {
+        let own = GroupQuota {
+            fuel_per_day: Some(per_day),
+            ..GroupQuota::default()
+        };
+        c.group_quota.insert("lab-a".into(), own);
+    });
+    registered_testkit(&d);
+    // The stage asks for fuel for days; the quota grants two seconds' worth,
+    // and running out of it is the quota's failure, not retried.
+    let spin = d.wait(
+        &submit(&d, &d.alice, &json!({ "pipeline": SPIN })),
+        &d.alice,
+    );
+    assert_eq!(spin["status"], "FAILED", "{spin}");
+    let reason = spin["stages"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("fuel exhausted")
+            && reason.ends_with(&format!(
+                "the group's fuel-per-day quota granted only {per_day} fuel"
+            )),
+        "{spin}"
+    );
+    // The day's fuel is spent: lab-a's next stage does not start; lab-b's runs.
+    let body = |token: &str| {
+        json!({ "pipeline": copy_of("data/input.bin"),
+                "files": { "data/input.bin": blob(&d, token, b"sample") } })
+    };
+    let next = d.wait(&submit(&d, &d.alice, &body(&d.alice)), &d.alice);
+    assert_eq!(next["status"], "FAILED", "{next}");
+    let reason = next["stages"][0]["reason"].as_str().unwrap_or_default();
+    assert_eq!(
+        reason,
+        format!(
+            "not started: group `lab-a` has used its fuel-per-day quota ({per_day} of {per_day})"
+        ),
+        "{next}"
+    );
+    let other = d.wait(&submit(&d, &d.bob, &body(&d.bob)), &d.bob);
+    assert_eq!(other["status"], "COMPLETED", "{other}");
+    let usage = d.get("/v1/usage", &d.alice).json();
+    assert_eq!(usage["group"], "lab-a", "{usage}");
+    assert_eq!(usage["fuel_today"], per_day, "{usage}");
+    assert_eq!(usage["quota"]["fuel_per_day"], per_day, "{usage}");
+}
+
+#[test]
+fn upload_and_store_quotas_refuse_with_413_and_cut_a_runs_outputs() {
+    let d = Daemon::start(|c| {
+        let own = GroupQuota {
+            upload_bytes: Some(1_000),
+            store_bytes: Some(1_500),
+            ..GroupQuota::default()
+        };
+        c.group_quota.insert("lab-b".into(), own);
+    });
+    registered_testkit(&d);
+    let too_big = d.upload("/v1/blobs", &d.bob, &[7; 1_200]);
+    let e = too_big.error(413, "payload_too_large");
+    assert!(
+        e.to_string()
+            .contains("group `lab-b`'s upload-bytes quota (1000 bytes)"),
+        "{e}"
+    );
+    // lab-a has no quota: the same bytes are welcome there.
+    assert_eq!(d.upload("/v1/blobs", &d.alice, &[7; 1_200]).status, 201);
+    let data = blob(&d, &d.bob, &[1; 900]);
+    let over = d.upload("/v1/blobs", &d.bob, &[2; 900]);
+    let e = over.error(413, "payload_too_large");
+    assert!(
+        e.to_string()
+            .contains("left of group `lab-b`'s store-bytes quota (900 of 1500 used)"),
+        "{e}"
+    );
+    // A copy of the 900 bytes would need 900 more: the run's output room is
+    // what is left (600), and running out of it is the quota's failure.
+    let body =
+        json!({ "pipeline": copy_of("data/input.bin"), "files": { "data/input.bin": data } });
+    let run = d.wait(&submit(&d, &d.bob, &body), &d.bob);
+    assert_eq!(run["status"], "FAILED", "{run}");
+    let reason = run["stages"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.ends_with("the group's store-bytes quota left only 600 bytes"),
+        "{run}"
+    );
+    let usage = d.get("/v1/usage", &d.bob).json();
+    // The 900 bytes, and the failed stage's log.
+    assert!(usage["stored_bytes"].as_u64().unwrap() >= 900, "{usage}");
+    assert_eq!(usage["quota"]["store_bytes"], 1_500, "{usage}");
 }

@@ -19,6 +19,7 @@ use crate::stage::petri::Petri;
 use crate::store::digest::Digest;
 use crate::store::lease::Fence;
 use crate::store::places::Places;
+use crate::store::quota::Quota;
 use crate::store::state::StateStore;
 
 mod inputs;
@@ -89,6 +90,10 @@ pub struct RunOptions {
     /// in the database before it runs (`None`: this process's scheduler
     /// alone bounds each instrument).
     pub places: Option<Places>,
+    /// The run's group quotas (fuel per run and per day, store bytes): every
+    /// attempt is granted its fuel and output room from them before it
+    /// starts. `None`: no quotas.
+    pub quota: Option<Quota>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -251,6 +256,7 @@ pub async fn run_plan(
                         let commit = Commit {
                             no_cache: options.no_cache,
                             fence: options.fence.clone(),
+                            quota: options.quota.clone(),
                         };
                         let (places, instrument) = (options.places.clone(), a.instrument.clone());
                         let job = running.spawn(async move {

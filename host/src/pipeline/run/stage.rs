@@ -1,5 +1,6 @@
 //! One stage of a run: reuse a cached result (verified) or execute it, then apply its policy.
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::recover::{ask_recover, with_changes};
 use super::skips::skipped_stage;
@@ -13,7 +14,8 @@ use crate::stage::limits::Limits;
 use crate::stage::params::RawParam;
 use crate::stage::petri::{InputSource, Petri, RunRequest};
 use crate::store::digest::Digest;
-use crate::store::lease::Fence;
+use crate::store::lease::{Fence, epoch_ms};
+use crate::store::quota::{Exhausted, Grant, Quota, QuotaKind};
 use crate::store::state::StateStore;
 
 /// The cache key of a stage execution: everything its outputs are a function of.
@@ -44,6 +46,9 @@ pub(super) struct Commit {
     pub(super) no_cache: bool,
     /// The daemon's claim on the run, checked by the cache commit.
     pub(super) fence: Option<Fence>,
+    /// The run's group quotas: each attempt is granted its fuel and output
+    /// bytes from them first.
+    pub(super) quota: Option<Quota>,
 }
 
 /// Runs one stage with its policy, or reuses a cached result.
@@ -84,20 +89,27 @@ pub(super) async fn exec_stage(
     let mut fuel = stage.policy.fuel;
     let mut attempt = 1;
     loop {
+        let grant = match grant(commit.quota.as_ref(), fuel).await? {
+            Ok(grant) => grant,
+            Err(exhausted) => {
+                result.status = StageStatus::Failed;
+                result.reason = Some(format!("not started: {exhausted}"));
+                break;
+            }
+        };
         let request = RunRequest {
             params: params.clone(),
             inputs: inputs
                 .iter()
                 .map(|(p, d)| (p.clone(), InputSource::Blob(*d)))
                 .collect(),
-            limits: Limits {
-                fuel,
-                wall_clock_secs: stage.policy.wall_clock_secs,
-                ..Limits::default()
-            },
+            limits: granted_limits(fuel, stage.policy.wall_clock_secs, grant.as_ref()),
             attempt,
         };
         let (record, seal) = petri.run_sealed(&stage.module, request).await?;
+        if let (Some(quota), Some(grant)) = (&commit.quota, &grant) {
+            quota.settle(grant, record.fuel_used).await?;
+        }
         result.record_id = Some(record.id.clone());
         result.record_sha256 = Some(seal);
         result.inputs = record.inputs.clone();
@@ -126,6 +138,18 @@ pub(super) async fn exec_stage(
             Outcome::Failed { failure } => failure.clone(),
         };
         state.seal(&record.id, &seal.to_hex()).await?;
+        // A budget a group quota cut is the quota's failure: no retry.
+        if let Some(cut) = quota_cut(&failure, grant.as_ref()) {
+            result.attempts.push(Attempt {
+                record_id: record.id.clone(),
+                record_sha256: Some(seal),
+                outcome: failure.to_string(),
+                decision: Some("abort: group quota".into()),
+            });
+            result.status = StageStatus::Failed;
+            result.reason = Some(format!("{failure}: {cut}"));
+            break;
+        }
         // Ask the stage (stage errors) or apply the host rule (fuel), then check the policy.
         let proposed = match &failure {
             Failure::Stage { error } => {
@@ -202,6 +226,55 @@ pub(super) async fn exec_stage(
         attempt += 1;
     }
     Ok(result)
+}
+
+/// Reserves an attempt's fuel and output bytes from the run's quotas (none:
+/// no quotas, nothing to reserve).
+async fn grant(
+    quota: Option<&Quota>,
+    fuel: u64,
+) -> Result<Result<Option<Grant>, Exhausted>, Error> {
+    let Some(quota) = quota else {
+        return Ok(Ok(None));
+    };
+    Ok(quota
+        .grant(fuel, epoch_ms(SystemTime::now()))
+        .await?
+        .map(Some))
+}
+
+/// An attempt's limits: the stage's policy, cut to what its quotas granted.
+fn granted_limits(fuel: u64, wall_clock_secs: u64, grant: Option<&Grant>) -> Limits {
+    let defaults = Limits::default();
+    Limits {
+        fuel: grant.map_or(fuel, |g| g.fuel),
+        total_output_bytes: grant.map_or(defaults.total_output_bytes, |g| {
+            g.output_bytes.min(defaults.total_output_bytes)
+        }),
+        wall_clock_secs,
+        ..defaults
+    }
+}
+
+/// Why `failure` is the quota's and not the stage's: it ran out of fuel or
+/// output room that a group quota had cut.
+fn quota_cut(failure: &Failure, grant: Option<&Grant>) -> Option<String> {
+    let grant = grant?;
+    match failure {
+        Failure::FuelExhausted { .. } => grant
+            .fuel_bound
+            .map(|kind| format!("the group's {kind} quota granted only {} fuel", grant.fuel)),
+        Failure::TotalOutputLimit { .. }
+            if grant.output_bytes < Limits::default().total_output_bytes =>
+        {
+            Some(format!(
+                "the group's {} quota left only {} bytes",
+                QuotaKind::StoreBytes,
+                grant.output_bytes
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// The record behind a cache entry (and its seal), if the record is the one

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::body::receive;
+use super::body::{receive, upload_cap};
 use crate::server::app::AppState;
 use crate::server::audit::AuditTarget;
 use crate::server::auth::Caller;
@@ -42,7 +42,7 @@ impl utoipa::ToSchema for Binary {}
         (status = 200, description = "Already stored for this group", body = BlobView),
         (status = 400, description = "Unreadable body", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
-        (status = 413, description = "Larger than max-upload-bytes", body = ErrorBody),
+        (status = 413, description = "Larger than max-upload-bytes or the group's upload-bytes or store-bytes quota", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn upload_blob(
     State(app): State<Arc<AppState>>,
@@ -50,13 +50,14 @@ pub async fn upload_blob(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let received = receive(
-        app.petri.blobs(),
-        &headers,
-        body,
+    let cap = upload_cap(
+        &app,
+        &caller.group,
         app.config.max_upload_bytes,
+        "max-upload-bytes",
     )
     .await?;
+    let received = receive(app.petri.blobs(), &headers, body, &cap).await?;
     if received.size == 0 {
         return Err(ApiError::bad_request(
             "the body is empty: send the file's bytes",
@@ -66,7 +67,7 @@ pub async fn upload_blob(
     let hex = digest.to_hex();
     let had = app.store.owns_blob(&caller.group, &hex).await?;
     app.store
-        .own_blobs(&caller.group, std::slice::from_ref(&hex))
+        .own_blobs(&caller.group, &[(hex.clone(), size)])
         .await?;
     let status = if had {
         StatusCode::OK

@@ -9,6 +9,7 @@ mod instruments;
 mod modules;
 mod runs;
 mod tokens;
+mod usage;
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(usage::usage))
         .split_for_parts();
     let router = router
         .route_layer(middleware::from_fn_with_state(app.clone(), record))

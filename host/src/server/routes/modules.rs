@@ -13,7 +13,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::blobs::Binary;
-use super::body::receive;
+use super::body::{receive, upload_cap};
 use crate::server::app::AppState;
 use crate::server::audit::AuditTarget;
 use crate::server::auth::Caller;
@@ -107,7 +107,7 @@ fn register(app: &AppState, manifest: &Manifest, digest: Digest) -> Result<(), A
         (status = 400, description = "Bad query", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 409, description = "Admins: its name and version are registered to other bytes (the module is stored, not registered)", body = ErrorBody),
-        (status = 413, description = "Larger than max-module-bytes or max-upload-bytes", body = ErrorBody),
+        (status = 413, description = "Larger than max-module-bytes, max-upload-bytes or the group's upload-bytes or store-bytes quota", body = ErrorBody),
         (status = 422, description = "Not a petri stage component", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn upload_module(
@@ -117,13 +117,13 @@ pub async fn upload_module(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let received = receive(
-        app.petri.blobs(),
-        &headers,
-        body,
-        app.config.max_upload_bytes.min(app.config.max_module_bytes),
-    )
-    .await?;
+    let (limit, by) = if app.config.max_module_bytes < app.config.max_upload_bytes {
+        (app.config.max_module_bytes, "max-module-bytes")
+    } else {
+        (app.config.max_upload_bytes, "max-upload-bytes")
+    };
+    let cap = upload_cap(&app, &caller.group, limit, by).await?;
+    let received = receive(app.petri.blobs(), &headers, body, &cap).await?;
     if !received.head.starts_with(b"\0asm") {
         return Err(invalid_module(
             "the bytes do not begin with the WebAssembly magic `\\0asm`".into(),
@@ -146,7 +146,7 @@ pub async fn upload_module(
         )
         .await?;
     app.store
-        .own_blobs(&caller.group, std::slice::from_ref(&hex))
+        .own_blobs(&caller.group, &[(hex.clone(), size)])
         .await?;
     if caller.admin && query.register.unwrap_or(true) {
         register(&app, &manifest, digest)?;
