@@ -1,4 +1,5 @@
-//! The `petri` binary end to end: two processes agree byte for byte; bad input fails clearly.
+//! The `petri` binary end to end: two processes agree byte for byte; bad input fails clearly;
+//! stage-provided text reaches the terminal escaped.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
@@ -213,6 +214,72 @@ inputs = { data = "b.out" }
 "#;
 
 /// Every file under `blobs/sha256/` hashes to its name: nothing half-written is visible.
+/// Everything `out` printed, both streams.
+fn printed(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// No terminal control character (ESC, CR, CSI, BEL) in `text`.
+fn assert_escaped(text: &str) {
+    for raw in ['\u{1b}', '\r', '\u{9b}', '\u{7}'] {
+        assert!(!text.contains(raw), "raw {raw:?} printed: {text:?}");
+    }
+}
+
+#[test]
+fn stage_text_reaches_the_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kit = petri_plugins::TESTKIT;
+    let out = petri(&data, &["run", kit, "-p", "mode=shout"]);
+    assert!(!out.status.success(), "{}", printed(&out));
+    assert_escaped(&printed(&out));
+    assert!(
+        printed(&out).contains("\\u{1b}[2J\\u{d}forged"),
+        "{}",
+        printed(&out)
+    );
+
+    // Through the daemon: `petri status` shows the stage's failure escaped.
+    assert!(petri(&data, &["plugin", "add", kit]).status.success());
+    let token = petri(&data, &["token", "create", "--group", "lab"]);
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    let pipeline = dir.path().join("shout.toml");
+    let text = "[stages.s]\nmodule = \"testkit\"\nparams = { mode = \"shout\" }\n";
+    std::fs::write(&pipeline, text).unwrap();
+    let log = dir.path().join("daemon.log");
+    let (mut daemon, url) = daemon::start(&data, &log, &[]);
+    let submitted = daemon::client(&url, &token, &["submit", pipeline.to_str().unwrap()]);
+    daemon::ok_output(&submitted);
+    let id = String::from_utf8(submitted.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        let out = daemon::client(&url, &token, &["status", &id]);
+        if printed(&out).contains("FAILED") {
+            break out;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", printed(&out));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let logs = daemon::client(&url, &token, &["logs", &id]);
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert_escaped(&printed(&status));
+    assert!(
+        printed(&logs).contains("shouted to stdout"),
+        "{}",
+        printed(&logs)
+    );
+    assert_escaped(&printed(&logs));
+}
+
 fn assert_store_is_consistent(data_dir: &Path) {
     let root = data_dir.join("blobs/sha256");
     for shard in std::fs::read_dir(&root).unwrap() {

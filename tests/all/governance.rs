@@ -258,6 +258,13 @@ fn every_change_is_in_the_hash_chained_audit_log() {
     assert_eq!(entries[1]["prev_hash"], upload["hash"]);
     assert_eq!(entries[2]["target"], run.as_str());
     assert!(entries[2]["at"].is_string());
+    // Each head is anchored outside the database as it is written.
+    let anchor = std::fs::read_to_string(d.data.join("audit-anchor.log")).unwrap();
+    let heads: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{} {}", e["seq"], e["hash"].as_str().unwrap()))
+        .collect();
+    assert_eq!(anchor.lines().collect::<Vec<_>>(), heads, "{anchor}");
 
     let cancelled = d.call(
         "POST",

@@ -7,8 +7,9 @@
 //! hash; removing one breaks the next entry's link; [`verify`] finds the first
 //! break. Every successful (2xx) POST, PUT, PATCH or DELETE under a route is
 //! recorded by [`record`], a layer, so a new route cannot forget to be.
-//! Removing the newest entries leaves a valid shorter chain: keep the head
-//! hash `petri audit verify` prints somewhere else to detect that.
+//! Removing the newest entries leaves a valid shorter chain: the head of
+//! every append also goes to an anchor file outside the database (`anchor`),
+//! which `petri audit verify` checks.
 
 use std::sync::{Arc, Mutex};
 
@@ -358,7 +359,17 @@ pub async fn record(State(app): State<Arc<AppState>>, req: Request, next: Next) 
         detail: format!("HTTP {}", response.status().as_u16()),
     };
     match append(&app.store, &e).await {
-        Ok(_) => response,
+        Ok(entry) => {
+            let anchor = app.config.audit_anchor();
+            if let Err(err) = super::anchor::note(&anchor, &entry) {
+                eprintln!(
+                    "petri serve: anchoring audit entry {} in {}: {err}",
+                    entry.seq,
+                    anchor.display()
+                );
+            }
+            response
+        }
         Err(err) => ApiError::internal(format!(
             "the change was made but could not be written to the audit log: {err}"
         ))

@@ -78,6 +78,10 @@ pub struct ServerConfig {
     /// daemon's instruments; their state then lives in SQLite and changes
     /// through `/v1/instruments`.
     pub instruments: Option<PathBuf>,
+    /// The file the audit log's head is appended to after every entry
+    /// (`petri audit verify` checks it): put it where the database's
+    /// administrators cannot write. Default: `<data-dir>/audit-anchor.log`.
+    pub audit_anchor: Option<PathBuf>,
     /// Quotas every research group has, unless `group-quota` says otherwise.
     pub quota: GroupQuota,
     /// Quotas of named groups, each replacing the limits it sets in `quota`.
@@ -107,6 +111,7 @@ impl Default for ServerConfig {
             drain_timeout_secs: 30,
             instruments: None,
             header_read_timeout_secs: 30,
+            audit_anchor: None,
             quota: GroupQuota::default(),
             group_quota: BTreeMap::new(),
         }
@@ -124,6 +129,13 @@ impl ServerConfig {
                 .unwrap_or_else(|| "localhost".to_owned());
             format!("petri@{host}")
         })
+    }
+
+    /// Where the audit log's head is anchored.
+    pub fn audit_anchor(&self) -> PathBuf {
+        self.audit_anchor
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(super::anchor::DEFAULT_FILE))
     }
 
     /// The quotas of `group`: `quota`, with what its `group-quota` sets.

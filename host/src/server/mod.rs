@@ -6,8 +6,10 @@
 //! files), `worker` (the queue and execution), `routes/` (one file per
 //! resource), `views` (the JSON shapes), `openapi`, `metrics`, `error`,
 //! `extract` (JSON rejections), `shutdown`, `app` (shared state), `audit`
-//! (the hash-chained log of every state-changing call).
+//! (the hash-chained log of every state-changing call), `anchor` (its head,
+//! kept outside the database).
 
+mod anchor;
 mod app;
 mod audit;
 mod auth;
@@ -25,6 +27,7 @@ mod worker;
 mod workspace;
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
@@ -35,6 +38,7 @@ pub use crate::store::daemon::{
     Claim, Claimed, Revocation, RunEnd, RunFilter, RunRow, ServerStore, TOKEN_ID_LEN, TokenRow,
     TokenSpec, parse_priority,
 };
+pub use anchor::{AnchorError, DEFAULT_FILE as AUDIT_ANCHOR_FILE};
 pub use app::AppState;
 pub use audit::{AuditEntry, GENESIS, NewAuditEntry, REASON_HEADER, Verdict};
 pub use auth::{TOKEN_PREFIX, create_token, create_token_with, token_digest, valid_group};
@@ -50,12 +54,16 @@ pub use views::{
     SubmitRun, TokenState, TokenView,
 };
 
-/// Appends an entry to the audit log (for local commands: `petri token …`).
+/// Appends an entry to the audit log (for local commands: `petri token …`)
+/// and its head to the anchor file at `anchor`.
 pub async fn audit_append(
     store: &ServerStore,
     entry: &NewAuditEntry,
+    anchor: &Path,
 ) -> Result<AuditEntry, ServerError> {
-    Ok(audit::append(store, entry).await?)
+    let entry = audit::append(store, entry).await?;
+    anchor::note(anchor, &entry)?;
+    Ok(entry)
 }
 
 /// Up to `limit` audit entries after sequence number `after`, oldest first.
@@ -70,6 +78,15 @@ pub async fn audit_list(
 /// Walks the audit log's hash chain; the first broken entry if any.
 pub async fn audit_verify(store: &ServerStore) -> Result<Verdict, ServerError> {
     Ok(audit::verify(store).await?)
+}
+
+/// Checks the audit log against the newest head anchored in the file at
+/// `anchor`: detects the newest entries removed.
+pub async fn audit_check_anchor(
+    store: &ServerStore,
+    anchor: &Path,
+) -> Result<Verdict, AnchorError> {
+    anchor::check(store, anchor).await
 }
 
 use crate::dispatcher::{Dispatcher, fuel_history};

@@ -113,11 +113,13 @@ fn tokens_are_listed_without_secrets_and_revoked_by_name_or_id() {
 fn audit_verify_names_the_first_edited_or_removed_entry() {
     let dir = tempfile::tempdir().unwrap();
     let (edited, removed) = (dir.path().join("edited"), dir.path().join("removed"));
-    for data in [&edited, &removed] {
+    let truncated = dir.path().join("truncated");
+    for data in [&edited, &removed, &truncated] {
         governed(data);
         let intact = ok(petri(data, &["audit", "verify"]));
         assert!(
-            stdout(&intact).contains("intact: 4 entries"),
+            stdout(&intact).contains("intact: 4 entries")
+                && stdout(&intact).contains("audit-anchor.log anchors entry 4, present"),
             "{}",
             stdout(&intact)
         );
@@ -165,6 +167,31 @@ fn audit_verify_names_the_first_edited_or_removed_entry() {
         "{}",
         stderr(&out)
     );
+
+    // Removing the newest entry leaves a valid shorter chain; the anchor,
+    // kept outside the database (here moved away), still names it.
+    let kept = dir.path().join("elsewhere.log");
+    std::fs::rename(truncated.join("audit-anchor.log"), &kept).unwrap();
+    sql(
+        &truncated,
+        &[
+            "DROP TRIGGER api_audit_no_delete",
+            "DELETE FROM api_audit WHERE seq = 4",
+        ],
+    )
+    .unwrap();
+    let unanchored = ok(petri(&truncated, &["audit", "verify"]));
+    assert!(
+        stdout(&unanchored).contains("no anchor file"),
+        "{}",
+        stdout(&unanchored)
+    );
+    let anchor = kept.to_str().unwrap();
+    let out = petri(&truncated, &["audit", "verify", "--anchor", anchor]);
+    assert_eq!(out.status.code(), Some(1));
+    let expected =
+        format!("entry 4 is missing but {anchor}:4 anchored it: the newest entries were removed");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
 }
 
 #[test]

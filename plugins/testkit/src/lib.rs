@@ -9,7 +9,8 @@
 //! `read-past-eof`; `record` calls, or
 //! endless with `record=0`), `stdout-flood` (3 MB of stdout, then success),
 //! `nan-metrics` (NaN and infinite metrics) and `undeclared-error` (an error
-//! kind the manifest does not declare). For recovery tests: `fail` (a stage
+//! kind the manifest does not declare), `shout` (terminal control characters in its
+//! stdout and error message). For recovery tests: `fail` (a stage
 //! error at a given record; see `recover`) and `burn` (needs `record` million
 //! iterations of fuel).
 
@@ -157,6 +158,7 @@ impl Stage for Testkit {
                 "nan-metrics",
                 "undeclared-error",
                 "flood-both",
+                "shout",
             ],
             "copy",
             "Behaviour",
@@ -264,6 +266,15 @@ impl Stage for Testkit {
                     out.write_all(&[b'x'; 4096]).map_err(io_err)?;
                     side.write_all(&[b'y'; 4096]).map_err(io_err)?;
                 }
+            }
+            "shout" => {
+                // Terminal control in stage-provided text: a retitled window,
+                // a cleared screen, and a forged line.
+                println!("\u{1b}]0;owned\u{7}\u{1b}[2Jshouted to stdout");
+                return Err(StageError::new(
+                    "injected",
+                    "\u{1b}[2J\rforged: run COMPLETED\n\u{9b}31m",
+                ));
             }
             _ => {
                 // Some output exists before the failure: what `salvage` keeps.

@@ -1,9 +1,9 @@
 //! `petri audit list | verify`: read the daemon's audit log and check its hash chain.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use petri_host::server::{self, Verdict};
+use petri_host::server::{self, ServerStore, Verdict};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -18,9 +18,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Walk the hash chain: exit 0 with the head hash when every entry is
+    /// Walk the hash chain and check it against the newest head anchored
+    /// outside the database: exit 0 with the head hash when every entry is
     /// intact, 1 naming the first edited or removed entry otherwise.
-    Verify,
+    Verify {
+        /// The anchor file (the daemon's `audit-anchor`). Default: the data
+        /// dir's `audit-anchor.log`, when there is one.
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+    },
 }
 
 pub async fn main(
@@ -49,15 +55,35 @@ pub async fn main(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify => match server::audit_verify(&store).await? {
-            Verdict::Intact { entries, head } => {
-                println!("audit log intact: {entries} entries, head {head}");
-                Ok(ExitCode::SUCCESS)
-            }
-            Verdict::Broken { seq, problem } => {
-                eprintln!("audit log broken at entry {seq}: {problem}");
-                Ok(ExitCode::from(1))
+        Command::Verify { anchor } => verify(&store, data_dir, anchor).await,
+    }
+}
+
+async fn verify(
+    store: &ServerStore,
+    data_dir: &Path,
+    anchor: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let (entries, head) = match server::audit_verify(store).await? {
+        Verdict::Intact { entries, head } => (entries, head),
+        Verdict::Broken { seq, problem } => return Ok(broken(seq, &problem)),
+    };
+    let default = data_dir.join(server::AUDIT_ANCHOR_FILE);
+    let anchor = anchor.or_else(|| default.exists().then_some(default));
+    let anchored = match &anchor {
+        None => "no anchor file to check the newest entries against".to_owned(),
+        Some(file) => match server::audit_check_anchor(store, file).await? {
+            Verdict::Broken { seq, problem } => return Ok(broken(seq, &problem)),
+            Verdict::Intact { entries: seq, .. } => {
+                format!("{} anchors entry {seq}, present", file.display())
             }
         },
-    }
+    };
+    println!("audit log intact: {entries} entries, head {head}; {anchored}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn broken(seq: i64, problem: &str) -> ExitCode {
+    eprintln!("audit log broken at entry {seq}: {problem}");
+    ExitCode::from(1)
 }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+use crate::run::printable;
 use petri_host::server::{
     Accepted, BlobView, ErrorBody, LogPage, RunPage, RunStatus, RunView, SheetFormat, SubmitRun,
 };
@@ -324,17 +326,19 @@ fn show(run: &RunView, json: bool) -> anyhow::Result<()> {
         }
         for a in &st.attempts {
             if let Some(d) = &a.decision {
-                println!("      attempt {}: {} → {d}", a.record_id, a.outcome);
+                let (outcome, d) = (printable(&a.outcome), printable(d));
+                println!("      attempt {}: {outcome} → {d}", a.record_id);
             }
         }
         if let Some(r) = &st.reason {
-            println!("      {r}");
+            println!("      {}", printable(r));
         }
     }
     if let Some(e) = &run.error {
-        println!("  error   {}", e.message);
+        println!("  error   {}", printable(&e.message));
         for p in &e.problems {
-            println!("    {}:{}:{}: {}", p.file, p.line, p.column, p.message);
+            let (file, message) = (printable(&p.file), printable(&p.message));
+            println!("    {file}:{}:{}: {message}", p.line, p.column);
         }
     }
     Ok(())

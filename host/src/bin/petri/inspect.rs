@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+use crate::run::printable;
 use petri_host::{Petri, Value};
 
 #[derive(clap::Args)]
@@ -39,25 +41,30 @@ pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         "{} {}  sha256:{}  ({} bytes)",
         manifest.name, manifest.version, stage.digest, stage.size
     );
-    println!("{}\n", manifest.description);
+    for line in manifest.description.lines() {
+        println!("{}", printable(line));
+    }
+    println!();
     println!("params:");
     for p in &manifest.params {
         let default = p
             .default
             .as_ref()
             .map_or("required".to_owned(), |d| format!("default {}", show(d)));
-        println!("  {:<24} {:?} ({default})  {}", p.name, p.kind, p.doc);
+        let doc = printable(&p.doc);
+        println!("  {:<24} {:?} ({default})  {doc}", p.name, p.kind);
     }
     for (title, ports) in [("inputs", &manifest.inputs), ("outputs", &manifest.outputs)] {
         println!("{title}:");
         for p in ports {
             let req = if p.required { "required" } else { "optional" };
-            println!("  {:<24} {:<6} {req}  {}", p.name, p.format, p.doc);
+            let doc = printable(&p.doc);
+            println!("  {:<24} {:<6} {req}  {doc}", p.name, p.format);
         }
     }
     println!("errors:");
     for e in &manifest.errors {
-        println!("  {:<24} {}", e.name, e.doc);
+        println!("  {:<24} {}", e.name, printable(&e.doc));
     }
     if !stage.forbidden_imports.is_empty() {
         println!(

@@ -122,7 +122,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors can quote stage-provided text: never raw to a terminal.
+            eprintln!("error: {}", run::printable(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

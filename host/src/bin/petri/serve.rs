@@ -57,6 +57,9 @@ pub struct Args {
     /// Seconds a claim on a run lasts unless renewed; then another daemon takes it over.
     #[arg(long, env = "PETRI_LEASE_SECS")]
     lease_secs: Option<u64>,
+    /// The file the audit log's head is appended to (default: <data-dir>/audit-anchor.log).
+    #[arg(long, env = "PETRI_AUDIT_ANCHOR")]
+    audit_anchor: Option<PathBuf>,
 }
 
 pub async fn main(
@@ -103,6 +106,9 @@ pub async fn main(
     }
     if let Some(path) = args.instruments {
         config.instruments = Some(path);
+    }
+    if let Some(path) = args.audit_anchor {
+        config.audit_anchor = Some(path);
     }
     config.check().map_err(anyhow::Error::msg)?;
     let listener = server::bind(&config).await?;

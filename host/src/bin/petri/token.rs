@@ -94,11 +94,21 @@ pub async fn main(
                 .chars()
                 .take(server::TOKEN_ID_LEN)
                 .collect();
-            audit(&store, "token create", &id, &reason, &describe(&spec)).await?;
+            audit(
+                &store,
+                data_dir,
+                "token create",
+                &id,
+                &reason,
+                &describe(&spec),
+            )
+            .await?;
             println!("{token}");
         }
         Command::List { json } => list(&store, json).await?,
-        Command::Revoke { token, reason } => return revoke(&store, &token, &reason).await,
+        Command::Revoke { token, reason } => {
+            return revoke(&store, data_dir, &token, &reason).await;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -118,6 +128,7 @@ fn describe(spec: &TokenSpec) -> String {
 /// Records a local command in the audit log, as `cli:$USER`.
 async fn audit(
     store: &ServerStore,
+    data_dir: &Path,
     action: &str,
     target: &str,
     reason: &str,
@@ -132,7 +143,7 @@ async fn audit(
         reason: reason.into(),
         detail: detail.into(),
     };
-    server::audit_append(store, &entry)
+    server::audit_append(store, &entry, &data_dir.join(server::AUDIT_ANCHOR_FILE))
         .await
         .context("writing the audit log")?;
     Ok(())
@@ -167,11 +178,16 @@ async fn list(store: &ServerStore, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn revoke(store: &ServerStore, which: &str, reason: &str) -> anyhow::Result<ExitCode> {
+async fn revoke(
+    store: &ServerStore,
+    data_dir: &Path,
+    which: &str,
+    reason: &str,
+) -> anyhow::Result<ExitCode> {
     match store.revoke_token(which, &humantime_now(), None).await? {
         Revocation::Revoked(row) => {
             let detail = format!("name `{}`, group {}", row.name, row.group);
-            audit(store, "token revoke", &row.id, reason, &detail).await?;
+            audit(store, data_dir, "token revoke", &row.id, reason, &detail).await?;
             println!("revoked {} ({})", row.id, row.name);
             Ok(ExitCode::SUCCESS)
         }
