@@ -37,7 +37,13 @@ for tool in munged mungekey slurmctld slurmd scontrol sinfo; do
     command -v "$tool" >/dev/null 2>&1 || die "no $tool (apt-get install slurm-wlm munge)"
 done
 
-pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A live process (a zombie that nobody reaped yet counts as gone).
+pid_alive() {
+    [ -s "$1" ] || return 1
+    local pid
+    pid=$(cat "$1")
+    kill -0 "$pid" 2>/dev/null && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null
+}
 running() {
     pid_alive "$dir/munge/munged.pid" && pid_alive "$dir/slurmctld.pid" && pid_alive "$dir/slurmd.pid" \
         && SLURM_CONF=$conf scontrol ping >/dev/null 2>&1
@@ -108,7 +114,7 @@ start_munge() {
     [ -s "$dir/munge/munge.key" ] || mungekey --create --keyfile="$dir/munge/munge.key" >/dev/null
     munged --socket="$dir/munge.socket" --key-file="$dir/munge/munge.key" \
         --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
-        --seed-file="$dir/munge/munged.seed" \
+        --seed-file="$dir/munge/munged.seed" 9>&- \
         || { tail -n 5 "$dir/munge/munged.log" >&2 || true; die "munged failed to start"; }
 }
 
@@ -141,9 +147,10 @@ start() {
     [ "$ctld_port" != "$slurmd_port" ] || slurmd_port=$(free_port | tee "$dir/slurmd.port")
     write_conf "$ctld_port" "$slurmd_port"
     start_munge
+    # Daemons must not inherit the lock (fd 9): it would stay held while they run.
     # -i: ignore (and do not wait for) saved state of a cluster this DIR held before.
-    SLURM_CONF=$conf slurmctld -i || { tail -n 20 "$dir/slurmctld.log" >&2; die "slurmctld failed (see $dir/slurmctld.log)"; }
-    SLURM_CONF=$conf slurmd || { tail -n 20 "$dir/slurmd.log" >&2; die "slurmd failed (see $dir/slurmd.log)"; }
+    SLURM_CONF=$conf slurmctld -i 9>&- || { tail -n 20 "$dir/slurmctld.log" >&2; die "slurmctld failed (see $dir/slurmctld.log)"; }
+    SLURM_CONF=$conf slurmd 9>&- || { tail -n 20 "$dir/slurmd.log" >&2; die "slurmd failed (see $dir/slurmd.log)"; }
     local state=""
     for _ in $(seq 1 600); do
         state=$(SLURM_CONF=$conf sinfo -h -N -o %t 2>/dev/null | head -n 1 || true)
@@ -160,7 +167,7 @@ start() {
     if [ -n "${PETRI_SLURM_OWNER:-}" ]; then
         # Detached from the caller's pipes, so the caller's $(…) does not wait for it.
         setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; bash "$2" "$3" destroy' \
-            watcher "$PETRI_SLURM_OWNER" "$script" "$dir" </dev/null >/dev/null 2>&1 &
+            watcher "$PETRI_SLURM_OWNER" "$script" "$dir" </dev/null >/dev/null 2>&1 9>&- &
     fi
     env_line
 }
