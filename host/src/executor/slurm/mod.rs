@@ -19,6 +19,7 @@ pub mod resources;
 pub mod show;
 pub mod state;
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -336,8 +337,8 @@ impl SlurmExecutor {
         let mut shown: HashMap<u64, Vec<JobInfo>> = HashMap::new();
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if !shown.contains_key(&job.array_job) {
-                shown.insert(job.array_job, self.show(job.array_job).await?);
+            if let Entry::Vacant(slot) = shown.entry(job.array_job) {
+                slot.insert(self.show(job.array_job).await?);
             }
             let infos = shown.get(&job.array_job).map_or(&[][..], Vec::as_slice);
             let info = infos.iter().find(|i| {
