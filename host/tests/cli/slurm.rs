@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use petri_host::executor::slurm::JobStatus;
 use petri_host::executor::slurm::state::JobState;
 use petri_host::executor::{
-    ExecReport, ExitKind, Recovery, SlurmConfig, SlurmExecutor, Submission, Task, TaskOutcome,
+    ExecReport, Executor, ExitKind, LocalExecutor, Recovery, SlurmConfig, SlurmExecutor,
+    Submission, Task, TaskOutcome,
 };
 use petri_host::schedule::Priority;
 use petri_host::{BlobStore, DataDir, Digest, EngineProfile, Limits};
@@ -326,4 +327,39 @@ async fn scancel_of_a_running_task_is_the_cancelled_outcome() {
         ends[0].report.is_none(),
         "a cancelled task reports no record"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_seam_gives_the_same_records_locally_and_on_slurm() {
+    let dir = shared_tempdir();
+    let data = dir.path();
+    let (blobs, module) = store(data);
+    let batch: Vec<Submission> = [
+        ("copy", &b"one"[..], Limits::default()),
+        ("spin", b"", small_fuel()),
+    ]
+    .into_iter()
+    .map(|(mode, input, limits)| {
+        let (d, t) = task(&blobs, module, mode, input, limits);
+        Submission::new(d, &t)
+    })
+    .collect();
+
+    let petri = std::sync::Arc::new(petri_host::Petri::open(data).unwrap());
+    let state = petri_host::StateStore::open_in(data, None).await.unwrap();
+    let local = Executor::Local(LocalExecutor::new(petri, state));
+    let slurm = Executor::Slurm(executor(data, Duration::from_millis(200)));
+    let (here, there) = (
+        local.run(&batch).await.unwrap(),
+        slurm.run(&batch).await.unwrap(),
+    );
+
+    let exits = [ExitKind::Succeeded, ExitKind::FuelExhausted];
+    for ((h, t), exit) in here.iter().zip(&there).zip(exits) {
+        assert_eq!(h.outcome, TaskOutcome::Exited { exit });
+        assert_eq!(t.outcome, h.outcome);
+        let (h, t) = (h.report.as_ref().unwrap(), t.report.as_ref().unwrap());
+        assert_ne!(h.record, t.record);
+        assert_eq!(record(data, &h.record), record(data, &t.record));
+    }
 }

@@ -385,9 +385,13 @@ impl SlurmExecutor {
             .join(format!("{}_{}.out", job.array_job, job.index))
     }
 
-    /// Polls until every job has ended; returns their ends in order.
+    /// Polls until every job has ended; returns their ends in order. A job
+    /// that ended with a record but whose report is not visible yet (a
+    /// shared filesystem's attribute cache) is read again for up to
+    /// [`REPORT_POLLS`] polls before it is returned without one.
     pub async fn wait(&self, jobs: &[SlurmJob]) -> Result<Vec<SlurmEnd>, SlurmError> {
         let mut ends: Vec<Option<SlurmEnd>> = vec![None; jobs.len()];
+        let mut unreported = vec![0u32; jobs.len()];
         loop {
             let open: Vec<usize> = (0..jobs.len()).filter(|&i| ends[i].is_none()).collect();
             if open.is_empty() {
@@ -395,7 +399,12 @@ impl SlurmExecutor {
             }
             let pending: Vec<SlurmJob> = open.iter().map(|&i| jobs[i].clone()).collect();
             for (i, status) in open.into_iter().zip(self.status(&pending).await?) {
-                ends[i] = self.end_of(&jobs[i], status);
+                ends[i] = self.end_of(&jobs[i], status).filter(|end| {
+                    let waiting = end.report.is_none()
+                        && matches!(end.outcome, TaskOutcome::Exited { exit } if exit.has_record());
+                    unreported[i] += u32::from(waiting);
+                    !waiting || unreported[i] > REPORT_POLLS
+                });
             }
             if ends.iter().any(Option::is_none) {
                 tokio::time::sleep(self.config.poll).await;
@@ -405,20 +414,24 @@ impl SlurmExecutor {
 
     /// The end of `job` given its status; `None` while it is still going.
     fn end_of(&self, job: &SlurmJob, status: JobStatus) -> Option<SlurmEnd> {
-        let report = self.report(job);
-        let (outcome, state) = match status {
+        let (outcome, state, report) = match status {
             JobStatus::Known {
                 state,
                 exit_code,
                 signal,
                 ..
-            } => (state.outcome(exit_code, signal)?, Some(state)),
-            JobStatus::Gone => match &report {
-                Some(r) => (TaskOutcome::Exited { exit: r.exit }, None),
+            } => (
+                state.outcome(exit_code, signal)?,
+                Some(state),
+                self.report(job),
+            ),
+            JobStatus::Gone => match self.report(job) {
+                Some(r) => (TaskOutcome::Exited { exit: r.exit }, None, Some(r)),
                 None => (
                     TaskOutcome::Lost {
                         cause: LostCause::Vanished,
                     },
+                    None,
                     None,
                 ),
             },
@@ -431,6 +444,9 @@ impl SlurmExecutor {
         })
     }
 }
+
+/// Polls a job that ended with a record may wait for its report to appear.
+pub const REPORT_POLLS: u32 = 10;
 
 /// The first 12 hex digits of a digest (job names).
 fn short(d: &Digest) -> String {
