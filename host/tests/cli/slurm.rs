@@ -288,6 +288,23 @@ async fn a_batch_is_one_job_array_per_partition_with_nice_by_priority() {
     for i in 0..3 {
         assert!(shown.contains(&format!("ArrayTaskId={i} ")), "{shown}");
     }
+
+    // Over `max_array` tasks, a group is split into several arrays.
+    let mut config = slurm.config().clone();
+    config.max_array = 2;
+    let split = SlurmExecutor::new(config).unwrap();
+    let jobs = split.submit(&batch[..3]).await.unwrap();
+    assert_eq!(jobs[0].array_job, jobs[1].array_job);
+    assert_ne!(jobs[1].array_job, jobs[2].array_job);
+    assert_eq!(jobs.iter().map(|j| j.index).collect::<Vec<_>>(), [0, 1, 0]);
+    for end in split.wait(&jobs).await.unwrap() {
+        assert_eq!(
+            end.outcome,
+            TaskOutcome::Exited {
+                exit: ExitKind::Succeeded
+            }
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,9 @@ pub struct SlurmConfig {
     pub sbatch_args: Vec<String>,
     /// How often [`SlurmExecutor::wait`] asks `scontrol`.
     pub poll: Duration,
+    /// Most tasks in one job array (Slurm's `MaxArraySize` is 1001 by
+    /// default, so indices 0–1000); a larger group is several arrays.
+    pub max_array: usize,
 }
 
 impl SlurmConfig {
@@ -77,6 +80,7 @@ impl SlurmConfig {
             slurm_conf: None,
             sbatch_args: Vec::new(),
             poll: Duration::from_secs(1),
+            max_array: 1000,
         }
     }
 }
@@ -225,7 +229,8 @@ impl SlurmExecutor {
     }
 
     /// Submits `batch`: one job array per (partition, resources, nice), in
-    /// order of first appearance. Returns one job per submission, in order.
+    /// order of first appearance (groups over `max_array` tasks are split).
+    /// Returns one job per submission, in order.
     pub async fn submit(&self, batch: &[Submission]) -> Result<Vec<SlurmJob>, SlurmError> {
         type Key = (Option<String>, Resources, u32);
         let mut groups: Vec<(Key, Vec<usize>)> = Vec::new();
@@ -241,7 +246,14 @@ impl SlurmExecutor {
             }
         }
         let mut jobs: Vec<Option<SlurmJob>> = vec![None; batch.len()];
-        for ((partition, resources, nice), members) in groups {
+        let chunk = self.config.max_array.max(1);
+        let arrays = groups.into_iter().flat_map(|(key, members)| {
+            members
+                .chunks(chunk)
+                .map(|c| (key.clone(), c.to_vec()))
+                .collect::<Vec<_>>()
+        });
+        for ((partition, resources, nice), members) in arrays {
             let tasks: Vec<Digest> = members.iter().map(|&i| batch[i].task).collect();
             let array_job = self
                 .submit_array(&tasks, partition.as_deref(), resources, nice)
