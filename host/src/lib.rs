@@ -8,6 +8,7 @@
 
 pub mod dispatcher;
 mod error;
+pub mod executor;
 pub mod pipeline;
 mod provenance;
 pub use petri_schedule as schedule;

@@ -447,3 +447,9 @@ mod scale_out;
 
 #[path = "cli/governance.rs"]
 mod governance;
+
+#[path = "../../tests/support/slurm.rs"]
+mod slurm;
+
+#[path = "cli/slurm.rs"]
+mod slurm_exec;

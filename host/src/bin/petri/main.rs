@@ -2,6 +2,7 @@
 
 mod audit;
 mod client;
+mod exec;
 mod inspect;
 mod instruments;
 mod pipeline;
@@ -45,6 +46,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Run one stage (a .wasm) or a pipeline (a .toml).
     Run(run::Args),
+    /// Run one stored task by its digest (what a Slurm job runs; docs/slurm.md).
+    Exec(exec::Args),
     /// Show the provenance record of a run.
     Provenance(provenance::Args),
     /// Re-execute a pipeline run from the store and compare digests and fuel.
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Inspect(args) => inspect::main(&cli.data_dir, args).await,
             Command::Run(args) => run::main(&cli.data_dir, cli.database.as_deref(), args).await,
+            Command::Exec(args) => exec::main(&cli.data_dir, cli.database.as_deref(), args).await,
             Command::Provenance(args) => {
                 provenance::main(&cli.data_dir, cli.database.as_deref(), args).await
             }

@@ -1,0 +1,526 @@
+//! The Slurm executor: tasks become `petri exec` jobs submitted with `sbatch`, tracked with `scontrol`, cancelled with `scancel`.
+//!
+//! A batch of tasks with the same partition, resources and nice value is one
+//! job array: its script lists the task digests and `$SLURM_ARRAY_TASK_ID`
+//! picks one, so a fan-out over a thousand samples is one `sbatch`. Each
+//! array task runs `petri --data-dir D exec TASK --json` on a node that sees
+//! the shared data dir (and database); its stdout (`SPOOL/%A_%a.out`) ends
+//! with the [`ExecReport`] naming the sealed record.
+//!
+//! Jobs are tracked with `scontrol show job -o ARRAY_JOB_ID`, which also shows
+//! ended jobs (until `MinJobAge`); no `sacct` is needed, so clusters without
+//! accounting work. Every end state maps to a [`TaskOutcome`]
+//! (see `state.rs`). Jobs are submitted with `--no-requeue`: a job lost with
+//! its node is petri's to run again ([`Recovery::Requeue`]), so retries are
+//! counted in one place.
+
+pub mod priority;
+pub mod resources;
+pub mod show;
+pub mod state;
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::executor::exec::ExecReport;
+use crate::executor::outcome::{LostCause, Recovery, TaskOutcome};
+use crate::executor::task::Task;
+use crate::store::digest::Digest;
+use petri_schedule::{Priority, Span};
+
+use self::resources::Resources;
+use self::show::JobInfo;
+use self::state::JobState;
+
+/// How petri reaches a Slurm cluster.
+#[derive(Debug, Clone)]
+pub struct SlurmConfig {
+    /// The `petri` binary, at a path every node sees.
+    pub petri: PathBuf,
+    /// The data dir, at a path every node sees (a shared filesystem).
+    pub data_dir: PathBuf,
+    /// The database every node uses (`postgres://…` on a cluster); `None`:
+    /// the data dir's SQLite file. Handed to jobs through the environment
+    /// (`PETRI_DATABASE_URL`, exported by sbatch), never in a script.
+    pub database: Option<String>,
+    /// Job scripts and job output (`%A_%a.out`, `.err`), on a shared filesystem.
+    pub spool: PathBuf,
+    /// Instrument class → partition.
+    pub partitions: BTreeMap<String, String>,
+    /// The partition of a task without a class or of a class not in
+    /// `partitions`; `None`: the cluster's default partition.
+    pub default_partition: Option<String>,
+    /// `SLURM_CONF` for every Slurm command; `None`: the environment's.
+    pub slurm_conf: Option<PathBuf>,
+    /// More `sbatch` options for every job (`--account=…`, `--qos=…`).
+    pub sbatch_args: Vec<String>,
+    /// How often [`SlurmExecutor::wait`] asks `scontrol`.
+    pub poll: Duration,
+    /// Most tasks in one job array (Slurm's `MaxArraySize` is 1001 by
+    /// default, so indices 0–1000); a larger group is several arrays.
+    pub max_array: usize,
+}
+
+impl SlurmConfig {
+    /// A configuration with no partition map, no extra options and a 1 s poll.
+    pub fn new(petri: PathBuf, data_dir: PathBuf, spool: PathBuf) -> SlurmConfig {
+        SlurmConfig {
+            petri,
+            data_dir,
+            database: None,
+            spool,
+            partitions: BTreeMap::new(),
+            default_partition: None,
+            slurm_conf: None,
+            sbatch_args: Vec::new(),
+            poll: Duration::from_secs(1),
+            max_array: 1000,
+        }
+    }
+}
+
+/// A task to submit, with what decides where and in which order it runs.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub task: Digest,
+    pub resources: Resources,
+    /// The stage's instrument class (picks the partition).
+    pub class: Option<String>,
+    pub priority: Priority,
+    /// Effective slack from the scheduler (`None`: no deadline).
+    pub slack: Option<Span>,
+}
+
+impl Submission {
+    /// Task `digest` (which is `task`), normal priority, no class.
+    pub fn new(digest: Digest, task: &Task) -> Submission {
+        Submission {
+            task: digest,
+            resources: Resources::of(&task.limits),
+            class: None,
+            priority: Priority::Normal,
+            slack: None,
+        }
+    }
+}
+
+/// One submitted task: array task `index` of job `array_job`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SlurmJob {
+    pub task: Digest,
+    pub array_job: u64,
+    pub index: u32,
+}
+
+impl SlurmJob {
+    /// Slurm's name for it: `ARRAYJOB_INDEX`.
+    pub fn id(&self) -> String {
+        format!("{}_{}", self.array_job, self.index)
+    }
+}
+
+/// What Slurm says about a submitted task now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Known to Slurm in this state (`exit_code`/`signal` from `ExitCode=`).
+    Known {
+        state: JobState,
+        reason: String,
+        exit_code: i32,
+        signal: i32,
+    },
+    /// Slurm no longer knows the job (purged after `MinJobAge`).
+    Gone,
+}
+
+/// A task that ended on Slurm.
+#[derive(Debug, Clone)]
+pub struct SlurmEnd {
+    pub job: SlurmJob,
+    pub outcome: TaskOutcome,
+    /// The last Slurm state seen (`None`: the job was already gone).
+    pub state: Option<JobState>,
+    /// What `petri exec` reported, when it ran to its end.
+    pub report: Option<ExecReport>,
+}
+
+impl SlurmEnd {
+    pub fn recovery(&self) -> Recovery {
+        self.outcome.recovery()
+    }
+}
+
+/// Errors talking to Slurm.
+#[derive(Debug, thiserror::Error)]
+pub enum SlurmError {
+    #[error("running {command}: {source} (is slurm-wlm installed and on PATH?)")]
+    Spawn {
+        command: &'static str,
+        source: io::Error,
+    },
+    #[error("{command} failed ({status}): {stderr}")]
+    Failed {
+        command: &'static str,
+        status: String,
+        stderr: String,
+    },
+    #[error("sbatch printed `{0}`, not a job id")]
+    JobId(String),
+    #[error("scontrol show job: {0}")]
+    Parse(String),
+    #[error("spool {path}: {source}")]
+    Spool { path: PathBuf, source: io::Error },
+    #[error("{0} is not an absolute path (jobs run elsewhere)")]
+    Relative(PathBuf),
+}
+
+/// Submits tasks to Slurm and follows them to their end.
+#[derive(Debug, Clone)]
+pub struct SlurmExecutor {
+    config: SlurmConfig,
+}
+
+impl SlurmExecutor {
+    /// Checks the paths and creates the spool directory.
+    pub fn new(config: SlurmConfig) -> Result<SlurmExecutor, SlurmError> {
+        for path in [&config.petri, &config.data_dir, &config.spool] {
+            if !path.is_absolute() {
+                return Err(SlurmError::Relative(path.clone()));
+            }
+        }
+        std::fs::create_dir_all(&config.spool).map_err(|source| SlurmError::Spool {
+            path: config.spool.clone(),
+            source,
+        })?;
+        Ok(SlurmExecutor { config })
+    }
+
+    pub fn config(&self) -> &SlurmConfig {
+        &self.config
+    }
+
+    /// The partition for a task of `class`.
+    pub fn partition(&self, class: Option<&str>) -> Option<&str> {
+        class
+            .and_then(|c| self.config.partitions.get(c))
+            .or(self.config.default_partition.as_ref())
+            .map(String::as_str)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        if let Some(conf) = &self.config.slurm_conf {
+            cmd.env("SLURM_CONF", conf);
+        }
+        cmd.kill_on_drop(true);
+        cmd
+    }
+
+    async fn output(&self, command: &'static str, mut cmd: Command) -> Result<Output, SlurmError> {
+        cmd.output()
+            .await
+            .map_err(|source| SlurmError::Spawn { command, source })
+    }
+
+    /// Submits `batch`: one job array per (partition, resources, nice), in
+    /// order of first appearance (groups over `max_array` tasks are split).
+    /// Returns one job per submission, in order.
+    pub async fn submit(&self, batch: &[Submission]) -> Result<Vec<SlurmJob>, SlurmError> {
+        type Key = (Option<String>, Resources, u32);
+        let mut groups: Vec<(Key, Vec<usize>)> = Vec::new();
+        for (i, s) in batch.iter().enumerate() {
+            let key = (
+                self.partition(s.class.as_deref()).map(str::to_owned),
+                s.resources,
+                priority::nice(s.priority, s.slack),
+            );
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        let mut jobs: Vec<Option<SlurmJob>> = vec![None; batch.len()];
+        let chunk = self.config.max_array.max(1);
+        let arrays = groups.into_iter().flat_map(|(key, members)| {
+            members
+                .chunks(chunk)
+                .map(|c| (key.clone(), c.to_vec()))
+                .collect::<Vec<_>>()
+        });
+        for ((partition, resources, nice), members) in arrays {
+            let tasks: Vec<Digest> = members.iter().map(|&i| batch[i].task).collect();
+            let array_job = self
+                .submit_array(&tasks, partition.as_deref(), resources, nice)
+                .await?;
+            for (index, &i) in members.iter().enumerate() {
+                jobs[i] = Some(SlurmJob {
+                    task: batch[i].task,
+                    array_job,
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        Ok(jobs.into_iter().flatten().collect())
+    }
+
+    /// Writes the array's script and submits it; returns the array job id.
+    async fn submit_array(
+        &self,
+        tasks: &[Digest],
+        partition: Option<&str>,
+        resources: Resources,
+        nice: u32,
+    ) -> Result<u64, SlurmError> {
+        let script = self
+            .config
+            .spool
+            .join(format!("petri-{}.sh", uuid::Uuid::now_v7()));
+        std::fs::write(&script, self.script(tasks)).map_err(|source| SlurmError::Spool {
+            path: script.clone(),
+            source,
+        })?;
+        let spool = &self.config.spool;
+        let mut cmd = self.command("sbatch");
+        cmd.arg("--parsable")
+            .arg(format!("--array=0-{}", tasks.len().saturating_sub(1)))
+            .arg(format!("--job-name=petri-{}", &short(&tasks[0])))
+            .arg(format!("--output={}", spool.join("%A_%a.out").display()))
+            .arg(format!("--error={}", spool.join("%A_%a.err").display()))
+            .arg(format!("--chdir={}", spool.display()))
+            .arg(format!("--nice={nice}"))
+            .arg("--no-requeue")
+            .args(resources.sbatch_args());
+        if let Some(p) = partition {
+            cmd.arg(format!("--partition={p}"));
+        }
+        cmd.args(&self.config.sbatch_args).arg(&script);
+        if let Some(url) = &self.config.database {
+            cmd.env("PETRI_DATABASE_URL", url);
+        }
+        let out = checked("sbatch", self.output("sbatch", cmd).await?)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let id = text.trim().split(';').next().unwrap_or("");
+        id.parse()
+            .map_err(|_| SlurmError::JobId(text.trim().to_owned()))
+    }
+
+    /// The batch script of an array over `tasks`.
+    fn script(&self, tasks: &[Digest]) -> String {
+        let mut s = String::from(
+            "#!/bin/bash\n# petri: one task per array index (docs/slurm.md)\ntasks=(\n",
+        );
+        for t in tasks {
+            s.push_str(&t.to_hex());
+            s.push('\n');
+        }
+        s.push_str(")\n");
+        s.push_str(&format!(
+            "exec {} --data-dir {} exec \"${{tasks[$SLURM_ARRAY_TASK_ID]}}\" --json\n",
+            shell_quote(&self.config.petri),
+            shell_quote(&self.config.data_dir),
+        ));
+        s
+    }
+
+    /// `scontrol show job -o` for one array (every task, ended ones until `MinJobAge`);
+    /// empty if Slurm no longer knows it.
+    pub async fn show(&self, array_job: u64) -> Result<Vec<JobInfo>, SlurmError> {
+        let mut cmd = self.command("scontrol");
+        cmd.args(["show", "job", "-o", &array_job.to_string()]);
+        let out = self.output("scontrol", cmd).await?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("Invalid job id") {
+                return Ok(Vec::new());
+            }
+            return Err(failed("scontrol", &out));
+        }
+        show::parse(&String::from_utf8_lossy(&out.stdout)).map_err(SlurmError::Parse)
+    }
+
+    /// The status of each job, in order (one `scontrol` per array).
+    pub async fn status(&self, jobs: &[SlurmJob]) -> Result<Vec<JobStatus>, SlurmError> {
+        let mut shown: HashMap<u64, Vec<JobInfo>> = HashMap::new();
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if let Entry::Vacant(slot) = shown.entry(job.array_job) {
+                slot.insert(self.show(job.array_job).await?);
+            }
+            let infos = shown.get(&job.array_job).map_or(&[][..], Vec::as_slice);
+            let info = infos.iter().find(|i| {
+                i.array_job_id == Some(job.array_job) && i.array_tasks.contains(&job.index)
+            });
+            out.push(match info {
+                Some(i) => JobStatus::Known {
+                    state: i.state.clone(),
+                    reason: i.reason.clone(),
+                    exit_code: i.exit_code,
+                    signal: i.signal,
+                },
+                None => JobStatus::Gone,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Cancels the jobs (`scancel ARRAY_INDEX…`); ended jobs are left as they are.
+    pub async fn cancel(&self, jobs: &[SlurmJob]) -> Result<(), SlurmError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = self.command("scancel");
+        cmd.args(jobs.iter().map(SlurmJob::id));
+        checked("scancel", self.output("scancel", cmd).await?).map(drop)
+    }
+
+    /// What `petri exec` reported for a job: the last line of its output
+    /// that is an [`ExecReport`] for its task.
+    pub fn report(&self, job: &SlurmJob) -> Option<ExecReport> {
+        let path = self.output_path(job);
+        let text = std::fs::read_to_string(path).ok()?;
+        text.lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<ExecReport>(l).ok())
+            .find(|r| r.task == job.task)
+    }
+
+    /// Where a job's stdout goes.
+    pub fn output_path(&self, job: &SlurmJob) -> PathBuf {
+        self.config
+            .spool
+            .join(format!("{}_{}.out", job.array_job, job.index))
+    }
+
+    /// Polls until every job has ended; returns their ends in order. A job
+    /// that ended with a record but whose report is not visible yet (a
+    /// shared filesystem's attribute cache) is read again for up to
+    /// [`REPORT_POLLS`] polls before it is returned without one.
+    pub async fn wait(&self, jobs: &[SlurmJob]) -> Result<Vec<SlurmEnd>, SlurmError> {
+        let mut ends: Vec<Option<SlurmEnd>> = vec![None; jobs.len()];
+        let mut unreported = vec![0u32; jobs.len()];
+        loop {
+            let open: Vec<usize> = (0..jobs.len()).filter(|&i| ends[i].is_none()).collect();
+            if open.is_empty() {
+                return Ok(ends.into_iter().flatten().collect());
+            }
+            let pending: Vec<SlurmJob> = open.iter().map(|&i| jobs[i].clone()).collect();
+            for (i, status) in open.into_iter().zip(self.status(&pending).await?) {
+                ends[i] = self.end_of(&jobs[i], status).filter(|end| {
+                    let waiting = end.report.is_none()
+                        && matches!(end.outcome, TaskOutcome::Exited { exit } if exit.has_record());
+                    unreported[i] += u32::from(waiting);
+                    !waiting || unreported[i] > REPORT_POLLS
+                });
+            }
+            if ends.iter().any(Option::is_none) {
+                tokio::time::sleep(self.config.poll).await;
+            }
+        }
+    }
+
+    /// The end of `job` given its status; `None` while it is still going.
+    fn end_of(&self, job: &SlurmJob, status: JobStatus) -> Option<SlurmEnd> {
+        let (outcome, state, report) = match status {
+            JobStatus::Known {
+                state,
+                exit_code,
+                signal,
+                ..
+            } => (
+                state.outcome(exit_code, signal)?,
+                Some(state),
+                self.report(job),
+            ),
+            JobStatus::Gone => match self.report(job) {
+                Some(r) => (TaskOutcome::Exited { exit: r.exit }, None, Some(r)),
+                None => (
+                    TaskOutcome::Lost {
+                        cause: LostCause::Vanished,
+                    },
+                    None,
+                    None,
+                ),
+            },
+        };
+        Some(SlurmEnd {
+            job: job.clone(),
+            outcome,
+            state,
+            report,
+        })
+    }
+}
+
+/// Polls a job that ended with a record may wait for its report to appear.
+pub const REPORT_POLLS: u32 = 10;
+
+/// The first 12 hex digits of a digest (job names).
+fn short(d: &Digest) -> String {
+    d.to_hex().chars().take(12).collect()
+}
+
+/// `path` as one word for bash.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+fn failed(command: &'static str, out: &Output) -> SlurmError {
+    SlurmError::Failed {
+        command,
+        status: out.status.to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    }
+}
+
+fn checked(command: &'static str, out: Output) -> Result<Output, SlurmError> {
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(failed(command, &out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn script_lists_tasks_and_quotes_paths() {
+        let config = SlurmConfig::new(
+            PathBuf::from("/opt/petri's/petri"),
+            PathBuf::from("/shared/data dir"),
+            PathBuf::from("/shared/spool"),
+        );
+        let ex = SlurmExecutor { config };
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let s = ex.script(&[a, b]);
+        assert!(s.starts_with("#!/bin/bash\n"));
+        assert!(s.contains(&format!("tasks=(\n{a}\n{b}\n)\n")), "{s}");
+        assert!(
+            s.contains(r#"exec '/opt/petri'\''s/petri' --data-dir '/shared/data dir' exec "${tasks[$SLURM_ARRAY_TASK_ID]}" --json"#),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn classes_pick_partitions() {
+        let mut config = SlurmConfig::new("/p".into(), "/d".into(), "/s".into());
+        config.partitions.insert("sequencer".into(), "seq".into());
+        let ex = SlurmExecutor {
+            config: config.clone(),
+        };
+        assert_eq!(ex.partition(Some("sequencer")), Some("seq"));
+        assert_eq!(ex.partition(Some("other")), None);
+        assert_eq!(ex.partition(None), None);
+        config.default_partition = Some("compute".into());
+        let ex = SlurmExecutor { config };
+        assert_eq!(ex.partition(Some("other")), Some("compute"));
+    }
+}

@@ -1,0 +1,382 @@
+//! `petri exec` of stored tasks (twice: same digests and fuel; exit codes by outcome) and the Slurm
+//! executor against a real single-node cluster (tests/scripts/slurm.sh): same records as local,
+//! one job array per batch, partitions per class, nice by priority, `scancel` → cancelled.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use petri_host::executor::slurm::JobStatus;
+use petri_host::executor::slurm::state::JobState;
+use petri_host::executor::{
+    ExecReport, Executor, ExitKind, LocalExecutor, Recovery, SlurmConfig, SlurmExecutor,
+    Submission, Task, TaskOutcome,
+};
+use petri_host::schedule::Priority;
+use petri_host::{BlobStore, DataDir, Digest, EngineProfile, Limits};
+
+use super::slurm::shared;
+use super::{json, petri, stderr};
+
+/// A data dir with the testkit module in its store; returns the store and the module digest.
+fn store(data: &Path) -> (BlobStore, Digest) {
+    let blobs = BlobStore::open(DataDir::new(data).blobs()).unwrap();
+    let wasm = std::fs::read(petri_plugins::TESTKIT).unwrap();
+    let module = blobs.put(&wasm).unwrap();
+    (blobs, module)
+}
+
+/// A testkit task in `mode` over `input`, stored; returns its digest and the task.
+fn task(
+    blobs: &BlobStore,
+    module: Digest,
+    mode: &str,
+    input: &[u8],
+    limits: Limits,
+) -> (Digest, Task) {
+    let mut inputs = BTreeMap::new();
+    inputs.insert("data".to_owned(), blobs.put(input).unwrap());
+    let mut params = BTreeMap::new();
+    params.insert("mode".to_owned(), serde_json::json!(mode));
+    params.insert("record".to_owned(), serde_json::json!(1));
+    let t = Task::new(
+        module,
+        params,
+        inputs,
+        limits,
+        1,
+        EngineProfile::default().id(),
+    );
+    (t.store(blobs).unwrap(), t)
+}
+
+/// `petri exec TASK --json`: its report and exit code.
+fn exec(data: &Path, task: &Digest) -> (Option<ExecReport>, Option<i32>, String) {
+    let out = petri(data, &["exec", &task.to_hex(), "--json"]);
+    let report = serde_json::from_slice(&out.stdout).ok();
+    (report, out.status.code(), stderr(&out))
+}
+
+/// The record's `(outputs, fuel_used, outcome)`, through `petri provenance`.
+fn record(data: &Path, id: &str) -> serde_json::Value {
+    let out = petri(data, &["provenance", id, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = json(&out);
+    serde_json::json!({ "outputs": r["outputs"], "fuel": r["fuel_used"], "outcome": r["outcome"] })
+}
+
+fn small_fuel() -> Limits {
+    Limits {
+        fuel: 5_000_000,
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn exec_twice_gives_the_same_digests_and_fuel_and_exit_codes_name_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (blobs, module) = store(data);
+    let (copy, _) = task(
+        &blobs,
+        module,
+        "copy",
+        b"same bytes, same task",
+        Limits::default(),
+    );
+
+    let (first, code, err) = exec(data, &copy);
+    assert_eq!(code, Some(0), "{err}");
+    let first = first.unwrap();
+    let (second, code, _) = exec(data, &copy);
+    let second = second.unwrap();
+    assert_eq!(code, Some(0));
+    assert_eq!((first.exit, first.code), (ExitKind::Succeeded, 0));
+    assert_ne!(first.record, second.record, "two executions, two records");
+    let (a, b) = (record(data, &first.record), record(data, &second.record));
+    assert_eq!(a, b);
+    assert_eq!(
+        a["outputs"][0]["sha256"].as_str().unwrap(),
+        Digest::of(b"same bytes, same task").to_hex()
+    );
+    assert!(a["fuel"].as_u64().unwrap() > 0);
+
+    // A failure the record describes: fuel exhausted is exit 12.
+    let (spin, _) = task(&blobs, module, "spin", b"", small_fuel());
+    let (report, code, err) = exec(data, &spin);
+    assert_eq!(code, Some(12), "{err}");
+    let report = report.unwrap();
+    assert_eq!(report.exit, ExitKind::FuelExhausted);
+    assert_eq!(
+        record(data, &report.record)["outcome"]["failure"]["kind"],
+        "fuel-exhausted"
+    );
+
+    // A stage error of a declared kind is 10.
+    let (fail, _) = task(&blobs, module, "fail", b"", Limits::default());
+    assert_eq!(exec(data, &fail).1, Some(10));
+
+    // Another engine profile: 3, no record, the reason on stderr.
+    let mut foreign = Task::load(&blobs, &copy).unwrap();
+    foreign.engine_profile_id = Digest::of(b"a petri built differently");
+    let foreign = foreign.store(&blobs).unwrap();
+    let (report, code, err) = exec(data, &foreign);
+    assert_eq!((report, code), (None, Some(3)));
+    assert!(err.contains("engine profile"), "{err}");
+
+    // A task that is not in the store: 2.
+    let (_, code, err) = exec(data, &Digest::of(b"no such task"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not in the store"), "{err}");
+}
+
+/// An executor on the shared test cluster for the data dir `data`.
+fn executor(data: &Path, poll: Duration) -> SlurmExecutor {
+    let mut config = SlurmConfig::new(
+        PathBuf::from(env!("CARGO_BIN_EXE_petri")),
+        data.to_owned(),
+        data.join("spool"),
+    );
+    config.slurm_conf = Some(shared().conf.clone());
+    config
+        .partitions
+        .insert("sequencer".into(), "sequencer".into());
+    config.poll = poll;
+    SlurmExecutor::new(config).unwrap()
+}
+
+/// A data dir under /tmp that jobs (root, another process) can reach.
+fn shared_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("petri-slurm-data")
+        .tempdir_in("/tmp")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_on_slurm_gives_the_record_digests_and_fuel_of_petri_exec() {
+    let dir = shared_tempdir();
+    let data = dir.path();
+    let (blobs, module) = store(data);
+    let (copy, _) = task(
+        &blobs,
+        module,
+        "copy",
+        b"local and on a node",
+        Limits::default(),
+    );
+    let (spin, spin_task) = task(&blobs, module, "spin", b"", small_fuel());
+
+    let (local, code, err) = exec(data, &copy);
+    assert_eq!(code, Some(0), "{err}");
+    let local = record(data, &local.unwrap().record);
+
+    let slurm = executor(data, Duration::from_millis(200));
+    let copy_task = Task::load(&blobs, &copy).unwrap();
+    let jobs = slurm
+        .submit(&[
+            Submission::new(copy, &copy_task),
+            Submission::new(spin, &spin_task),
+        ])
+        .await
+        .unwrap();
+    let ends = slurm.wait(&jobs).await.unwrap();
+
+    assert_eq!(ends[0].state, Some(JobState::Completed));
+    assert_eq!(
+        ends[0].outcome,
+        TaskOutcome::Exited {
+            exit: ExitKind::Succeeded
+        }
+    );
+    assert_eq!(ends[0].recovery(), Recovery::Record);
+    let report = ends[0]
+        .report
+        .clone()
+        .expect("petri exec's report in the job output");
+    assert_eq!(report.task, copy);
+    assert_eq!(
+        record(data, &report.record),
+        local,
+        "same outputs, fuel and outcome as local"
+    );
+
+    // A failed stage is a FAILED job whose exit code names the failure.
+    assert_eq!(ends[1].state, Some(JobState::Failed));
+    assert_eq!(
+        ends[1].outcome,
+        TaskOutcome::Exited {
+            exit: ExitKind::FuelExhausted
+        }
+    );
+    let spun = ends[1].report.clone().unwrap();
+    assert_eq!(
+        record(data, &spun.record)["outcome"]["failure"]["kind"],
+        "fuel-exhausted"
+    );
+    let (_, code, _) = exec(data, &spin);
+    assert_eq!(code, Some(12));
+}
+
+/// `scontrol show job -o ID` of the test cluster.
+fn scontrol_show(id: &str) -> String {
+    let out = shared()
+        .command("scontrol")
+        .args(["show", "job", "-o", id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_one_job_array_per_partition_with_nice_by_priority() {
+    let dir = shared_tempdir();
+    let data = dir.path();
+    let (blobs, module) = store(data);
+    let inputs: Vec<Vec<u8>> = (0..4).map(|i| format!("sample {i}").into_bytes()).collect();
+    let mut batch = Vec::new();
+    for input in &inputs {
+        let (d, t) = task(&blobs, module, "copy", input, Limits::default());
+        let mut s = Submission::new(d, &t);
+        s.priority = Priority::Urgent;
+        s.slack = Some(petri_host::schedule::Span::HOUR);
+        batch.push(s);
+    }
+    // The last one is of another instrument class: its own partition, its own array.
+    batch[3].class = Some("sequencer".into());
+
+    let slurm = executor(data, Duration::from_millis(200));
+    let jobs = slurm.submit(&batch).await.unwrap();
+    let array = jobs[0].array_job;
+    assert!(jobs[..3].iter().all(|j| j.array_job == array), "{jobs:?}");
+    assert_eq!(
+        jobs[..3].iter().map(|j| j.index).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_ne!(jobs[3].array_job, array);
+
+    let shown = scontrol_show(&array.to_string());
+    assert!(shown.contains(&format!("ArrayJobId={array} ")), "{shown}");
+    assert!(shown.contains("Partition=compute"), "{shown}");
+    // Urgent with an hour of slack: 10,000 + 60.
+    assert!(shown.contains("Nice=10060"), "{shown}");
+    let other = scontrol_show(&jobs[3].array_job.to_string());
+    assert!(other.contains("Partition=sequencer"), "{other}");
+
+    // Each array index ran its own task: copy's output is its input.
+    let ends = slurm.wait(&jobs).await.unwrap();
+    for (end, input) in ends.iter().zip(&inputs) {
+        assert_eq!(
+            end.outcome,
+            TaskOutcome::Exited {
+                exit: ExitKind::Succeeded
+            }
+        );
+        let r = record(data, &end.report.as_ref().unwrap().record);
+        assert_eq!(
+            r["outputs"][0]["sha256"].as_str().unwrap(),
+            Digest::of(input).to_hex()
+        );
+    }
+    // Slurm still shows the ended array with one line per task and ArrayTaskIds 0-2.
+    let shown = scontrol_show(&array.to_string());
+    for i in 0..3 {
+        assert!(shown.contains(&format!("ArrayTaskId={i} ")), "{shown}");
+    }
+
+    // Over `max_array` tasks, a group is split into several arrays.
+    let mut config = slurm.config().clone();
+    config.max_array = 2;
+    let split = SlurmExecutor::new(config).unwrap();
+    let jobs = split.submit(&batch[..3]).await.unwrap();
+    assert_eq!(jobs[0].array_job, jobs[1].array_job);
+    assert_ne!(jobs[1].array_job, jobs[2].array_job);
+    assert_eq!(jobs.iter().map(|j| j.index).collect::<Vec<_>>(), [0, 1, 0]);
+    for end in split.wait(&jobs).await.unwrap() {
+        assert_eq!(
+            end.outcome,
+            TaskOutcome::Exited {
+                exit: ExitKind::Succeeded
+            }
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scancel_of_a_running_task_is_the_cancelled_outcome() {
+    let dir = shared_tempdir();
+    let data = dir.path();
+    let (blobs, module) = store(data);
+    let (spin, t) = task(&blobs, module, "spin", b"", Limits::default());
+    let slurm = executor(data, Duration::from_millis(200));
+    let jobs = slurm.submit(&[Submission::new(spin, &t)]).await.unwrap();
+
+    let started = Instant::now();
+    loop {
+        let status = slurm.status(&jobs).await.unwrap();
+        match &status[0] {
+            JobStatus::Known {
+                state: JobState::Running,
+                ..
+            } => break,
+            JobStatus::Known { state, .. } if !state.is_final() => {}
+            other => panic!("the spinning task ended before it was cancelled: {other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not running after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let petri exec get into the stage.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    slurm.cancel(&jobs).await.unwrap();
+    let ends = slurm.wait(&jobs).await.unwrap();
+    assert_eq!(ends[0].state, Some(JobState::Cancelled));
+    assert_eq!(ends[0].outcome, TaskOutcome::Cancelled);
+    assert_eq!(ends[0].recovery(), Recovery::Stop);
+    assert!(
+        ends[0].report.is_none(),
+        "a cancelled task reports no record"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_seam_gives_the_same_records_locally_and_on_slurm() {
+    let dir = shared_tempdir();
+    let data = dir.path();
+    let (blobs, module) = store(data);
+    let batch: Vec<Submission> = [
+        ("copy", &b"one"[..], Limits::default()),
+        ("spin", b"", small_fuel()),
+    ]
+    .into_iter()
+    .map(|(mode, input, limits)| {
+        let (d, t) = task(&blobs, module, mode, input, limits);
+        Submission::new(d, &t)
+    })
+    .collect();
+
+    let petri = std::sync::Arc::new(petri_host::Petri::open(data).unwrap());
+    let state = petri_host::StateStore::open_in(data, None).await.unwrap();
+    let local = Executor::Local(LocalExecutor::new(petri, state));
+    let slurm = Executor::Slurm(executor(data, Duration::from_millis(200)));
+    let (here, there) = (
+        local.run(&batch).await.unwrap(),
+        slurm.run(&batch).await.unwrap(),
+    );
+
+    let exits = [ExitKind::Succeeded, ExitKind::FuelExhausted];
+    for ((h, t), exit) in here.iter().zip(&there).zip(exits) {
+        assert_eq!(h.outcome, TaskOutcome::Exited { exit });
+        assert_eq!(t.outcome, h.outcome);
+        let (h, t) = (h.report.as_ref().unwrap(), t.report.as_ref().unwrap());
+        assert_ne!(h.record, t.record);
+        assert_eq!(record(data, &h.record), record(data, &t.record));
+    }
+}
