@@ -14,4 +14,5 @@ pub(crate) mod lease;
 pub(crate) mod places;
 pub(crate) mod records;
 pub(crate) mod registry;
+pub(crate) mod registry_file;
 pub(crate) mod state;
