@@ -1,6 +1,8 @@
 //! The store suite, run against both backends: SQLite (embedded) and a real PostgreSQL started
 //! for the test. Claims are exclusive, leases lapse and are rescued, and a stale fencing token
-//! commits nothing.
+//! commits nothing; the module registry is in `store/registry.rs`.
+
+mod registry;
 
 use petri_host::server::{Claim, Claimed, RunEnd, RunRow, RunStatus, ServerStore};
 use petri_host::{Fence, GroupQuota, Places, Quota, QuotaKind, StateError, StateStore};
@@ -13,18 +15,28 @@ where
     F: Fn(ServerStore) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    on_both_urls(|url| {
+        let suite = &suite;
+        async move {
+            let state = StateStore::open_url(&url).await.unwrap();
+            suite(ServerStore::open(state)).await;
+        }
+    });
+}
+
+/// Runs `suite` with the URL of a fresh SQLite database, then of a fresh
+/// PostgreSQL one, for suites that open several pools on it (as several
+/// processes or daemons would).
+fn on_both_urls<F, Fut>(suite: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let dir = tempfile::tempdir().unwrap();
-    petri_tests::block_on(async {
-        let sqlite = StateStore::open(&dir.path().join("petri.sqlite"))
-            .await
-            .unwrap();
-        suite(ServerStore::open(sqlite)).await;
-    });
+    let sqlite = format!("sqlite:{}", dir.path().join("petri.sqlite").display());
+    petri_tests::block_on(suite(sqlite));
     let pg = Postgres::start();
-    petri_tests::block_on(async {
-        let state = StateStore::open_url(&pg.url).await.unwrap();
-        suite(ServerStore::open(state)).await;
-    });
+    petri_tests::block_on(suite(pg.url.clone()));
 }
 
 fn row(id: &str, group: &str, priority: &str) -> RunRow {

@@ -369,23 +369,10 @@ async fn resolve_module(
                     .map_err(|e| (format!("{e}"), None))
             })
     } else {
-        let registered = petri.registry().list().map_err(|e| (e.to_string(), None))?;
-        let Some(entry) = registered.iter().find(|e| e.name == reference) else {
-            let names: Vec<&str> = registered.iter().map(|e| e.name.as_str()).collect();
-            let hint = if names.is_empty() {
-                "no modules are registered; `petri plugin add <stage.wasm>` or give a path"
-                    .to_owned()
-            } else {
-                format!(
-                    "registered modules: {} (`petri plugin list`)",
-                    names.join(", ")
-                )
-            };
-            return Err((format!("unknown stage module `{reference}`"), Some(hint)));
-        };
+        let digest = registered(petri, reference).await?;
         let bytes = petri
             .blobs()
-            .read(&entry.sha256)
+            .read(&digest)
             .map_err(|e| (e.to_string(), None))?;
         petri
             .load_shared(&bytes)
@@ -397,6 +384,31 @@ async fn resolve_module(
         .await
         .map_err(|e| (format!("{e}"), None))?;
     Ok((stage, manifest))
+}
+
+/// The module registered under `name` in the host's registry (read from
+/// the database now: a name registered by another process is found).
+async fn registered(petri: &Petri, name: &str) -> Result<Digest, (String, Option<String>)> {
+    let unknown = || format!("unknown stage module `{name}`");
+    let Some(registry) = petri.registry() else {
+        let hint = "no module registry is open here; give a path or `sha256:`";
+        return Err((unknown(), Some(hint.to_owned())));
+    };
+    let failed = |e: crate::store::registry::RegistryError| (e.to_string(), None);
+    if let Some(entry) = registry.resolve(name).await.map_err(failed)? {
+        return Ok(entry.sha256);
+    }
+    let registered = registry.list().await.map_err(failed)?;
+    let names: Vec<&str> = registered.iter().map(|e| e.name.as_str()).collect();
+    let hint = if names.is_empty() {
+        "no modules are registered; `petri plugin add <stage.wasm>` or give a path".to_owned()
+    } else {
+        format!(
+            "registered modules: {} (`petri plugin list`)",
+            names.join(", ")
+        )
+    };
+    Err((unknown(), Some(hint)))
 }
 
 fn check_params(

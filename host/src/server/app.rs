@@ -17,10 +17,12 @@ use crate::stage::petri::Petri;
 use crate::store::daemon::{ServerStore, TokenRow};
 use crate::store::data_dir::DataDir;
 use crate::store::lease::Fence;
+use crate::store::registry::Registry;
 
 /// Shared by all handlers (behind an `Arc`) for the daemon's lifetime.
 pub struct AppState {
-    /// The host: blob store, compiled cache, records, registry.
+    /// The host: blob store, compiled cache, records, and the registry
+    /// validation resolves module names through.
     pub petri: Arc<Petri>,
     /// The state database's tables (the runner's and the daemon's).
     pub store: ServerStore,
@@ -113,6 +115,11 @@ impl AppState {
             }
             None => false,
         }
+    }
+
+    /// The module registry: in the database, shared by every daemon using it.
+    pub fn registry(&self) -> Registry {
+        Registry::new(self.store.state())
     }
 
     pub fn is_ready(&self) -> bool {

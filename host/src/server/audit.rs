@@ -18,14 +18,12 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sqlx::Executor;
 use utoipa::ToSchema;
 
 use super::app::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::store::daemon::ServerStore;
-use crate::store::db::Backend;
 use crate::store::digest::Digest;
 use crate::store::state::StateError;
 
@@ -138,12 +136,7 @@ fn entry(t: EntryTuple) -> AuditEntry {
 /// readers are not blocked.
 pub async fn append(store: &ServerStore, e: &NewAuditEntry) -> Result<AuditEntry, StateError> {
     let db = store.state().db();
-    let mut tx = db.begin_write().await?;
-    if db.backend() == Backend::Postgres {
-        (&mut *tx)
-            .execute("LOCK TABLE api_audit IN EXCLUSIVE MODE")
-            .await?;
-    }
+    let mut tx = db.begin_exclusive("api_audit").await?;
     let last: Option<(i64, String)> =
         sqlx::query_as("SELECT seq, hash FROM api_audit ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)

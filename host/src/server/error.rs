@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::Error;
+use crate::store::registry::RegistryError;
 use crate::store::state::StateError;
 
 /// Why the daemon cannot start or go on serving.
@@ -26,6 +27,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error(transparent)]
     Host(#[from] Error),
     #[error("{0}")]
@@ -124,6 +127,15 @@ impl ApiError {
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> ApiError {
         ApiError::internal(e.to_string())
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> ApiError {
+        match e {
+            e @ RegistryError::Conflict { .. } => ApiError::conflict(e.to_string()),
+            other => ApiError::internal(other.to_string()),
+        }
     }
 }
 

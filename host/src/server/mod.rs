@@ -92,6 +92,7 @@ pub async fn audit_check_anchor(
 use crate::dispatcher::{Dispatcher, fuel_history};
 use crate::stage::petri::Petri;
 use crate::store::data_dir::DataDir;
+use crate::store::registry::Registry;
 use crate::store::state::StateStore;
 
 /// Now, as the RFC 3339 text stored everywhere.
@@ -149,8 +150,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     clean_upload_leftovers(&DataDir::new(&config.data_dir))?;
-    let petri = Arc::new(Petri::open(&config.data_dir)?);
     let store = open_store(&config.data_dir, config.database.as_deref()).await?;
+    let registry = Registry::open_in(store.state(), &config.data_dir).await?;
+    let petri = Arc::new(Petri::open(&config.data_dir)?.with_registry(registry));
     if let Some(path) = &config.instruments {
         let instruments =
             crate::schedule::load_calendar(path).map_err(|e| ServerError::Config {

@@ -75,7 +75,9 @@ pub struct Petri {
     blobs: BlobStore,
     cache: CompiledCache,
     records: RecordStore,
-    registry: Registry,
+    /// The module registry pipelines name modules through (in the state
+    /// database, which `open` does not open): attached by `with_registry`.
+    registry: Option<Registry>,
     manifests: Mutex<HashMap<Digest, Manifest>>,
     /// Loaded modules shared by every plan that uses them (by digest), for as
     /// long as one of those plans holds them.
@@ -96,7 +98,7 @@ impl Petri {
             blobs,
             cache: CompiledCache::open(dir.compiled_cache())?,
             records,
-            registry: Registry::new(dir.registry()),
+            registry: None,
             profile,
             engine,
             linker,
@@ -114,8 +116,17 @@ impl Petri {
     pub fn records(&self) -> &RecordStore {
         &self.records
     }
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// This host with `registry` as the one pipelines name modules through.
+    pub fn with_registry(self, registry: Registry) -> Petri {
+        Petri {
+            registry: Some(registry),
+            ..self
+        }
+    }
+
+    /// The module registry, if one is attached ([`Petri::with_registry`]).
+    pub fn registry(&self) -> Option<&Registry> {
+        self.registry.as_ref()
     }
     pub fn cache(&self) -> &CompiledCache {
         &self.cache

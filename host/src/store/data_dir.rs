@@ -6,7 +6,8 @@
 //! <data-dir>/cache/compiled/         compiled components (see `cache`)
 //! <data-dir>/runs/<id>.json          records of older data dirs (read, never written:
 //!                                    records are blobs now, indexed in the database)
-//! <data-dir>/registry.json           module names → digests (`petri plugin add`)
+//! <data-dir>/registry.json           module names of older data dirs (imported into the
+//!                                    database's registry when it is opened; never written)
 //! <data-dir>/petri.sqlite            the state database, unless `--database` names one
 //! ```
 

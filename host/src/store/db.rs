@@ -112,4 +112,36 @@ impl Database {
             Backend::Postgres => self.pool.begin().await?,
         })
     }
+
+    /// A read-only transaction whose reads all see one snapshot (SQLite's
+    /// WAL gives a deferred transaction one from its first read; PostgreSQL
+    /// needs REPEATABLE READ).
+    pub async fn begin_snapshot(&self) -> Result<Transaction<'static, Any>, StateError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            (&mut *tx)
+                .execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// [`Database::begin_write`] in which writers of `table` also take turns
+    /// on PostgreSQL (a table lock in EXCLUSIVE MODE, which readers do not
+    /// wait for; on SQLite the write lock already serialises them): for a
+    /// check-then-insert whose check reads rows that may not exist yet.
+    pub async fn begin_exclusive(
+        &self,
+        table: &'static str,
+    ) -> Result<Transaction<'static, Any>, StateError> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            // `table` is a name in the code, never input.
+            let lock = format!("LOCK TABLE {table} IN EXCLUSIVE MODE");
+            sqlx::query(sqlx::AssertSqlSafe(lock))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
 }

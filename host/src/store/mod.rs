@@ -15,4 +15,5 @@ pub(crate) mod places;
 pub(crate) mod quota;
 pub(crate) mod records;
 pub(crate) mod registry;
+pub(crate) mod registry_file;
 pub(crate) mod state;

@@ -12,9 +12,6 @@
 
 use serde::Deserialize;
 
-use super::db::Backend;
-use sqlx::Executor;
-
 use super::state::{StateError, StateStore};
 
 /// A day, in milliseconds: the window of `fuel-per-day`.
@@ -116,13 +113,7 @@ impl Quota {
             Ok(left) => left,
             Err(e) => return Ok(Err(e)),
         };
-        let db = self.state.db();
-        let mut tx = db.begin_write().await?;
-        if db.backend() == Backend::Postgres {
-            (&mut *tx)
-                .execute("LOCK TABLE quota_fuel IN EXCLUSIVE MODE")
-                .await?;
-        }
+        let mut tx = self.state.db().begin_exclusive("quota_fuel").await?;
         let (run_used,): (i64,) = sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(fuel), 0) AS BIGINT) FROM quota_fuel WHERE run_id = $1",
         )

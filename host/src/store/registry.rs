@@ -1,22 +1,30 @@
-//! The module registry: names for stage components kept in the blob store.
+//! The module registry: names for stage components kept in the blob store, in the database.
 //!
 //! `petri plugin add stage.wasm` stores the bytes and records `name → digest`
 //! (the name and version come from the stage's own manifest); pipelines can
 //! then say `module = "fastq-qc"`. A name and version, once registered, mean
 //! those bytes: registering other bytes under them is refused unless forced,
-//! and every registration is kept in the name's history. The registry is one
-//! JSON file, changed under an exclusive lock (`registry.json.lock`) and
-//! replaced atomically, so a CLI and the daemon adding at once lose nothing.
+//! and every registration is kept in the name's history. The registry lives in
+//! the state database (`registry_current`, and the append-only
+//! `registry_history`), so every daemon sharing it sees the same names; each
+//! registration checks and inserts in one write transaction (the write lock on
+//! SQLite, a lock on `registry_history` on PostgreSQL), so adders in several
+//! processes at once lose nothing. Older data dirs' `registry.json` is
+//! imported when the registry is opened (`registry_file`).
 
-use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
 
-use crate::store::digest::Digest;
+use super::data_dir::DataDir;
+use super::db::Database;
+use super::digest::Digest;
+use super::state::{StateError, StateStore};
+
+/// The table whose lock (on PostgreSQL) registrations take turns on.
+pub(super) const LOCKED: &str = "registry_history";
 
 /// One registered module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +42,9 @@ pub struct Registration {
     /// RFC 3339; empty for registrations made before history was kept.
     #[serde(default)]
     pub added_at: String,
+    /// Whether it replaced other bytes registered under this name and version.
+    #[serde(default)]
+    pub forced: bool,
 }
 
 /// A name's current entry and every registration of it, oldest first.
@@ -43,21 +54,6 @@ pub struct NamedModule {
     pub entry: RegistryEntry,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Registration>,
-}
-
-impl NamedModule {
-    /// Its registrations; for a file written before history was kept, the
-    /// current entry (time unknown).
-    fn registrations(&self) -> Vec<Registration> {
-        if !self.history.is_empty() {
-            return self.history.clone();
-        }
-        vec![Registration {
-            version: self.entry.version.clone(),
-            sha256: self.entry.sha256,
-            added_at: String::new(),
-        }]
-    }
 }
 
 /// What [`Registry::add`] did.
@@ -71,14 +67,18 @@ pub enum Added {
     Replaced,
 }
 
-/// Errors of the registry file.
+/// Errors of the registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// An older data dir's `registry.json` could not be read.
     #[error("module registry {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("module registry {path} is damaged: {source}")]
     Parse {
-        path: PathBuf,
+        path: std::path::PathBuf,
         source: serde_json::Error,
     },
     #[error(
@@ -91,187 +91,247 @@ pub enum RegistryError {
         registered: Digest,
         offered: Digest,
     },
+    /// A digest in the registry's tables that is not a SHA-256 (edited by hand).
+    #[error("module registry: `{name}` has a damaged digest `{value}`")]
+    Damaged { name: String, value: String },
+    #[error("module registry: {0}")]
+    State(#[from] StateError),
 }
 
-/// Name → module, persisted under the data dir.
+impl From<sqlx::Error> for RegistryError {
+    fn from(e: sqlx::Error) -> RegistryError {
+        RegistryError::State(StateError::Sql(e))
+    }
+}
+
+/// Name → module, in the state database.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    path: PathBuf,
+    db: Database,
 }
 
+/// A row of `registry_current`: name, version, sha256.
+type EntryRow = (String, String, String);
+
+/// A row of `registry_history`: name, version, sha256, added_at, forced.
+type HistoryRow = (String, String, String, String, i64);
+
 impl Registry {
-    pub fn new(path: impl Into<PathBuf>) -> Registry {
-        Registry { path: path.into() }
-    }
-
-    fn io_err(&self) -> impl Fn(io::Error) -> RegistryError + '_ {
-        |source| RegistryError::Io {
-            path: self.path.clone(),
-            source,
+    /// The registry in `state`'s database.
+    pub fn new(state: &StateStore) -> Registry {
+        Registry {
+            db: state.db().clone(),
         }
     }
 
-    fn read(&self) -> Result<BTreeMap<String, NamedModule>, RegistryError> {
-        match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RegistryError::Parse {
-                path: self.path.clone(),
-                source,
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(source) => Err(self.io_err()(source)),
-        }
+    /// The registry in `state`'s database, once the names of the data dir
+    /// at `data_dir`'s older `registry.json` (if any) are imported into it.
+    pub async fn open_in(state: &StateStore, data_dir: &Path) -> Result<Registry, RegistryError> {
+        let registry = Registry::new(state);
+        registry
+            .import_file(&DataDir::new(data_dir).registry())
+            .await?;
+        Ok(registry)
     }
 
-    pub fn list(&self) -> Result<Vec<RegistryEntry>, RegistryError> {
-        Ok(self.read()?.into_values().map(|m| m.entry).collect())
+    pub(super) fn db(&self) -> &Database {
+        &self.db
     }
 
-    /// Every name with its registration history.
-    pub fn list_with_history(&self) -> Result<Vec<NamedModule>, RegistryError> {
-        Ok(self
-            .read()?
-            .into_values()
-            .map(|m| NamedModule {
-                history: m.registrations(),
-                entry: m.entry,
+    /// Every name's current entry, by name.
+    pub async fn list(&self) -> Result<Vec<RegistryEntry>, RegistryError> {
+        let rows: Vec<EntryRow> =
+            sqlx::query_as("SELECT name, version, sha256 FROM registry_current")
+                .fetch_all(self.db.pool())
+                .await?;
+        entries_of(rows)
+    }
+
+    /// Every name with its registration history, by name (one snapshot).
+    pub async fn list_with_history(&self) -> Result<Vec<NamedModule>, RegistryError> {
+        let mut tx = self.db.begin_snapshot().await?;
+        let current: Vec<EntryRow> =
+            sqlx::query_as("SELECT name, version, sha256 FROM registry_current")
+                .fetch_all(&mut *tx)
+                .await?;
+        let rows: Vec<HistoryRow> = sqlx::query_as(
+            "SELECT name, version, sha256, added_at, forced FROM registry_history ORDER BY seq",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut named: Vec<NamedModule> = entries_of(current)?
+            .into_iter()
+            .map(|entry| NamedModule {
+                entry,
+                history: Vec::new(),
             })
-            .collect())
+            .collect();
+        for row in rows {
+            let (name, registration) = registration_of(row)?;
+            if let Ok(i) = named.binary_search_by(|m| m.entry.name.as_str().cmp(&name)) {
+                named[i].history.push(registration);
+            }
+        }
+        Ok(named)
     }
 
-    pub fn resolve(&self, name: &str) -> Result<Option<RegistryEntry>, RegistryError> {
-        Ok(self.read()?.remove(name).map(|m| m.entry))
+    /// The current entry of `name`, if registered.
+    pub async fn resolve(&self, name: &str) -> Result<Option<RegistryEntry>, RegistryError> {
+        let row: Option<EntryRow> =
+            sqlx::query_as("SELECT name, version, sha256 FROM registry_current WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.db.pool())
+                .await?;
+        row.map(entry_of).transpose()
     }
 
     /// Makes `entry` the current module of its name and records it in the
     /// name's history; bytes other than those its name and version were
     /// ever registered with are refused ([`RegistryError::Conflict`]).
-    pub fn add(&self, entry: RegistryEntry) -> Result<Added, RegistryError> {
-        self.add_with(entry, false)
+    pub async fn add(&self, entry: RegistryEntry) -> Result<Added, RegistryError> {
+        self.add_with(entry, false).await
     }
 
     /// [`Registry::add`], replacing a conflicting registration when `force`
-    /// (the replaced one stays in the history).
-    pub fn add_with(&self, entry: RegistryEntry, force: bool) -> Result<Added, RegistryError> {
-        let _lock = self.lock()?;
-        let mut map = self.read()?;
-        let mut history = map
-            .get(&entry.name)
-            .map(NamedModule::registrations)
-            .unwrap_or_default();
-        let clash = history
-            .iter()
-            .rev()
-            .find(|r| r.version == entry.version && r.sha256 != entry.sha256);
-        if let (Some(r), false) = (clash, force) {
+    /// (the replaced one stays in the history). The check and the insert are
+    /// one write transaction.
+    pub async fn add_with(
+        &self,
+        entry: RegistryEntry,
+        force: bool,
+    ) -> Result<Added, RegistryError> {
+        let mut tx = self.db.begin_exclusive(LOCKED).await?;
+        let clash = clash(&mut tx, &entry).await?;
+        if let (Some(registered), false) = (clash, force) {
             return Err(RegistryError::Conflict {
                 name: entry.name,
                 version: entry.version,
-                registered: r.sha256,
+                registered,
                 offered: entry.sha256,
             });
         }
-        let current = map.get(&entry.name).map(|m| &m.entry);
-        if current == Some(&entry) {
+        if current(&mut tx, &entry.name).await?.as_ref() == Some(&entry) {
             return Ok(Added::Unchanged);
         }
-        let outcome = if clash.is_some() {
-            Added::Replaced
-        } else {
-            Added::New
-        };
-        history.push(Registration {
+        let registration = Registration {
             version: entry.version.clone(),
             sha256: entry.sha256,
             added_at: humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
-        });
-        map.insert(entry.name.clone(), NamedModule { entry, history });
-        self.write(&map)?;
-        Ok(outcome)
-    }
-
-    /// An exclusive lock on `<registry>.lock`, held while changing the file.
-    fn lock(&self) -> Result<File, RegistryError> {
-        let dir = self
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        fs::create_dir_all(&dir).map_err(self.io_err())?;
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
-        name.push(".lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(name))
-            .map_err(self.io_err())?;
-        file.lock().map_err(self.io_err())?;
-        Ok(file)
-    }
-
-    fn write(&self, map: &BTreeMap<String, NamedModule>) -> Result<(), RegistryError> {
-        let json = serde_json::to_vec_pretty(map).map_err(|source| RegistryError::Parse {
-            path: self.path.clone(),
-            source,
-        })?;
-        super::atomic::write(&self.path, &[&json]).map_err(self.io_err())
+            forced: clash.is_some(),
+        };
+        append(&mut tx, &entry.name, &registration).await?;
+        set_current(&mut tx, &entry).await?;
+        tx.commit().await?;
+        Ok(match clash {
+            Some(_) => Added::Replaced,
+            None => Added::New,
+        })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The bytes of the latest registration of `entry`'s name and version whose
+/// bytes are not `entry`'s, if any.
+async fn clash(
+    tx: &mut Transaction<'static, Any>,
+    entry: &RegistryEntry,
+) -> Result<Option<Digest>, RegistryError> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT sha256 FROM registry_history WHERE name = $1 AND version = $2 AND sha256 <> $3
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(&entry.name)
+    .bind(&entry.version)
+    .bind(entry.sha256.to_hex())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|(hex,)| digest(&entry.name, &hex)).transpose()
+}
 
-    fn entry(version: &str, bytes: &[u8]) -> RegistryEntry {
-        RegistryEntry {
-            name: "qc".into(),
-            version: version.into(),
-            sha256: Digest::of(bytes),
-        }
-    }
+/// The current entry of `name`, within `tx`.
+pub(super) async fn current(
+    tx: &mut Transaction<'static, Any>,
+    name: &str,
+) -> Result<Option<RegistryEntry>, RegistryError> {
+    let row: Option<EntryRow> =
+        sqlx::query_as("SELECT name, version, sha256 FROM registry_current WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.map(entry_of).transpose()
+}
 
-    #[test]
-    fn a_version_keeps_its_bytes_unless_forced_and_history_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = Registry::new(dir.path().join("registry.json"));
-        assert_eq!(r.add(entry("1.0", b"a")).unwrap(), Added::New);
-        assert_eq!(r.add(entry("1.0", b"a")).unwrap(), Added::Unchanged);
-        assert!(matches!(
-            r.add(entry("1.0", b"b")),
-            Err(RegistryError::Conflict { .. })
-        ));
-        assert_eq!(r.add(entry("2.0", b"c")).unwrap(), Added::New);
-        // 1.0 named `a` once: it still may not name other bytes.
-        assert!(r.add(entry("1.0", b"b")).is_err());
-        assert_eq!(
-            r.add_with(entry("1.0", b"b"), true).unwrap(),
-            Added::Replaced
-        );
-        let named = r.list_with_history().unwrap();
-        let versions: Vec<(&str, Digest)> = named[0]
-            .history
-            .iter()
-            .map(|h| (h.version.as_str(), h.sha256))
-            .collect();
-        assert_eq!(
-            versions,
-            [
-                ("1.0", Digest::of(b"a")),
-                ("2.0", Digest::of(b"c")),
-                ("1.0", Digest::of(b"b"))
-            ]
-        );
-        assert_eq!(r.resolve("qc").unwrap().unwrap(), entry("1.0", b"b"));
-    }
+/// Appends one registration of `name` to the history.
+pub(super) async fn append(
+    tx: &mut Transaction<'static, Any>,
+    name: &str,
+    r: &Registration,
+) -> Result<(), RegistryError> {
+    sqlx::query(
+        "INSERT INTO registry_history (name, version, sha256, added_at, forced)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(name)
+    .bind(&r.version)
+    .bind(r.sha256.to_hex())
+    .bind(&r.added_at)
+    .bind(i64::from(r.forced))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
-    #[test]
-    fn a_file_without_history_still_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("registry.json");
-        let old = serde_json::json!({"qc": {"name": "qc", "version": "1.0", "sha256": Digest::of(b"a").to_hex()}});
-        fs::write(&path, old.to_string()).unwrap();
-        let r = Registry::new(&path);
-        assert_eq!(r.list().unwrap(), [entry("1.0", b"a")]);
-        assert!(r.add(entry("1.0", b"b")).is_err());
-    }
+/// Makes `entry` its name's current module.
+pub(super) async fn set_current(
+    tx: &mut Transaction<'static, Any>,
+    entry: &RegistryEntry,
+) -> Result<(), RegistryError> {
+    sqlx::query(
+        "INSERT INTO registry_current (name, version, sha256) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256",
+    )
+    .bind(&entry.name)
+    .bind(&entry.version)
+    .bind(entry.sha256.to_hex())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn digest(name: &str, hex: &str) -> Result<Digest, RegistryError> {
+    hex.parse().map_err(|_| RegistryError::Damaged {
+        name: name.to_owned(),
+        value: hex.to_owned(),
+    })
+}
+
+fn entry_of((name, version, hex): EntryRow) -> Result<RegistryEntry, RegistryError> {
+    let sha256 = digest(&name, &hex)?;
+    Ok(RegistryEntry {
+        name,
+        version,
+        sha256,
+    })
+}
+
+/// Entries sorted by name as bytes (PostgreSQL's ORDER BY follows its collation).
+fn entries_of(rows: Vec<EntryRow>) -> Result<Vec<RegistryEntry>, RegistryError> {
+    let mut entries = rows
+        .into_iter()
+        .map(entry_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+fn registration_of(row: HistoryRow) -> Result<(String, Registration), RegistryError> {
+    let (name, version, hex, added_at, forced) = row;
+    let sha256 = digest(&name, &hex)?;
+    let registration = Registration {
+        version,
+        sha256,
+        added_at,
+        forced: forced != 0,
+    };
+    Ok((name, registration))
 }

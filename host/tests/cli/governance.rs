@@ -1,5 +1,6 @@
 //! `petri token list | revoke`, `petri audit list | verify` (an edited and a removed entry are
-//! named), and `petri plugin add` keeping a version's bytes unless `--force`.
+//! named), `petri plugin add` keeping a version's bytes unless `--force`, and an older data
+//! dir's `registry.json` imported into the database once.
 
 use std::path::Path;
 use std::process::Output;
@@ -228,4 +229,56 @@ fn a_registered_version_keeps_its_bytes_unless_forced() {
     for h in history {
         assert!(text.contains(h["sha256"].as_str().unwrap()), "{text}");
     }
+}
+
+#[test]
+fn an_older_data_dirs_registry_json_is_imported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Stores the bytes; the registry.json below names them, as petri wrote
+    // it before the registry was in the database.
+    let inspected = json(&ok(petri(
+        &data,
+        &["inspect", petri_plugins::TESTKIT, "--json"],
+    )));
+    let (name, version) = (
+        &inspected["manifest"]["name"],
+        &inspected["manifest"]["version"],
+    );
+    let name = name.as_str().unwrap();
+    let sha = &inspected["sha256"];
+    let old = serde_json::json!({ name: {
+        "name": name, "version": version, "sha256": sha,
+        "history": [{"version": version, "sha256": sha, "added_at": "2026-01-01T00:00:00Z"}]
+    }});
+    let file = DataDir::new(&data).registry();
+    std::fs::write(&file, old.to_string()).unwrap();
+
+    let listed = json(&ok(petri(&data, &["plugin", "list", "--json"])));
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["sha256"], *sha);
+    assert_eq!(listed[0]["history"][0]["added_at"], "2026-01-01T00:00:00Z");
+    // The imported version keeps its bytes.
+    let mut bytes = std::fs::read(petri_plugins::TESTKIT).unwrap();
+    bytes.extend_from_slice(&[0, 5, 4, b'n', b'o', b't', b'e']);
+    let variant = dir.path().join("variant.wasm");
+    std::fs::write(&variant, &bytes).unwrap();
+    let refused = petri(&data, &["plugin", "add", variant.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("already registered"));
+    // A pipeline names it; opening again imports nothing more, and the file
+    // is left as it was.
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(dir.path().join("data.bin"), b"x").unwrap();
+    let text = format!(
+        "[inputs.data]\npath = \"data.bin\"\n\n[stages.a]\nmodule = {name:?}\n\
+         params = {{ mode = \"copy\" }}\ninputs = {{ data = \"inputs.data\" }}\n"
+    );
+    std::fs::write(&pipeline, text).unwrap();
+    ok(petri(&data, &["validate", pipeline.to_str().unwrap()]));
+    assert_eq!(
+        json(&ok(petri(&data, &["plugin", "list", "--json"]))),
+        listed
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), old.to_string());
 }

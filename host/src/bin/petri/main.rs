@@ -3,6 +3,7 @@
 mod audit;
 mod client;
 mod exec;
+mod host;
 mod inspect;
 mod instruments;
 mod pipeline;
@@ -105,8 +106,10 @@ fn main() -> ExitCode {
             Command::Verify(args) => {
                 verify::main(&cli.data_dir, cli.database.as_deref(), args).await
             }
-            Command::Validate(args) => validate::main(&cli.data_dir, args).await,
-            Command::Plugin(cmd) => plugin::main(&cli.data_dir, cmd).await,
+            Command::Validate(args) => {
+                validate::main(&cli.data_dir, cli.database.as_deref(), args).await
+            }
+            Command::Plugin(cmd) => plugin::main(&cli.data_dir, cli.database.as_deref(), cmd).await,
             Command::Serve(args) => {
                 let given = std::env::var_os(petri_host::DATA_DIR_ENV).is_some()
                     || cli.data_dir != std::path::Path::new(".petri");

@@ -9,7 +9,6 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use petri_host::pipeline::{EventCallback, RunEvent, RunOptions, RunRecord, run_plan, validate};
-use petri_host::{Petri, StateStore};
 
 pub async fn main(
     data_dir: &Path,
@@ -26,10 +25,8 @@ pub async fn main(
                 .with_context(|| format!("reading instruments calendar {}", path.display()))
         })
         .transpose()?;
-    let petri = Arc::new(
-        Petri::open(data_dir)
-            .with_context(|| format!("opening data dir {}", data_dir.display()))?,
-    );
+    let (petri, state) = crate::host::open(data_dir, database).await?;
+    let petri = Arc::new(petri);
     let plan = match validate(&petri, pipeline, samples).await {
         Ok(plan) => plan,
         Err(diagnostics) => {
@@ -43,7 +40,6 @@ pub async fn main(
             );
         }
     };
-    let state = StateStore::open_in(data_dir, database).await?;
     // A progress bar of (sample, stage) pairs on a terminal; quiet otherwise or with --json.
     let total = (plan.stages.len() * plan.samples.len()) as u64;
     let on_event: Option<EventCallback> = if json || !std::io::stderr().is_terminal() {

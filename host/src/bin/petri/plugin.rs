@@ -1,11 +1,12 @@
-//! `petri plugin add | list`: name stage modules in the data dir's registry. A name and version
-//! keep their bytes unless `--force`; every registration is kept in the name's history.
+//! `petri plugin add | list`: name stage modules in the registry of the state database
+//! (`--database`, else the data dir's). A name and version keep their bytes unless `--force`;
+//! every registration is kept in the name's history.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use petri_host::{Added, Petri, RegistryEntry};
+use petri_host::{Added, Petri, Registry, RegistryEntry};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -29,21 +30,25 @@ pub enum Command {
     },
 }
 
-pub async fn main(data_dir: &Path, cmd: Command) -> anyhow::Result<ExitCode> {
-    let petri = Petri::open(data_dir)
-        .with_context(|| format!("opening data dir {}", data_dir.display()))?;
+pub async fn main(
+    data_dir: &Path,
+    database: Option<&str>,
+    cmd: Command,
+) -> anyhow::Result<ExitCode> {
+    let (petri, state) = crate::host::open(data_dir, database).await?;
+    let registry = Registry::new(&state);
     match cmd {
         Command::Add { stages, force } => {
             for path in stages {
-                add(&petri, &path, force).await?;
+                add(&petri, &registry, &path, force).await?;
             }
         }
-        Command::List { json, history } => list(&petri, json, history)?,
+        Command::List { json, history } => list(&registry, json, history).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn add(petri: &Petri, path: &Path, force: bool) -> anyhow::Result<()> {
+async fn add(petri: &Petri, registry: &Registry, path: &Path, force: bool) -> anyhow::Result<()> {
     let stage = petri
         .load_file(path)
         .with_context(|| format!("loading {}", path.display()))?;
@@ -56,9 +61,9 @@ async fn add(petri: &Petri, path: &Path, force: bool) -> anyhow::Result<()> {
         version: m.version.clone(),
         sha256: stage.digest,
     };
-    let added = petri
-        .registry()
+    let added = registry
         .add_with(entry, force)
+        .await
         .with_context(|| format!("registering {}", path.display()))?;
     let note = match added {
         Added::New => "",
@@ -69,8 +74,8 @@ async fn add(petri: &Petri, path: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list(petri: &Petri, json: bool, history: bool) -> anyhow::Result<()> {
-    let named = petri.registry().list_with_history()?;
+async fn list(registry: &Registry, json: bool, history: bool) -> anyhow::Result<()> {
+    let named = registry.list_with_history().await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&named)?);
         return Ok(());
@@ -84,7 +89,8 @@ fn list(petri: &Petri, json: bool, history: bool) -> anyhow::Result<()> {
             } else {
                 &r.added_at
             };
-            println!("    {:<10} sha256:{}  {when}", r.version, r.sha256);
+            let forced = if r.forced { "  (forced)" } else { "" };
+            println!("    {:<10} sha256:{}  {when}{forced}", r.version, r.sha256);
         }
     }
     Ok(())

@@ -3,8 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
-use petri_host::Petri;
 use petri_host::pipeline::{Wire, validate};
 
 #[derive(clap::Args)]
@@ -19,9 +17,8 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let petri = Petri::open(data_dir)
-        .with_context(|| format!("opening data dir {}", data_dir.display()))?;
+pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow::Result<ExitCode> {
+    let (petri, _) = crate::host::open(data_dir, database).await?;
     match validate(&petri, &args.pipeline, args.samples.as_deref()).await {
         Ok(plan) => {
             if args.json {

@@ -78,18 +78,18 @@ async fn manifest_of(app: &AppState, digest: Digest, existed: bool) -> Result<Ma
 
 /// Registers `name@version → digest` (admins); 409 when that name and
 /// version already name other bytes.
-fn register(app: &AppState, manifest: &Manifest, digest: Digest) -> Result<(), ApiError> {
+async fn register(app: &AppState, manifest: &Manifest, digest: Digest) -> Result<(), ApiError> {
     let entry = RegistryEntry {
         name: manifest.name.clone(),
         version: manifest.version.clone(),
         sha256: digest,
     };
-    match app.petri.registry().add(entry) {
+    match app.registry().add(entry).await {
         Ok(_) => Ok(()),
         Err(e @ RegistryError::Conflict { .. }) => Err(ApiError::conflict(format!(
             "stored as sha256:{digest} but not registered: {e}"
         ))),
-        Err(e) => Err(ApiError::internal(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -149,7 +149,7 @@ pub async fn upload_module(
         .own_blobs(&caller.group, &[(hex.clone(), size)])
         .await?;
     if caller.admin && query.register.unwrap_or(true) {
-        register(&app, &manifest, digest)?;
+        register(&app, &manifest, digest).await?;
     }
     let row = app
         .store
@@ -195,11 +195,7 @@ async fn sees_module(app: &AppState, caller: &Caller, hex: &str) -> Result<bool,
     if caller.admin || app.store.owns_blob(&caller.group, hex).await? {
         return Ok(true);
     }
-    let registered = app
-        .petri
-        .registry()
-        .list()
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let registered = app.registry().list().await?;
     Ok(registered.iter().any(|e| e.sha256.to_hex() == hex))
 }
 
