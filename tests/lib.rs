@@ -205,7 +205,7 @@ impl LambdaRun {
     pub fn output(&self, stage_name: &str, port: &str) -> PathBuf {
         let s = stage(&self.run, stage_name);
         let o = s.outputs.iter().find(|o| o.port == port).unwrap();
-        self.fixture.petri.blobs().path_of(&o.sha256)
+        self.fixture.petri.blobs().local_path(&o.sha256).unwrap()
     }
 
     /// Copies a stage's output into the work dir as `name`.

@@ -35,6 +35,7 @@ pub use store::data_dir::{DATA_DIR_ENV, DataDir};
 pub use store::db::Backend;
 pub use store::digest::{Digest, Hasher, ParseDigestError};
 pub use store::lease::{DEFAULT_LEASE, Fence, epoch_ms};
+pub use store::objects::{Directory, Objects, ReadSeek};
 pub use store::places::{Place, Places};
 pub use store::quota::{Exhausted, GroupQuota, Quota, QuotaKind};
 pub use store::records::{RecordError, RecordStore};

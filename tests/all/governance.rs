@@ -323,6 +323,15 @@ fn leftover_temp_files_are_removed_when_the_daemon_starts() {
         std::fs::create_dir_all(&tmp).unwrap();
         let file = tmp.join(".tmpAbc123");
         std::fs::write(&file, b"half an upload").unwrap();
+        // Left by a process killed a while ago (a fresh file may be one
+        // another process is about to lock and write).
+        let ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(ago)
+            .unwrap();
         leftover = Some(file);
     });
     let leftover = leftover.unwrap();

@@ -200,7 +200,7 @@ fn lambda_pipeline_runs_and_verifies_then_tampering_is_named() {
 
     // Tamper with a stored output: verify names the stage and port.
     let trimmed = qc.outputs.iter().find(|o| o.port == "trimmed").unwrap();
-    let blob = f.petri.blobs().path_of(&trimmed.sha256);
+    let blob = f.petri.blobs().local_path(&trimmed.sha256).unwrap();
     let original = std::fs::read(&blob).unwrap();
     overwrite(&blob, b"@forged\nA\n+\nI\n");
     let m = block_on(verify_run(&f.petri, &run)).unwrap();
@@ -222,7 +222,7 @@ fn lambda_pipeline_runs_and_verifies_then_tampering_is_named() {
     );
 
     // Tamper with the module: verify refuses to trust it.
-    let module = f.petri.blobs().path_of(&qc.module_sha256);
+    let module = f.petri.blobs().local_path(&qc.module_sha256).unwrap();
     let mut wasm = std::fs::read(&module).unwrap();
     let n = wasm.len() - 10;
     wasm[n] ^= 0xff;

@@ -19,7 +19,7 @@ fn qc(
 fn blob_to(petri: &Petri, r: &StageRecord, port: &str, dir: &Path) -> std::path::PathBuf {
     let out = r.outputs.iter().find(|o| o.port == port).unwrap();
     let path = dir.join(format!("{port}.fastq"));
-    std::fs::copy(petri.blobs().path_of(&out.sha256), &path).unwrap();
+    std::fs::copy(petri.blobs().local_path(&out.sha256).unwrap(), &path).unwrap();
     path
 }
 

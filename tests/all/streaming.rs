@@ -120,7 +120,10 @@ fn every_request_problem_is_reported_at_once() {
     }
     // Nothing was recorded for a rejected request: the module is the only blob.
     let blobs = walk(&dir.path().join("blobs/sha256"));
-    assert_eq!(blobs, vec![petri.blobs().path_of(&stage.digest)]);
+    assert_eq!(
+        blobs,
+        vec![petri.blobs().local_path(&stage.digest).unwrap()]
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ fn a_tampered_input_blob_fails_the_stage_as_integrity() {
     let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
     let digest = petri.blobs().put(b"the bytes that were stored").unwrap();
     overwrite(
-        &petri.blobs().path_of(&digest),
+        &petri.blobs().local_path(&digest).unwrap(),
         b"the bytes that were forged",
     );
     let mut req = request(&[("mode", "copy")], &[]);
@@ -70,7 +70,7 @@ fn a_tampered_cached_output_is_not_reused_and_is_healed() {
     let first = f.run(&path, false);
     assert_eq!(first.status, "completed");
     let out = stage(&first, "first").outputs[0].sha256;
-    let blob = f.petri.blobs().path_of(&out);
+    let blob = f.petri.blobs().local_path(&out).unwrap();
     overwrite(&blob, b"forged bytes\n");
 
     let again = f.run(&path, false);
@@ -199,7 +199,11 @@ fn an_edited_record_is_neither_reused_nor_exported_and_verify_names_it() {
     );
     let id = first.record_id.clone().unwrap();
     // The record is a blob, named by its digest (its seal).
-    let file = f.petri.blobs().path_of(&first.record_sha256.unwrap());
+    let file = f
+        .petri
+        .blobs()
+        .local_path(&first.record_sha256.unwrap())
+        .unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
     let edited = text.replacen("\"fuel_used\": ", "\"fuel_used\": 1", 1);
     assert_ne!(edited, text);

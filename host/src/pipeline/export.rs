@@ -98,7 +98,10 @@ pub fn write_ro_crate(petri: &Petri, run: &RunRecord, dir: &Path) -> Result<Path
     std::fs::create_dir_all(dir.join("modules")).map_err(io(dir))?;
     for (digest, rel) in files {
         let to = dir.join(rel);
-        std::fs::copy(petri.blobs().path_of(&digest), &to).map_err(io(&to))?;
+        petri
+            .blobs()
+            .copy_to(&digest, &to)
+            .map_err(|e| Error::State(e.to_string()))?;
     }
     let path = dir.join("ro-crate-metadata.json");
     let text = serde_json::to_string_pretty(&metadata).map_err(|e| Error::State(e.to_string()))?;

@@ -91,7 +91,6 @@ pub async fn audit_check_anchor(
 
 use crate::dispatcher::{Dispatcher, fuel_history};
 use crate::stage::petri::Petri;
-use crate::store::data_dir::DataDir;
 use crate::store::registry::Registry;
 use crate::store::state::StateStore;
 
@@ -108,26 +107,6 @@ pub async fn open_store(
 ) -> Result<ServerStore, ServerError> {
     let state = StateStore::open_in(data_dir, database).await?;
     Ok(ServerStore::open(state))
-}
-
-/// Removes what uploads and stage outputs left in `blobs/tmp` when a
-/// process stopped mid-write (nothing there is ever visible as a blob). The
-/// daemon owns its data dir: no other petri process should be writing
-/// blobs in it while the daemon starts.
-fn clean_upload_leftovers(data_dir: &DataDir) -> std::io::Result<()> {
-    let tmp = data_dir.blobs().join("tmp");
-    let entries = match std::fs::read_dir(&tmp) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_file() {
-            std::fs::remove_file(&path)?;
-        }
-    }
-    Ok(())
 }
 
 /// Binds `config.listen`.
@@ -149,10 +128,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    clean_upload_leftovers(&DataDir::new(&config.data_dir))?;
     let store = open_store(&config.data_dir, config.database.as_deref()).await?;
     let registry = Registry::open_in(store.state(), &config.data_dir).await?;
     let petri = Arc::new(Petri::open(&config.data_dir)?.with_registry(registry));
+    // What a killed process left mid-write; other processes' writes go on.
+    let removed = petri
+        .blobs()
+        .clean_staging()
+        .map_err(crate::error::Error::from)?;
+    if removed > 0 {
+        eprintln!("petri serve: removed {removed} leftover temp file(s) from blobs/tmp");
+    }
     if let Some(path) = &config.instruments {
         let instruments =
             crate::schedule::load_calendar(path).map_err(|e| ServerError::Config {

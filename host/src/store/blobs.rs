@@ -1,19 +1,24 @@
-//! The content-addressed blob store: every artifact is a file named by its SHA-256.
+//! The content-addressed blob store: every artifact is an object named by its SHA-256.
 //!
-//! Blobs are written to a temp file in the same filesystem, fsynced, then renamed
-//! into place and the directory fsynced, so a name under `sha256/` always means
-//! the complete bytes: nothing half-written is ever visible as complete.
+//! Blobs are written to a temp file on local disk (`tmp/`), hashed as they
+//! are written, fsynced, then published under their digest by the
+//! [`Objects`] backend at once, so a name always means the complete bytes:
+//! nothing half-written is ever visible as complete. The backend today is a
+//! directory every daemon shares (`objects::Directory`).
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::store::digest::{Digest, Hasher};
+use crate::store::objects::{Directory, Objects, ReadSeek};
 
-/// A blob store rooted at a directory.
+/// A blob store: local staging under `root`, objects in a backend.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    objects: Arc<dyn Objects>,
 }
 
 /// Errors of the blob store.
@@ -35,62 +40,83 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CasError + '_ {
 }
 
 impl BlobStore {
-    /// Opens (creating if needed) a store under `root`.
+    /// Opens (creating if needed) a store under `root`, its objects in `root/sha256`.
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore, CasError> {
         let root = root.into();
-        for dir in [root.join("sha256"), root.join("tmp")] {
-            fs::create_dir_all(&dir).map_err(io_at(&dir))?;
-        }
-        Ok(BlobStore { root })
+        let objects = Directory::open(&root).map_err(io_at(&root))?;
+        BlobStore::with_objects(root, Arc::new(objects))
     }
 
-    /// Where the blob named `digest` lives (whether or not it exists).
-    pub fn path_of(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.to_hex();
-        self.root.join("sha256").join(&hex[..2]).join(hex)
+    /// A store staging under `root` and keeping its objects in `objects`.
+    pub fn with_objects(root: PathBuf, objects: Arc<dyn Objects>) -> Result<BlobStore, CasError> {
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&tmp).map_err(io_at(&tmp))?;
+        Ok(BlobStore { root, objects })
+    }
+
+    /// A file holding the blob named `digest` (whether or not it exists),
+    /// when the backend keeps local files.
+    pub fn local_path(&self, digest: &Digest) -> Option<PathBuf> {
+        self.objects.local_path(digest)
     }
 
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.path_of(digest).is_file()
+        self.objects.size(digest).is_ok()
+    }
+
+    /// Maps a backend error about `digest` to the store's.
+    fn error(&self, digest: &Digest, e: io::Error) -> CasError {
+        match e.kind() {
+            io::ErrorKind::NotFound => CasError::Missing(*digest),
+            _ => CasError::Io {
+                path: self.objects.describe(digest),
+                source: e,
+            },
+        }
     }
 
     /// Whether a stored blob's bytes still hash to its name. Reads it whole:
     /// the cost of one SHA-256 pass over the blob.
     pub fn verify(&self, digest: &Digest) -> Result<bool, CasError> {
-        let path = self.path_of(digest);
         let mut file = io::BufReader::with_capacity(1 << 16, self.open_blob(digest)?);
         let mut hasher = Hasher::default();
-        io::copy(&mut file, &mut hasher).map_err(io_at(&path))?;
+        io::copy(&mut file, &mut hasher).map_err(|e| self.error(digest, e))?;
         Ok(hasher.finish().0 == *digest)
     }
 
     /// The size in bytes of a stored blob.
     pub fn size_of(&self, digest: &Digest) -> Result<u64, CasError> {
-        let path = self.path_of(digest);
-        match std::fs::metadata(&path) {
-            Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CasError::Missing(*digest)),
-            Err(e) => Err(CasError::Io { path, source: e }),
-        }
+        self.objects.size(digest).map_err(|e| self.error(digest, e))
     }
 
     /// Opens a stored blob for reading.
-    pub fn open_blob(&self, digest: &Digest) -> Result<File, CasError> {
-        let path = self.path_of(digest);
-        File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => CasError::Missing(*digest),
-            _ => CasError::Io { path, source: e },
-        })
+    pub fn open_blob(&self, digest: &Digest) -> Result<Box<dyn ReadSeek>, CasError> {
+        self.objects.open(digest).map_err(|e| self.error(digest, e))
     }
 
     /// Reads a whole blob into memory (for small blobs such as modules).
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, CasError> {
         let mut bytes = Vec::new();
-        let path = self.path_of(digest);
         self.open_blob(digest)?
             .read_to_end(&mut bytes)
-            .map_err(io_at(&path))?;
+            .map_err(|e| self.error(digest, e))?;
         Ok(bytes)
+    }
+
+    /// Writes a copy of the blob to `to` (a new file), returning its size.
+    pub fn copy_to(&self, digest: &Digest, to: &Path) -> Result<u64, CasError> {
+        if let Some(from) = self.local_path(digest) {
+            return fs::copy(&from, to).map_err(|e| self.error(digest, e));
+        }
+        let mut out = File::create(to).map_err(io_at(to))?;
+        io::copy(&mut self.open_blob(digest)?, &mut out).map_err(io_at(to))
+    }
+
+    /// Removes a blob (nothing when it is not there).
+    pub fn remove(&self, digest: &Digest) -> Result<(), CasError> {
+        self.objects
+            .remove(digest)
+            .map_err(|e| self.error(digest, e))
     }
 
     /// Stores `bytes`, returning their digest.
@@ -108,6 +134,23 @@ impl BlobStore {
         w.commit()
     }
 
+    /// Removes what processes killed mid-write left in the staging dir and
+    /// returns how many files. A file still being written (by any process
+    /// sharing the store: its writer holds a lock on it) or younger than a
+    /// minute (just created, not locked yet) is kept.
+    pub fn clean_staging(&self) -> Result<usize, CasError> {
+        let tmp = self.root.join("tmp");
+        let mut removed = 0;
+        for entry in fs::read_dir(&tmp).map_err(io_at(&tmp))? {
+            let path = entry.map_err(io_at(&tmp))?.path();
+            if abandoned(&path) {
+                fs::remove_file(&path).map_err(io_at(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Starts a new blob; nothing is visible until [`BlobWriter::commit`].
     pub fn writer(&self) -> Result<BlobWriter, CasError> {
         self.new_writer(Some(Hasher::default()))
@@ -122,6 +165,8 @@ impl BlobStore {
     fn new_writer(&self, hasher: Option<Hasher>) -> Result<BlobWriter, CasError> {
         let tmp_dir = self.root.join("tmp");
         let file = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io_at(&tmp_dir))?;
+        // Held while the blob is written: `clean_staging` leaves it alone.
+        file.as_file().lock().map_err(io_at(file.path()))?;
         Ok(BlobWriter {
             store: self.clone(),
             file: io::BufWriter::with_capacity(1 << 16, file),
@@ -129,6 +174,18 @@ impl BlobStore {
             len: 0,
         })
     }
+}
+
+/// Whether the staged file at `path` was left by a writer that is gone:
+/// older than a minute, and nobody holds its lock.
+fn abandoned(path: &Path) -> bool {
+    let old = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() >= 60);
+    // The probe's own lock ends when the file is closed, at the end of this call.
+    old && File::open(path).is_ok_and(|f| f.try_lock().is_ok())
 }
 
 /// A blob being written. Dropping it without `commit` discards the bytes.
@@ -165,17 +222,19 @@ impl BlobWriter {
         let BlobWriter {
             store, file, len, ..
         } = self;
-        let target = store.path_of(&digest);
         let tmp = file.into_inner().map_err(|e| CasError::Io {
-            path: target.clone(),
+            path: store.root.join("tmp"),
             source: e.into_error(),
         })?;
-        if target.is_file() && store.verify(&digest).unwrap_or(false) {
+        if store.contains(&digest) && store.verify(&digest).unwrap_or(false) {
             // Same name, same bytes: the blob is already durable. A stored copy
             // that no longer matches its name is replaced (healed) below.
             return Ok((digest, len));
         }
-        super::atomic::persist(tmp, &target).map_err(io_at(&target))?;
+        store
+            .objects
+            .publish(tmp, &digest)
+            .map_err(|e| store.error(&digest, e))?;
         Ok((digest, len))
     }
 }
@@ -197,7 +256,102 @@ impl Write for BlobWriter {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
     use super::*;
+
+    /// A second backend, keeping objects in memory and no local files: what
+    /// the store needs of a backend is the `Objects` trait alone.
+    #[derive(Debug, Default)]
+    struct Memory(Mutex<HashMap<Digest, Vec<u8>>>);
+
+    impl Objects for Memory {
+        fn open(&self, digest: &Digest) -> io::Result<Box<dyn ReadSeek>> {
+            let map = self.0.lock().unwrap();
+            let bytes = map.get(digest).ok_or(io::ErrorKind::NotFound)?;
+            Ok(Box::new(io::Cursor::new(bytes.clone())))
+        }
+        fn size(&self, digest: &Digest) -> io::Result<u64> {
+            let map = self.0.lock().unwrap();
+            Ok(map.get(digest).ok_or(io::ErrorKind::NotFound)?.len() as u64)
+        }
+        fn publish(&self, staged: tempfile::NamedTempFile, digest: &Digest) -> io::Result<()> {
+            let bytes = fs::read(staged.path())?;
+            self.0.lock().unwrap().insert(*digest, bytes);
+            Ok(())
+        }
+        fn remove(&self, digest: &Digest) -> io::Result<()> {
+            self.0.lock().unwrap().remove(digest);
+            Ok(())
+        }
+        fn local_path(&self, _: &Digest) -> Option<PathBuf> {
+            None
+        }
+        fn describe(&self, digest: &Digest) -> PathBuf {
+            PathBuf::from(format!("memory:{digest}"))
+        }
+    }
+
+    #[test]
+    fn cleaning_the_staging_dir_spares_files_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+        let leftover = dir.path().join("tmp/.tmpLeft");
+        fs::write(&leftover, b"half").unwrap();
+        File::options()
+            .write(true)
+            .open(&leftover)
+            .unwrap()
+            .set_modified(ago)
+            .unwrap();
+        // Another process's blob in progress: old, but its writer holds the lock.
+        let mut writing = store.writer().unwrap();
+        writing.write_all(b"still going").unwrap();
+        writing.flush().unwrap();
+        let staged: Vec<PathBuf> = fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| *p != leftover)
+            .collect();
+        for p in &staged {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(ago)
+                .unwrap();
+        }
+        let young = dir.path().join("tmp/.tmpYoung");
+        fs::write(&young, b"just made").unwrap();
+        assert_eq!(store.clean_staging().unwrap(), 1);
+        assert!(!leftover.exists() && young.exists() && staged.iter().all(|p| p.exists()));
+        assert_eq!(writing.commit().unwrap().0, Digest::of(b"still going"));
+    }
+
+    #[test]
+    fn a_backend_without_local_files_stores_reads_verifies_copies_and_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            BlobStore::with_objects(dir.path().into(), Arc::new(Memory::default())).unwrap();
+        let d = store.put(b"lambda").unwrap();
+        assert!(store.contains(&d) && store.verify(&d).unwrap());
+        assert_eq!(
+            (store.read(&d).unwrap(), store.size_of(&d).unwrap()),
+            (b"lambda".to_vec(), 6)
+        );
+        assert_eq!(store.local_path(&d), None);
+        let copy = dir.path().join("copy");
+        assert_eq!(store.copy_to(&d, &copy).unwrap(), 6);
+        assert_eq!(fs::read(&copy).unwrap(), b"lambda");
+        assert!(
+            !dir.path().join("sha256").exists(),
+            "nothing went to disk but staging"
+        );
+        store.remove(&d).unwrap();
+        assert!(matches!(store.read(&d), Err(CasError::Missing(_))));
+    }
 
     #[test]
     fn put_is_idempotent_and_named_by_digest() {

@@ -374,7 +374,8 @@ fn an_edited_run_record_is_not_served() {
     let seal = block_on(state.seal_of(record)).unwrap().unwrap();
     let file = BlobStore::open(d.data.join("blobs"))
         .unwrap()
-        .path_of(&seal.parse().unwrap());
+        .local_path(&seal.parse().unwrap())
+        .unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
     overwrite(
         &file,

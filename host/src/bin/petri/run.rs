@@ -132,9 +132,12 @@ pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow
                 .find(|p| p.name == out.port)
                 .map_or("bin", |p| p.format.as_str());
             let target = dir.join(format!("{}.{format}", out.port));
-            std::fs::copy(petri.blobs().path_of(&out.sha256), &target).with_context(|| {
-                format!("copying output `{}` to {}", out.port, target.display())
-            })?;
+            petri
+                .blobs()
+                .copy_to(&out.sha256, &target)
+                .with_context(|| {
+                    format!("copying output `{}` to {}", out.port, target.display())
+                })?;
             exported.push(target);
         }
     }

@@ -119,7 +119,13 @@ pub async fn get_artifact(
         }
         Err(_) => return Err(not_found()),
     }
-    let path = app.petri.blobs().path_of(&digest);
+    // Served from the backend's local file (the directory backend); an
+    // object-store backend would answer with a ranged GET instead.
+    let path = app
+        .petri
+        .blobs()
+        .local_path(&digest)
+        .ok_or_else(|| ApiError::internal("this blob backend keeps no local files to serve"))?;
     let mut file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| not_found())?;

@@ -59,18 +59,20 @@ fn invalid_module(message: String) -> ApiError {
 /// stage are taken back out of the store unless they were there before.
 async fn manifest_of(app: &AppState, digest: Digest, existed: bool) -> Result<Manifest, ApiError> {
     let petri = app.petri.clone();
-    let path = app.petri.blobs().path_of(&digest);
     // Compiling is CPU-bound: off the async threads.
-    let loaded = tokio::task::spawn_blocking(move || petri.load_file(&path))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let wasm = petri.blobs().read(&digest)?;
+        petri.load(&wasm)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
     let described = match loaded {
         Ok(stage) => app.petri.describe(&stage).await,
         Err(e) => Err(e),
     };
     described.map_err(|e| {
         if !existed {
-            let _ = std::fs::remove_file(app.petri.blobs().path_of(&digest));
+            let _ = app.petri.blobs().remove(&digest);
         }
         invalid_module(e.to_string())
     })
