@@ -371,3 +371,57 @@ fn concurrent_grants_never_exceed_a_groups_fuel_per_day_nor_its_store() {
         assert_eq!(full.unwrap_err().kind, QuotaKind::StoreBytes);
     });
 }
+
+#[test]
+fn a_late_heartbeat_keeps_the_place_until_the_run_is_claimed_again() {
+    on_both(|store| async move {
+        // `other` holds a claim good until far in the future; `slow`'s ran out
+        // long ago, but nobody has claimed it again yet.
+        let far = 4_000_000_000_000;
+        store
+            .insert_run(&row("other", "g", "normal"), 0, "")
+            .await
+            .unwrap();
+        let other = claim(&store, "b", far).await.unwrap().fence;
+        store
+            .insert_run(&row("slow", "g", "normal"), 0, "")
+            .await
+            .unwrap();
+        let slow = claim(&store, "a", 0).await.unwrap().fence;
+        assert_eq!(
+            (other.run_id.as_str(), slow.run_id.as_str()),
+            ("other", "slow")
+        );
+        let capacity = std::collections::HashMap::from([("robot".to_owned(), 1)]);
+        // A place lease of 1 ms: it has run out by the time anyone else asks.
+        let places = |fence: &Fence| {
+            let lease = std::time::Duration::from_millis(1);
+            Places::new(
+                store.state().clone(),
+                fence.clone(),
+                0,
+                capacity.clone(),
+                lease,
+            )
+        };
+        let held = places(&slow).take("robot", "s/a").await.unwrap();
+        assert!(held.is_some());
+        let asks = places(&other);
+        let ask = tokio::spawn(async move { asks.take("robot", "s/b").await });
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        assert!(
+            !ask.is_finished(),
+            "the holder's claim stands: its place too"
+        );
+        // Another daemon claims the slow run again: the old claim's place is free.
+        let rescued = claim(&store, "c", far + 500).await.unwrap();
+        assert_eq!(rescued.fence.run_id, "slow");
+        let place = tokio::time::timeout(std::time::Duration::from_secs(10), ask)
+            .await
+            .expect("the lapsed place must be taken")
+            .unwrap()
+            .unwrap();
+        assert!(place.is_some());
+        drop(held);
+    });
+}

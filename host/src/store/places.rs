@@ -7,7 +7,11 @@
 //! find it full wait in `slot_waiters`; a free place goes to the most urgent
 //! waiter (run priority), then the longest waiting, whichever daemon it is on.
 //! Places and waits carry the run's fencing token and a lease: the heartbeat
-//! renews them with the run's; a dead daemon's lapse and are taken.
+//! renews them with the run's. A place whose lease ran out is taken only
+//! once its run has been re-claimed (a new token) or has ended: a daemon
+//! whose heartbeat is late under load still holds its places (the
+//! three-daemon chaos test saw three stages on a two-place instrument
+//! before), and a dead daemon's are freed when its runs are rescued.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -110,7 +114,12 @@ impl Places {
         let mut tx = db.begin_write().await?;
         lease::check(&mut tx, db.backend(), Some(fence)).await?;
         for sql in [
-            "DELETE FROM instrument_slots WHERE instrument = $1 AND lease_until < $2",
+            // A place lapses only once its claim is gone (the run re-claimed
+            // under another token, or ended): a holder whose heartbeat is
+            // merely late still runs its stage on the instrument.
+            "DELETE FROM instrument_slots WHERE instrument = $1 AND lease_until < $2
+             AND NOT EXISTS (SELECT 1 FROM api_runs r WHERE r.id = instrument_slots.run_id
+                 AND r.fence = instrument_slots.fence AND r.status IN ('VALIDATING', 'RUNNING'))",
             "DELETE FROM slot_waiters WHERE instrument = $1 AND lease_until < $2",
         ] {
             sqlx::query(sql)

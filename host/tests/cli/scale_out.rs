@@ -21,6 +21,10 @@ const LEASE_SECS: u64 = 3;
 /// Runs in the chaos test.
 const RUNS: usize = 50;
 
+/// The instrument the chaos test's second stages share across daemons, and its places.
+const ROBOT: &str = "robot";
+const ROBOT_PLACES: usize = 2;
+
 /// The tests here each load every core: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -141,6 +145,9 @@ impl Cluster {
         let pg = Postgres::start();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("shared");
+        let calendar =
+            format!("[instruments.{ROBOT}]\nclass = \"{ROBOT}\"\ncapacity = {ROBOT_PLACES}\n");
+        std::fs::write(dir.path().join("instruments.toml"), calendar).unwrap();
         let db = ["--database", pg.url.as_str()];
         let add = [&db[..], &["plugin", "add", petri_plugins::TESTKIT]].concat();
         ok_output(&petri(&data, &add));
@@ -166,7 +173,9 @@ impl Cluster {
     fn spawn(&self, id: &'static str) -> Node {
         let log = self.dir.path().join(format!("node-{id}.log"));
         let lease = LEASE_SECS.to_string();
+        let calendar = self.dir.path().join("instruments.toml");
         let flags = [
+            ["--instruments", calendar.to_str().unwrap()],
             ["--database", self.pg.url.as_str()],
             ["--node-id", id],
             ["--lease-secs", &lease],
@@ -418,6 +427,29 @@ fn events(run: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The most stages that ran on instrument `name` at once, from the recorded start and end
+/// times of every stage that succeeded, and how many did.
+fn most_at_once(runs: &[Value], name: &str) -> (usize, usize) {
+    let mut edges: Vec<(String, i32)> = Vec::new();
+    for run in runs {
+        for s in run["stages"].as_array().unwrap() {
+            if s["instrument"] == name && s["status"] == "succeeded" {
+                let time = |k: &str| s[k].as_str().unwrap().to_owned();
+                edges.push((time("started_at"), 1));
+                edges.push((time("finished_at"), -1));
+            }
+        }
+    }
+    // At one instant an end sorts before a start: a place freed, then taken.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in &edges {
+        now += step;
+        most = most.max(now);
+    }
+    (usize::try_from(most).unwrap(), edges.len() / 2)
+}
+
 fn count(events: &[(String, String)], kind: &str) -> usize {
     events.iter().filter(|(k, _)| k == kind).count()
 }
@@ -497,7 +529,12 @@ fn three_daemons_killed_paused_and_cancelled_end_every_run_once_with_the_same_di
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let began = Instant::now();
     let mut cluster = Cluster::new(&["a", "b", "c"]);
-    let pipelines = workloads(cluster.dir.path(), &pipeline([700, 800, 900]), RUNS);
+    // The second stage of every run needs the robot, whose places all daemons share.
+    let text = pipeline([700, 800, 900]).replace(
+        "[stages.second]\n",
+        &format!("[stages.second]\nresources = {{ instrument = \"{ROBOT}\" }}\n"),
+    );
+    let pipelines = workloads(cluster.dir.path(), &text, RUNS);
     let ids = cluster.submit_round_robin(&pipelines);
     let expected = references(cluster.dir.path(), &pipelines);
     let seed = SystemTime::now()
@@ -518,8 +555,10 @@ fn three_daemons_killed_paused_and_cancelled_end_every_run_once_with_the_same_di
         .map(|(id, a)| (id.as_str(), *a))
         .collect();
     let (mut rescues, mut recoveries, mut records) = (0, 0, Vec::new());
+    let mut runs = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         let run = cluster.status(&cluster.nodes[n % 3], id);
+        runs.push(run.clone());
         assert_claims_consistent(&run);
         let ev = events(&run);
         rescues += count(&ev, "rescued");
@@ -534,6 +573,10 @@ fn three_daemons_killed_paused_and_cancelled_end_every_run_once_with_the_same_di
         assert_eq!(cluster.sealed_root(&record), expected[n]["root"], "{run}");
         records.push((count(&ev, "rescued") == 0, record));
     }
+    // Three daemons never ran more stages on the robot than it has places.
+    let (most, ran) = most_at_once(&runs, ROBOT);
+    assert!(ran >= RUNS / 2, "only {ran} stages ran on the {ROBOT}");
+    assert!(most <= ROBOT_PLACES, "{most} stages on the {ROBOT} at once");
     // Re-executed from the shared store, byte for byte: rescued runs first.
     records.sort();
     for (_, record) in records.iter().take(3) {
