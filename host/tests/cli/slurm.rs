@@ -380,3 +380,145 @@ async fn the_executor_seam_gives_the_same_records_locally_and_on_slurm() {
         assert_eq!(record(data, &h.record), record(data, &t.record));
     }
 }
+
+/// `petri run ARGS… --json` with `SLURM_CONF` of the shared cluster; its JSON summary.
+fn run_json(data: &Path, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_petri"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("run")
+        .args(args)
+        .arg("--json")
+        .env("SLURM_CONF", &shared().conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    json(&out)
+}
+
+/// The array job ids of every job output in `spool` (`%A_%a.out`), with their indexes.
+fn spooled_jobs(spool: &Path) -> BTreeMap<u64, Vec<u32>> {
+    let mut jobs: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for entry in std::fs::read_dir(spool).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_suffix(".out") else {
+            continue;
+        };
+        let (job, index) = stem.split_once('_').unwrap();
+        jobs.entry(job.parse().unwrap())
+            .or_default()
+            .push(index.parse().unwrap());
+    }
+    for indexes in jobs.values_mut() {
+        indexes.sort_unstable();
+    }
+    jobs
+}
+
+/// `scontrol show job -o JOB`: one line per array task.
+fn scontrol(job: u64) -> String {
+    let out = shared()
+        .command("scontrol")
+        .args(["show", "job", "-o", &job.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_lambda_pipeline_on_slurm_has_the_run_root_of_a_local_run() {
+    let dir = shared_tempdir();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let text = std::fs::read_to_string(examples.join("lambda/pipeline.toml"))
+        .unwrap()
+        .replace(
+            "../data/lambda/",
+            &format!("{}/", examples.join("data/lambda").display()),
+        );
+    let pipeline = dir.path().join("lambda.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    let pipeline = pipeline.to_str().unwrap();
+    let (local, remote) = (dir.path().join("local"), dir.path().join("slurm"));
+    for data in [&local, &remote] {
+        let mut add = vec!["plugin", "add"];
+        add.extend(petri_plugins::ALL.iter().map(|(_, path)| *path));
+        let out = petri(data, &add);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    let here = run_json(&local, &[pipeline]);
+    let there = run_json(&remote, &[pipeline, "--executor", "slurm"]);
+    assert_eq!(here["status"], "completed");
+    assert_eq!(there["status"], "completed");
+    assert_eq!(there["root"], here["root"]);
+
+    // Every stage was a Slurm job: five `petri exec` outputs, each array
+    // known to scontrol as a completed petri job.
+    let jobs = spooled_jobs(&remote.join("slurm-spool"));
+    assert_eq!(jobs.values().map(Vec::len).sum::<usize>(), 5, "{jobs:?}");
+    for job in jobs.keys() {
+        let shown = scontrol(*job);
+        assert!(shown.contains("JobState=COMPLETED"), "{shown}");
+        assert!(shown.contains("JobName=petri-"), "{shown}");
+    }
+}
+
+const FAN_OUT: &str = r#"
+[inputs.data]
+
+[stages.copy]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.data" }
+"#;
+
+#[test]
+fn a_sample_sheet_fan_out_is_one_job_array() {
+    let dir = shared_tempdir();
+    let samples = ["s1", "s2", "s3", "s4"];
+    let mut sheet = String::from("sample\tdata\tcollected_at\tstability_hours\tpriority\n");
+    for s in samples {
+        std::fs::write(dir.path().join(format!("{s}.bin")), format!("sample {s}")).unwrap();
+        sheet.push_str(&format!("{s}\t{s}.bin\t2026-11-20T08:00:00Z\t72\tnormal\n"));
+    }
+    std::fs::write(dir.path().join("samples.tsv"), sheet).unwrap();
+    let pipeline = dir.path().join("fan-out.toml");
+    std::fs::write(
+        &pipeline,
+        FAN_OUT.replace("TESTKIT", petri_plugins::TESTKIT),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let spool = dir.path().join("spool");
+
+    let run = run_json(
+        &data,
+        &[
+            pipeline.to_str().unwrap(),
+            "--samples",
+            dir.path().join("samples.tsv").to_str().unwrap(),
+            "--executor",
+            "slurm",
+            "--slurm-spool",
+            spool.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["stages"].as_array().unwrap().len(), samples.len());
+
+    // One array job, one index per sample.
+    let jobs = spooled_jobs(&spool);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let (job, indexes) = jobs.iter().next().unwrap();
+    assert_eq!(indexes, &[0, 1, 2, 3]);
+    let shown = scontrol(*job);
+    assert_eq!(
+        shown
+            .lines()
+            .filter(|l| l.contains(&format!("ArrayJobId={job} ")))
+            .count(),
+        samples.len(),
+        "{shown}"
+    );
+}
