@@ -522,3 +522,69 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
         "{shown}"
     );
 }
+
+const SPIN: &str = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.spin]
+module = "TESTKIT"
+params = { mode = "spin" }
+inputs = { data = "inputs.data" }
+policy = { fuel = 1_000_000_000_000, wall-clock-secs = 600 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_run_cancels_its_slurm_jobs() {
+    let dir = shared_tempdir();
+    std::fs::write(dir.path().join("data.bin"), b"spin").unwrap();
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, SPIN.replace("TESTKIT", petri_plugins::TESTKIT)).unwrap();
+    let data = dir.path().join("data");
+    let petri = std::sync::Arc::new(petri_host::Petri::open(&data).unwrap());
+    let state = petri_host::StateStore::open_in(&data, None).await.unwrap();
+    let plan = petri_host::pipeline::validate(&petri, &path, None)
+        .await
+        .unwrap_or_else(|d| panic!("{d:#?}"));
+    let spool = data.join("spool");
+    let options = petri_host::pipeline::RunOptions {
+        executor: Some(Executor::Slurm(executor(&data, Duration::from_millis(200)))),
+        ..Default::default()
+    };
+    let run = tokio::spawn(async move {
+        petri_host::pipeline::run_plan(petri, &state, &plan, &options).await
+    });
+
+    // The stage's job is running once its output file exists.
+    let started = Instant::now();
+    let job = loop {
+        if spool.join("").is_dir()
+            && let Some(job) = spooled_jobs(&spool).keys().next()
+        {
+            break *job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no job started in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        scontrol(job).contains("JobState=RUNNING"),
+        "{}",
+        scontrol(job)
+    );
+
+    // Cancelling the run (dropping its future, as the daemon does) cancels the job.
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled());
+    let started = Instant::now();
+    while !scontrol(job).contains("JobState=CANCELLED") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not cancelled after 60 s: {}",
+            scontrol(job)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
