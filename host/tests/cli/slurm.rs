@@ -588,3 +588,70 @@ async fn cancelling_a_run_cancels_its_slurm_jobs() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[test]
+fn a_daemon_with_executor_slurm_runs_stages_as_jobs() {
+    use super::daemon;
+    let dir = shared_tempdir();
+    let data = dir.path().join("data");
+    let spool = dir.path().join("spool");
+    assert!(
+        petri(&data, &["plugin", "add", petri_plugins::TESTKIT])
+            .status
+            .success()
+    );
+    let token = petri(&data, &["token", "create", "--group", "lab"]);
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    let config = dir.path().join("petri.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "executor = \"slurm\"\n[slurm]\nslurm-conf = \"{}\"\nspool = \"{}\"\npoll-ms = 200\n",
+            shared().conf.display(),
+            spool.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("data.bin"), b"through the daemon").unwrap();
+    let pipeline = dir.path().join("copy.toml");
+    std::fs::write(
+        &pipeline,
+        "[inputs.data]\npath = \"data.bin\"\n\n[stages.copy]\nmodule = \"testkit\"\n\
+         params = { mode = \"copy\" }\ninputs = { data = \"inputs.data\" }\n",
+    )
+    .unwrap();
+
+    let log = dir.path().join("daemon.log");
+    let (mut child, url) = daemon::start(&data, &log, &["--config", config.to_str().unwrap()]);
+    let submitted = daemon::client(&url, &token, &["submit", pipeline.to_str().unwrap()]);
+    daemon::ok_output(&submitted);
+    let id = String::from_utf8(submitted.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let started = Instant::now();
+    let status = loop {
+        let runs = daemon::statuses(&url, &token).unwrap_or_default();
+        if let Some((_, s)) = runs.iter().find(|(r, s)| *r == id && daemon::finished(s)) {
+            break s.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        status,
+        "COMPLETED",
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let jobs = spooled_jobs(&spool);
+    assert_eq!(jobs.values().map(Vec::len).sum::<usize>(), 1, "{jobs:?}");
+    let shown = scontrol(*jobs.keys().next().unwrap());
+    assert!(shown.contains("JobState=COMPLETED"), "{shown}");
+}
