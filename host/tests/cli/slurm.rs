@@ -480,7 +480,7 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
     let mut sheet = String::from("sample\tdata\tcollected_at\tstability_hours\tpriority\n");
     for s in samples {
         std::fs::write(dir.path().join(format!("{s}.bin")), format!("sample {s}")).unwrap();
-        sheet.push_str(&format!("{s}\t{s}.bin\t2026-11-20T08:00:00Z\t72\tnormal\n"));
+        sheet.push_str(&format!("{s}\t{s}.bin\t2026-11-20T08:00:00Z\t72\turgent\n"));
     }
     std::fs::write(dir.path().join("samples.tsv"), sheet).unwrap();
     let pipeline = dir.path().join("fan-out.toml");
@@ -507,12 +507,14 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(run["stages"].as_array().unwrap().len(), samples.len());
 
-    // One array job, one index per sample.
+    // One array job, one index per sample, at the samples' priority.
     let jobs = spooled_jobs(&spool);
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     let (job, indexes) = jobs.iter().next().unwrap();
     assert_eq!(indexes, &[0, 1, 2, 3]);
     let shown = scontrol(*job);
+    // Urgent (tier 1) with no slack passed yet: the end of its tier.
+    assert!(shown.contains("Nice=19999"), "{shown}");
     assert_eq!(
         shown
             .lines()

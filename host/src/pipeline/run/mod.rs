@@ -15,7 +15,7 @@ use crate::pipeline::record::{
     CacheUse, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunRecord, RunStage, SheetRef, StageStatus,
 };
 use crate::pipeline::samples::Sample;
-use crate::schedule::{Instrument, ScheduleError, TaskId, TaskSpec, Timestamp};
+use crate::schedule::{Instrument, Priority, ScheduleError, TaskId, TaskSpec, Timestamp};
 use crate::stage::petri::Petri;
 use crate::store::digest::Digest;
 use crate::store::lease::Fence;
@@ -271,6 +271,8 @@ pub async fn run_plan(
                             instrument: &a.instrument,
                             attempt: a.attempt,
                         });
+                        // Checked when the run joined the scheduler (`profile`).
+                        let priority = sample.priority.parse().unwrap_or(Priority::Normal);
                         let (petri, state, stage, sample, task) = (
                             petri.clone(),
                             state.clone(),
@@ -283,6 +285,7 @@ pub async fn run_plan(
                             fence: options.fence.clone(),
                             quota: options.quota.clone(),
                             remote: remote.clone(),
+                            priority,
                         };
                         let (places, instrument) = (options.places.clone(), a.instrument.clone());
                         let job = running.spawn(async move {

@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::executor::{Recovery, SlurmExecutor, SlurmJob, Submission, Task};
 use crate::pipeline::plan::PlanStage;
 use crate::provenance::StageRecord;
+use crate::schedule::Priority;
 use crate::stage::params::RawParam;
 use crate::stage::petri::{InputSource, Petri, RunRequest};
 use crate::store::digest::Digest;
@@ -62,13 +63,14 @@ impl Remote {
     }
 
     /// Runs one attempt of `stage` as a Slurm job: builds and stores its
-    /// task, submits it (again after a lost job, up to [`MAX_REQUEUES`]
-    /// times) and reads its sealed record.
+    /// task, submits it at the sample's `priority` (no slack yet), again
+    /// after a lost job up to [`MAX_REQUEUES`] times, and reads its sealed record.
     pub(super) async fn attempt(
         &self,
         petri: &Arc<Petri>,
         stage: &PlanStage,
         request: &RunRequest,
+        priority: Priority,
     ) -> Result<Attempted, Error> {
         let task = task_of(petri, stage, request);
         let digest = task
@@ -76,6 +78,7 @@ impl Remote {
             .map_err(|e| Error::State(e.to_string()))?;
         let mut submission = Submission::new(digest, &task);
         submission.class = Some(stage.instrument.clone());
+        submission.priority = priority;
         let mut requeues = 0;
         loop {
             let end = self.run_once(submission.clone()).await?;

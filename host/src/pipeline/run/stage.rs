@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::pipeline::plan::{DecisionKind, PlanStage};
 use crate::pipeline::record::{Attempt, CacheUse, RunStage, StageStatus};
 use crate::provenance::{Outcome, PortData, StageRecord};
+use crate::schedule::Priority;
 use crate::stage::bindings::Decision;
 use crate::stage::failure::Failure;
 use crate::stage::limits::Limits;
@@ -41,7 +42,7 @@ pub(super) fn decision_kind(d: &Decision) -> DecisionKind {
     }
 }
 
-/// How a stage's result may be reused and committed.
+/// How a stage is executed, and how its result may be reused and committed.
 pub(super) struct Commit {
     /// Run it even when a cached result exists.
     pub(super) no_cache: bool,
@@ -53,6 +54,8 @@ pub(super) struct Commit {
     /// Where attempts run: `None` in this process (`Petri::run_sealed`),
     /// else as Slurm jobs.
     pub(super) remote: Option<Remote>,
+    /// The sample's priority (a Slurm job's nice value).
+    pub(super) priority: Priority,
 }
 
 /// Runs one stage with its policy, or reuses a cached result.
@@ -110,19 +113,18 @@ pub(super) async fn exec_stage(
             limits: granted_limits(fuel, stage.policy.wall_clock_secs, grant.as_ref()),
             attempt,
         };
-        let (record, seal) =
-            match run_attempt(petri, commit.remote.as_ref(), stage, request).await? {
-                Attempted::Record(record, seal) => (*record, seal),
-                Attempted::Unrecorded(reason) => {
-                    // No record, so no fuel is known to have been used.
-                    if let (Some(quota), Some(grant)) = (&commit.quota, &grant) {
-                        quota.settle(grant, 0).await?;
-                    }
-                    result.status = StageStatus::Failed;
-                    result.reason = Some(reason);
-                    break;
+        let (record, seal) = match run_attempt(petri, commit, stage, request).await? {
+            Attempted::Record(record, seal) => (*record, seal),
+            Attempted::Unrecorded(reason) => {
+                // No record, so no fuel is known to have been used.
+                if let (Some(quota), Some(grant)) = (&commit.quota, &grant) {
+                    quota.settle(grant, 0).await?;
                 }
-            };
+                result.status = StageStatus::Failed;
+                result.reason = Some(reason);
+                break;
+            }
+        };
         if let (Some(quota), Some(grant)) = (&commit.quota, &grant) {
             quota.settle(grant, record.fuel_used).await?;
         }
@@ -247,16 +249,20 @@ pub(super) async fn exec_stage(
 /// Runs one attempt in this process, or on Slurm through `remote`.
 async fn run_attempt(
     petri: &Arc<Petri>,
-    remote: Option<&Remote>,
+    commit: &Commit,
     stage: &PlanStage,
     request: RunRequest,
 ) -> Result<Attempted, Error> {
-    match remote {
+    match &commit.remote {
         None => {
             let (record, seal) = petri.run_sealed(&stage.module, request).await?;
             Ok(Attempted::Record(Box::new(record), seal))
         }
-        Some(remote) => remote.attempt(petri, stage, &request).await,
+        Some(remote) => {
+            remote
+                .attempt(petri, stage, &request, commit.priority)
+                .await
+        }
     }
 }
 
