@@ -55,6 +55,17 @@ pub enum ExitKind {
     Hook,
 }
 
+/// The kind's name as in JSON (`fuel-exhausted`).
+impl std::fmt::Display for ExitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        f.write_str(&name)
+    }
+}
+
 impl ExitKind {
     /// Every kind, in code order.
     pub const ALL: [ExitKind; 18] = [

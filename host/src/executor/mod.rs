@@ -7,9 +7,9 @@
 //! for every executor: `petri exec`'s exit code ([`ExitKind`], `exit.rs`) or
 //! the batch system's end state, and what to do next ([`Recovery`]).
 //!
-//! Phase 1 (this module): the task, `petri exec`, and both executors as
-//! libraries. The pipeline run loop still calls `Petri::run_sealed`
-//! directly; `docs/slurm.md` says what wiring `executor = "slurm"` in takes.
+//! The pipeline run loop picks one through `RunOptions::executor`: none or
+//! `Local` is `Petri::run_sealed` in-process; `Slurm` runs each attempt as a
+//! job (`pipeline/run/remote.rs`, `docs/slurm.md`).
 
 pub mod exec;
 pub mod exit;
@@ -27,7 +27,7 @@ pub use task::{TASK_SCHEMA, Task, TaskError};
 
 use crate::store::digest::Digest;
 
-/// An executor: the seam the run loop will call through (phase 2).
+/// An executor: where a run's stages execute (`RunOptions::executor`).
 #[derive(Clone)]
 pub enum Executor {
     Local(LocalExecutor),

@@ -13,6 +13,7 @@ use super::config::ServerConfig;
 use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
 use crate::dispatcher::Dispatcher;
+use crate::executor::Executor;
 use crate::stage::petri::Petri;
 use crate::store::daemon::{ServerStore, TokenRow};
 use crate::store::data_dir::DataDir;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// The scheduler every run shares: instruments (as changed through the
     /// API), worker slots, and one queue ordered by sample decay and priority.
     pub dispatcher: Dispatcher,
+    /// Where runs execute their stages (`None`: in this process).
+    pub executor: Option<Executor>,
     /// Tokens already looked up, with when: an entry older than
     /// [`TOKEN_RECHECK`] is read again from SQLite (a token revoked by
     /// `petri token revoke` in another process stops working within it); a
@@ -76,6 +79,7 @@ impl AppState {
             stopping: CancellationToken::new(),
             ready: AtomicBool::new(false),
             dispatcher,
+            executor: None,
             tokens: Mutex::new(HashMap::new()),
         }
     }

@@ -21,6 +21,8 @@
 //! [group-quota.genomics]            # one group: replaces what it sets
 //! fuel-per-day = 400_000_000_000_000
 //! ```
+//!
+//! `executor = "slurm"` and its `[slurm]` table: see `slurm.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ServerError;
+use super::slurm::{ExecutorKind, SlurmSection};
 use crate::store::quota::GroupQuota;
 
 /// Everything `petri serve` can be told.
@@ -89,6 +92,11 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's head (request line
     /// and headers) before the connection is closed.
     pub header_read_timeout_secs: u64,
+    /// Where runs execute their stages: `local` (in this process) or
+    /// `slurm` (each attempt a job; see `[slurm]` and docs/slurm.md).
+    pub executor: ExecutorKind,
+    /// How runs reach Slurm when `executor = "slurm"`.
+    pub slurm: SlurmSection,
 }
 
 impl Default for ServerConfig {
@@ -114,6 +122,8 @@ impl Default for ServerConfig {
             audit_anchor: None,
             quota: GroupQuota::default(),
             group_quota: BTreeMap::new(),
+            executor: ExecutorKind::Local,
+            slurm: SlurmSection::default(),
         }
     }
 }

@@ -22,12 +22,13 @@ mod openapi;
 mod ratelimit;
 mod routes;
 mod shutdown;
+mod slurm;
 pub(crate) mod views;
 mod worker;
 mod workspace;
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
@@ -119,6 +120,9 @@ pub async fn bind(config: &ServerConfig) -> Result<TcpListener, ServerError> {
         })
 }
 
+/// Worker slots of a daemon whose stages run on Slurm (unless `worker-slots` says).
+const SLURM_SLOTS: usize = 1000;
+
 /// Serves on `listener` until `shutdown` resolves, then drains: no new
 /// connections or runs; running runs get `drain-timeout-secs`, then are
 /// checkpointed back to PENDING. Runs that were interrupted by a crash are
@@ -150,7 +154,22 @@ pub async fn serve(
     // One scheduler for every run: the instruments in SQLite (none: one per
     // class), the worker slots of this machine, the fuel history of the data dir.
     let instruments = store.instruments().await?;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let executor = config
+        .slurm
+        .executor(
+            config.executor,
+            &config.data_dir,
+            config.database.as_deref(),
+        )
+        .map_err(|e| ServerError::Config {
+            path: PathBuf::from("[slurm]"),
+            message: e.to_string(),
+        })?;
+    // On Slurm the cluster decides how many stages run at once.
+    let cores = match executor {
+        Some(_) => SLURM_SLOTS,
+        None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
     let slots = config
         .worker_slots
         .unwrap_or(u32::try_from(cores).unwrap_or(u32::MAX));
@@ -160,13 +179,9 @@ pub async fn serve(
         fuel_history(store.state()).await?,
     )?;
     dispatcher.set_owner_share(config.group_share_percent);
-    let app = Arc::new(AppState::new(
-        petri,
-        store,
-        config,
-        Metrics::install(),
-        dispatcher,
-    ));
+    let mut app = AppState::new(petri, store, config, Metrics::install(), dispatcher);
+    app.executor = executor;
+    let app = Arc::new(app);
     for id in app.store.requeue_interrupted(&app.node).await? {
         app.store
             .event(

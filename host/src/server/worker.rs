@@ -359,6 +359,7 @@ async fn execute_run(
         fence: Some(fence.clone()),
         places: Some(places(app, fence, &row).await?),
         quota: quota(app, &row),
+        executor: app.executor.clone(),
         ..RunOptions::default()
     };
     let result = unless_stopped(

@@ -380,3 +380,280 @@ async fn the_executor_seam_gives_the_same_records_locally_and_on_slurm() {
         assert_eq!(record(data, &h.record), record(data, &t.record));
     }
 }
+
+/// `petri run ARGS… --json` with `SLURM_CONF` of the shared cluster; its JSON summary.
+fn run_json(data: &Path, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_petri"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("run")
+        .args(args)
+        .arg("--json")
+        .env("SLURM_CONF", &shared().conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    json(&out)
+}
+
+/// The array job ids of every job output in `spool` (`%A_%a.out`), with their indexes.
+fn spooled_jobs(spool: &Path) -> BTreeMap<u64, Vec<u32>> {
+    let mut jobs: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for entry in std::fs::read_dir(spool).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_suffix(".out") else {
+            continue;
+        };
+        let (job, index) = stem.split_once('_').unwrap();
+        jobs.entry(job.parse().unwrap())
+            .or_default()
+            .push(index.parse().unwrap());
+    }
+    for indexes in jobs.values_mut() {
+        indexes.sort_unstable();
+    }
+    jobs
+}
+
+/// `scontrol show job -o JOB`: one line per array task.
+fn scontrol(job: u64) -> String {
+    let out = shared()
+        .command("scontrol")
+        .args(["show", "job", "-o", &job.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_lambda_pipeline_on_slurm_has_the_run_root_of_a_local_run() {
+    let dir = shared_tempdir();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let text = std::fs::read_to_string(examples.join("lambda/pipeline.toml"))
+        .unwrap()
+        .replace(
+            "../data/lambda/",
+            &format!("{}/", examples.join("data/lambda").display()),
+        );
+    let pipeline = dir.path().join("lambda.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    let pipeline = pipeline.to_str().unwrap();
+    let (local, remote) = (dir.path().join("local"), dir.path().join("slurm"));
+    for data in [&local, &remote] {
+        let mut add = vec!["plugin", "add"];
+        add.extend(petri_plugins::ALL.iter().map(|(_, path)| *path));
+        let out = petri(data, &add);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    let here = run_json(&local, &[pipeline]);
+    let there = run_json(&remote, &[pipeline, "--executor", "slurm"]);
+    assert_eq!(here["status"], "completed");
+    assert_eq!(there["status"], "completed");
+    assert_eq!(there["root"], here["root"]);
+
+    // Every stage was a Slurm job: five `petri exec` outputs, each array
+    // known to scontrol as a completed petri job.
+    let jobs = spooled_jobs(&remote.join("slurm-spool"));
+    assert_eq!(jobs.values().map(Vec::len).sum::<usize>(), 5, "{jobs:?}");
+    for job in jobs.keys() {
+        let shown = scontrol(*job);
+        assert!(shown.contains("JobState=COMPLETED"), "{shown}");
+        assert!(shown.contains("JobName=petri-"), "{shown}");
+    }
+}
+
+const FAN_OUT: &str = r#"
+[inputs.data]
+
+[stages.copy]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.data" }
+"#;
+
+#[test]
+fn a_sample_sheet_fan_out_is_one_job_array() {
+    let dir = shared_tempdir();
+    let samples = ["s1", "s2", "s3", "s4"];
+    let mut sheet = String::from("sample\tdata\tcollected_at\tstability_hours\tpriority\n");
+    for s in samples {
+        std::fs::write(dir.path().join(format!("{s}.bin")), format!("sample {s}")).unwrap();
+        sheet.push_str(&format!("{s}\t{s}.bin\t2026-11-20T08:00:00Z\t72\turgent\n"));
+    }
+    std::fs::write(dir.path().join("samples.tsv"), sheet).unwrap();
+    let pipeline = dir.path().join("fan-out.toml");
+    std::fs::write(
+        &pipeline,
+        FAN_OUT.replace("TESTKIT", petri_plugins::TESTKIT),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let spool = dir.path().join("spool");
+
+    let run = run_json(
+        &data,
+        &[
+            pipeline.to_str().unwrap(),
+            "--samples",
+            dir.path().join("samples.tsv").to_str().unwrap(),
+            "--executor",
+            "slurm",
+            "--slurm-spool",
+            spool.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["stages"].as_array().unwrap().len(), samples.len());
+
+    // One array job, one index per sample, at the samples' priority.
+    let jobs = spooled_jobs(&spool);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let (job, indexes) = jobs.iter().next().unwrap();
+    assert_eq!(indexes, &[0, 1, 2, 3]);
+    let shown = scontrol(*job);
+    // Urgent (tier 1) with no slack passed yet: the end of its tier.
+    assert!(shown.contains("Nice=19999"), "{shown}");
+    assert_eq!(
+        shown
+            .lines()
+            .filter(|l| l.contains(&format!("ArrayJobId={job} ")))
+            .count(),
+        samples.len(),
+        "{shown}"
+    );
+}
+
+const SPIN: &str = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.spin]
+module = "TESTKIT"
+params = { mode = "spin" }
+inputs = { data = "inputs.data" }
+policy = { fuel = 1_000_000_000_000, wall-clock-secs = 600 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_run_cancels_its_slurm_jobs() {
+    let dir = shared_tempdir();
+    std::fs::write(dir.path().join("data.bin"), b"spin").unwrap();
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, SPIN.replace("TESTKIT", petri_plugins::TESTKIT)).unwrap();
+    let data = dir.path().join("data");
+    let petri = std::sync::Arc::new(petri_host::Petri::open(&data).unwrap());
+    let state = petri_host::StateStore::open_in(&data, None).await.unwrap();
+    let plan = petri_host::pipeline::validate(&petri, &path, None)
+        .await
+        .unwrap_or_else(|d| panic!("{d:#?}"));
+    let spool = data.join("spool");
+    let options = petri_host::pipeline::RunOptions {
+        executor: Some(Executor::Slurm(executor(&data, Duration::from_millis(200)))),
+        ..Default::default()
+    };
+    let run = tokio::spawn(async move {
+        petri_host::pipeline::run_plan(petri, &state, &plan, &options).await
+    });
+
+    // The stage's job is running once its output file exists.
+    let started = Instant::now();
+    let job = loop {
+        if spool.join("").is_dir()
+            && let Some(job) = spooled_jobs(&spool).keys().next()
+        {
+            break *job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no job started in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        scontrol(job).contains("JobState=RUNNING"),
+        "{}",
+        scontrol(job)
+    );
+
+    // Cancelling the run (dropping its future, as the daemon does) cancels the job.
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled());
+    let started = Instant::now();
+    while !scontrol(job).contains("JobState=CANCELLED") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not cancelled after 60 s: {}",
+            scontrol(job)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn a_daemon_with_executor_slurm_runs_stages_as_jobs() {
+    use super::daemon;
+    let dir = shared_tempdir();
+    let data = dir.path().join("data");
+    let spool = dir.path().join("spool");
+    assert!(
+        petri(&data, &["plugin", "add", petri_plugins::TESTKIT])
+            .status
+            .success()
+    );
+    let token = petri(&data, &["token", "create", "--group", "lab"]);
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    let config = dir.path().join("petri.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "executor = \"slurm\"\n[slurm]\nslurm-conf = \"{}\"\nspool = \"{}\"\npoll-ms = 200\n",
+            shared().conf.display(),
+            spool.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("data.bin"), b"through the daemon").unwrap();
+    let pipeline = dir.path().join("copy.toml");
+    std::fs::write(
+        &pipeline,
+        "[inputs.data]\npath = \"data.bin\"\n\n[stages.copy]\nmodule = \"testkit\"\n\
+         params = { mode = \"copy\" }\ninputs = { data = \"inputs.data\" }\n",
+    )
+    .unwrap();
+
+    let log = dir.path().join("daemon.log");
+    let (mut child, url) = daemon::start(&data, &log, &["--config", config.to_str().unwrap()]);
+    let submitted = daemon::client(&url, &token, &["submit", pipeline.to_str().unwrap()]);
+    daemon::ok_output(&submitted);
+    let id = String::from_utf8(submitted.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let started = Instant::now();
+    let status = loop {
+        let runs = daemon::statuses(&url, &token).unwrap_or_default();
+        if let Some((_, s)) = runs.iter().find(|(r, s)| *r == id && daemon::finished(s)) {
+            break s.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        status,
+        "COMPLETED",
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let jobs = spooled_jobs(&spool);
+    assert_eq!(jobs.values().map(Vec::len).sum::<usize>(), 1, "{jobs:?}");
+    let shown = scontrol(*jobs.keys().next().unwrap());
+    assert!(shown.contains("JobState=COMPLETED"), "{shown}");
+}

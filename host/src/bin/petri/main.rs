@@ -3,6 +3,7 @@
 mod audit;
 mod client;
 mod exec;
+mod executor;
 mod host;
 mod inspect;
 mod instruments;

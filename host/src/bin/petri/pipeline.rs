@@ -16,8 +16,8 @@ pub async fn main(
     pipeline: &Path,
     samples: Option<&Path>,
     instruments: Option<&Path>,
-    no_cache: bool,
     json: bool,
+    options: RunOptions,
 ) -> anyhow::Result<ExitCode> {
     let instruments = instruments
         .map(|path| {
@@ -74,10 +74,9 @@ pub async fn main(
         }))
     };
     let options = RunOptions {
-        no_cache,
         on_event,
         instruments,
-        ..RunOptions::default()
+        ..options
     };
     let record = run_plan(petri.clone(), &state, &plan, &options)
         .await

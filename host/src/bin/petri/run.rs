@@ -54,6 +54,8 @@ pub struct Args {
     /// Print a JSON summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    executor: crate::executor::Args,
 }
 
 fn split<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
@@ -71,8 +73,12 @@ pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow
             &args.stage,
             args.samples.as_deref(),
             args.instruments.as_deref(),
-            args.no_cache,
             args.json,
+            petri_host::pipeline::RunOptions {
+                no_cache: args.no_cache,
+                executor: args.executor.build(data_dir, database)?,
+                ..Default::default()
+            },
         )
         .await;
     }

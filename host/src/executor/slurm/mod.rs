@@ -379,6 +379,24 @@ impl SlurmExecutor {
         checked("scancel", self.output("scancel", cmd).await?).map(drop)
     }
 
+    /// Cancels the jobs now, without a runtime (a stage's drop guard: its run
+    /// was cancelled or it was preempted). Errors are ignored: the job may
+    /// have ended on its own.
+    pub fn cancel_blocking(&self, jobs: &[SlurmJob]) {
+        if jobs.is_empty() {
+            return;
+        }
+        let mut cmd = std::process::Command::new("scancel");
+        if let Some(conf) = &self.config.slurm_conf {
+            cmd.env("SLURM_CONF", conf);
+        }
+        let _ = cmd
+            .args(jobs.iter().map(SlurmJob::id))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+
     /// What `petri exec` reported for a job: the last line of its output
     /// that is an [`ExecReport`] for its task.
     pub fn report(&self, job: &SlurmJob) -> Option<ExecReport> {

@@ -20,7 +20,7 @@
 //!   delaying the expected start of higher ones; partition `PriorityTier` and
 //!   preemption rules, QOS and limits per account all come first.
 //! - Priorities are fixed at submission: aging happens inside Slurm, not by
-//!   petri re-computing the key (phase 2 may `scontrol update nice=` pending jobs).
+//!   petri re-computing the key (a later step may `scontrol update nice=` pending jobs).
 
 use petri_schedule::{Priority, Span};
 

@@ -9,12 +9,13 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use crate::dispatcher::{Dispatcher, Order, fuel_history};
 use crate::error::Error;
+use crate::executor::Executor;
 use crate::pipeline::plan::{Plan, PlanStage, Wire};
 use crate::pipeline::record::{
     CacheUse, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunRecord, RunStage, SheetRef, StageStatus,
 };
 use crate::pipeline::samples::Sample;
-use crate::schedule::{Instrument, ScheduleError, TaskId, TaskSpec, Timestamp};
+use crate::schedule::{Instrument, Priority, ScheduleError, TaskId, TaskSpec, Timestamp};
 use crate::stage::petri::Petri;
 use crate::store::digest::Digest;
 use crate::store::lease::Fence;
@@ -24,6 +25,7 @@ use crate::store::state::StateStore;
 
 mod inputs;
 mod recover;
+mod remote;
 mod skips;
 mod stage;
 
@@ -31,6 +33,10 @@ use inputs::{ingest_inputs, wiring};
 use skips::{Skips, continues, skipped_stage};
 pub use stage::cache_key;
 use stage::{Commit, exec_stage};
+
+/// Stages a run's own scheduler lets run at once on Slurm (each is a job;
+/// the cluster decides when it starts).
+const SLURM_SLOTS: usize = 1000;
 
 /// The one sample of a run without a sample sheet.
 pub const DEFAULT_SAMPLE: &str = "default";
@@ -94,6 +100,10 @@ pub struct RunOptions {
     /// attempt is granted its fuel and output room from them before it
     /// starts. `None`: no quotas.
     pub quota: Option<Quota>,
+    /// Where stages execute: `None` or `Local`, in this process
+    /// (`Petri::run_sealed`); `Slurm`, each attempt as a `petri exec` job
+    /// (a fan-out's ready stages batched into job arrays, see `remote.rs`).
+    pub executor: Option<Executor>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -101,6 +111,13 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("no_cache", &self.no_cache)
             .field("instruments", &self.instruments)
+            .field(
+                "executor",
+                &match &self.executor {
+                    Some(Executor::Slurm(_)) => "slurm",
+                    _ => "local",
+                },
+            )
             .finish_non_exhaustive()
     }
 }
@@ -141,7 +158,11 @@ pub async fn run_plan(
         Some(shared) => shared.clone(),
         None => {
             // Predictions come from the fuel of past runs on this data dir.
-            let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+            // On Slurm the cluster's scheduler bounds what runs at once.
+            let slots = match &options.executor {
+                Some(Executor::Slurm(_)) => SLURM_SLOTS,
+                _ => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            };
             Dispatcher::new(
                 options.instruments.clone(),
                 u32::try_from(slots).unwrap_or(u32::MAX),
@@ -197,6 +218,10 @@ pub async fn run_plan(
         .zip(member.sample_ids.iter().cloned())
         .collect();
 
+    let remote = match &options.executor {
+        Some(Executor::Slurm(slurm)) => Some(remote::Remote::start(slurm.clone())),
+        _ => None,
+    };
     let mut results: HashMap<(String, String), RunStage> = HashMap::new();
     let mut running = JoinSet::new();
     let mut flight = InFlight::default();
@@ -246,6 +271,8 @@ pub async fn run_plan(
                             instrument: &a.instrument,
                             attempt: a.attempt,
                         });
+                        // Checked when the run joined the scheduler (`profile`).
+                        let priority = sample.priority.parse().unwrap_or(Priority::Normal);
                         let (petri, state, stage, sample, task) = (
                             petri.clone(),
                             state.clone(),
@@ -257,6 +284,8 @@ pub async fn run_plan(
                             no_cache: options.no_cache,
                             fence: options.fence.clone(),
                             quota: options.quota.clone(),
+                            remote: remote.clone(),
+                            priority,
                         };
                         let (places, instrument) = (options.places.clone(), a.instrument.clone());
                         let job = running.spawn(async move {

@@ -3,11 +3,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::recover::{ask_recover, with_changes};
+use super::remote::{Attempted, Remote};
 use super::skips::skipped_stage;
 use crate::error::Error;
 use crate::pipeline::plan::{DecisionKind, PlanStage};
 use crate::pipeline::record::{Attempt, CacheUse, RunStage, StageStatus};
 use crate::provenance::{Outcome, PortData, StageRecord};
+use crate::schedule::Priority;
 use crate::stage::bindings::Decision;
 use crate::stage::failure::Failure;
 use crate::stage::limits::Limits;
@@ -40,7 +42,7 @@ pub(super) fn decision_kind(d: &Decision) -> DecisionKind {
     }
 }
 
-/// How a stage's result may be reused and committed.
+/// How a stage is executed, and how its result may be reused and committed.
 pub(super) struct Commit {
     /// Run it even when a cached result exists.
     pub(super) no_cache: bool,
@@ -49,6 +51,11 @@ pub(super) struct Commit {
     /// The run's group quotas: each attempt is granted its fuel and output
     /// bytes from them first.
     pub(super) quota: Option<Quota>,
+    /// Where attempts run: `None` in this process (`Petri::run_sealed`),
+    /// else as Slurm jobs.
+    pub(super) remote: Option<Remote>,
+    /// The sample's priority (a Slurm job's nice value).
+    pub(super) priority: Priority,
 }
 
 /// Runs one stage with its policy, or reuses a cached result.
@@ -106,7 +113,18 @@ pub(super) async fn exec_stage(
             limits: granted_limits(fuel, stage.policy.wall_clock_secs, grant.as_ref()),
             attempt,
         };
-        let (record, seal) = petri.run_sealed(&stage.module, request).await?;
+        let (record, seal) = match run_attempt(petri, commit, stage, request).await? {
+            Attempted::Record(record, seal) => (*record, seal),
+            Attempted::Unrecorded(reason) => {
+                // No record, so no fuel is known to have been used.
+                if let (Some(quota), Some(grant)) = (&commit.quota, &grant) {
+                    quota.settle(grant, 0).await?;
+                }
+                result.status = StageStatus::Failed;
+                result.reason = Some(reason);
+                break;
+            }
+        };
         if let (Some(quota), Some(grant)) = (&commit.quota, &grant) {
             quota.settle(grant, record.fuel_used).await?;
         }
@@ -226,6 +244,26 @@ pub(super) async fn exec_stage(
         attempt += 1;
     }
     Ok(result)
+}
+
+/// Runs one attempt in this process, or on Slurm through `remote`.
+async fn run_attempt(
+    petri: &Arc<Petri>,
+    commit: &Commit,
+    stage: &PlanStage,
+    request: RunRequest,
+) -> Result<Attempted, Error> {
+    match &commit.remote {
+        None => {
+            let (record, seal) = petri.run_sealed(&stage.module, request).await?;
+            Ok(Attempted::Record(Box::new(record), seal))
+        }
+        Some(remote) => {
+            remote
+                .attempt(petri, stage, &request, commit.priority)
+                .await
+        }
+    }
 }
 
 /// Reserves an attempt's fuel and output bytes from the run's quotas (none:

@@ -1,0 +1,227 @@
+//! Stage attempts on Slurm: each attempt is a stored `Task`, submitted in short batches (one job array per module and resources), followed to its end, and `scancel`ed when its stage is dropped.
+//!
+//! The run's stage futures each hand a [`Submission`] to one batcher
+//! ([`Remote`]); it collects what arrives within [`BATCH_WINDOW`] of the first
+//! and submits it with one `SlurmExecutor::submit`, which groups tasks of
+//! equal (partition, resources, nice) into one array: ready stages of one
+//! module across samples reach Slurm as one `sbatch --array`. Each stage then
+//! waits for its own job; a stage future dropped before its job ended (the
+//! run cancelled, the stage preempted) cancels the job.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::Error;
+use crate::executor::{Recovery, SlurmExecutor, SlurmJob, Submission, Task};
+use crate::pipeline::plan::PlanStage;
+use crate::provenance::StageRecord;
+use crate::schedule::Priority;
+use crate::stage::params::RawParam;
+use crate::stage::petri::{InputSource, Petri, RunRequest};
+use crate::store::digest::Digest;
+
+/// How long the batcher waits for more submissions after the first of a batch.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(200);
+
+/// How many times one attempt's task is submitted again after its job was
+/// lost (node failure, preemption, vanished) before the stage fails.
+pub const MAX_REQUEUES: u32 = 3;
+
+/// How one attempt on Slurm ended.
+pub(super) enum Attempted {
+    /// `petri exec` ran it to its end: the sealed record (success or a
+    /// failure the stage's policy handles).
+    Record(Box<StageRecord>, Digest),
+    /// It ended without a record (a host failure, Slurm's time or memory
+    /// limit, lost too often, cancelled): the stage fails for this reason.
+    Unrecorded(String),
+}
+
+/// A submission waiting for the next batch, and where its job goes.
+struct Pending {
+    submission: Submission,
+    reply: oneshot::Sender<Result<SlurmJob, String>>,
+}
+
+/// The Slurm executor of one run, with its batcher.
+#[derive(Clone)]
+pub(super) struct Remote {
+    slurm: Arc<SlurmExecutor>,
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl Remote {
+    /// Starts the batcher (a tokio task that ends with the last `Remote`).
+    pub(super) fn start(slurm: SlurmExecutor) -> Remote {
+        let slurm = Arc::new(slurm);
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(batcher(slurm.clone(), rx));
+        Remote { slurm, queue }
+    }
+
+    /// Runs one attempt of `stage` as a Slurm job: builds and stores its
+    /// task, submits it at the sample's `priority` (no slack yet), again
+    /// after a lost job up to [`MAX_REQUEUES`] times, and reads its sealed record.
+    pub(super) async fn attempt(
+        &self,
+        petri: &Arc<Petri>,
+        stage: &PlanStage,
+        request: &RunRequest,
+        priority: Priority,
+    ) -> Result<Attempted, Error> {
+        let task = task_of(petri, stage, request);
+        let digest = task
+            .store(petri.blobs())
+            .map_err(|e| Error::State(e.to_string()))?;
+        let mut submission = Submission::new(digest, &task);
+        submission.class = Some(stage.instrument.clone());
+        submission.priority = priority;
+        let mut requeues = 0;
+        loop {
+            let end = self.run_once(submission.clone()).await?;
+            match end.recovery() {
+                Recovery::Record => return self.record(petri, &end),
+                Recovery::Requeue if requeues < MAX_REQUEUES => requeues += 1,
+                Recovery::Requeue => {
+                    return Ok(Attempted::Unrecorded(format!(
+                        "slurm job {} lost ({:?}) {} times; not resubmitted again",
+                        end.job.id(),
+                        end.outcome,
+                        MAX_REQUEUES + 1
+                    )));
+                }
+                Recovery::Fail(kind) => {
+                    return Ok(Attempted::Unrecorded(format!(
+                        "slurm job {} ended without a record: {kind} ({:?})",
+                        end.job.id(),
+                        end.outcome
+                    )));
+                }
+                Recovery::Stop => {
+                    return Ok(Attempted::Unrecorded(format!(
+                        "slurm job {} was cancelled",
+                        end.job.id()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Submits through the batcher and waits for the job's end; the job is
+    /// cancelled if this future is dropped first.
+    async fn run_once(&self, submission: Submission) -> Result<crate::executor::SlurmEnd, Error> {
+        let (reply, job) = oneshot::channel();
+        self.queue
+            .send(Pending { submission, reply })
+            .map_err(|_| Error::State("the slurm batcher has stopped".into()))?;
+        let job = job
+            .await
+            .map_err(|_| Error::State("the slurm batcher has stopped".into()))?
+            .map_err(|e| Error::State(format!("submitting to slurm: {e}")))?;
+        let mut guard = CancelOnDrop {
+            slurm: &self.slurm,
+            job: Some(job.clone()),
+        };
+        let end = self
+            .slurm
+            .wait(std::slice::from_ref(&job))
+            .await
+            .map_err(|e| Error::State(format!("following slurm job {}: {e}", job.id())))?;
+        guard.job = None;
+        end.into_iter()
+            .next()
+            .ok_or_else(|| Error::State(format!("slurm job {}: no end", job.id())))
+    }
+
+    /// The sealed record a job's report names.
+    fn record(&self, petri: &Petri, end: &crate::executor::SlurmEnd) -> Result<Attempted, Error> {
+        let Some(report) = &end.report else {
+            return Ok(Attempted::Unrecorded(format!(
+                "slurm job {} ended ({:?}) but its report is not in {}",
+                end.job.id(),
+                end.outcome,
+                self.slurm.output_path(&end.job).display()
+            )));
+        };
+        let record = petri.records().load_sealed(&report.record, &report.seal)?;
+        Ok(Attempted::Record(Box::new(record), report.seal))
+    }
+}
+
+/// Cancels a job still running when its stage's future is dropped.
+struct CancelOnDrop<'a> {
+    slurm: &'a SlurmExecutor,
+    job: Option<SlurmJob>,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            self.slurm.cancel_blocking(&[job]);
+        }
+    }
+}
+
+/// The task of one attempt: the same module, params, inputs, limits and
+/// attempt `run_sealed` would be given, under this host's engine profile.
+fn task_of(petri: &Petri, stage: &PlanStage, request: &RunRequest) -> Task {
+    let params: BTreeMap<String, serde_json::Value> = request
+        .params
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                RawParam::Json(v) => v.clone(),
+                RawParam::Text(t) => serde_json::Value::String(t.clone()),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let inputs: BTreeMap<String, Digest> = request
+        .inputs
+        .iter()
+        .filter_map(|(port, source)| match source {
+            InputSource::Blob(d) => Some((port.clone(), *d)),
+            // The run loop hands stages blobs only (inputs are ingested first).
+            InputSource::Path(_) => None,
+        })
+        .collect();
+    Task::new(
+        stage.module.digest,
+        params,
+        inputs,
+        request.limits,
+        request.attempt,
+        petri.profile().id(),
+    )
+}
+
+/// Collects submissions for [`BATCH_WINDOW`] after the first of each batch,
+/// then submits them at once (one array per partition, resources and nice).
+async fn batcher(slurm: Arc<SlurmExecutor>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+        while let Ok(Some(next)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            batch.push(next);
+        }
+        let submissions: Vec<Submission> = batch.iter().map(|p| p.submission.clone()).collect();
+        match slurm.submit(&submissions).await {
+            Ok(jobs) => {
+                for (pending, job) in batch.into_iter().zip(jobs) {
+                    // Its stage was dropped while the batch was collected.
+                    if let Err(Ok(job)) = pending.reply.send(Ok(job)) {
+                        let _ = slurm.cancel(&[job]).await;
+                    }
+                }
+            }
+            Err(e) => {
+                for pending in batch {
+                    let _ = pending.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
