@@ -525,6 +525,77 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
     );
 }
 
+/// A stage burning fuel for a few seconds, then passing its input on.
+const BURN: &str = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.burn]
+module = "TESTKIT"
+params = { mode = "burn", record = 4000 }
+inputs = { data = "inputs.data" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_scancel_sends_the_stage_back_to_the_cluster() {
+    let dir = shared_tempdir();
+    std::fs::write(dir.path().join("data.bin"), b"burn").unwrap();
+    let path = dir.path().join("burn.toml");
+    std::fs::write(&path, BURN.replace("TESTKIT", petri_plugins::TESTKIT)).unwrap();
+    let data = dir.path().join("data");
+    let petri = std::sync::Arc::new(petri_host::Petri::open(&data).unwrap());
+    let state = petri_host::StateStore::open_in(&data, None).await.unwrap();
+    let plan = petri_host::pipeline::validate(&petri, &path, None)
+        .await
+        .unwrap_or_else(|d| panic!("{d:#?}"));
+    let spool = data.join("spool");
+    let options = petri_host::pipeline::RunOptions {
+        executor: Some(Executor::Slurm(executor(&data, Duration::from_millis(200)))),
+        ..Default::default()
+    };
+    let run = tokio::spawn(async move {
+        petri_host::pipeline::run_plan(petri, &state, &plan, &options).await
+    });
+
+    // An operator cancels the stage's job while it runs.
+    let started = Instant::now();
+    let first = loop {
+        if spool.is_dir()
+            && let Some(job) = spooled_jobs(&spool).keys().next()
+            && scontrol(*job).contains("JobState=RUNNING")
+        {
+            break *job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no job ran in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let out = shared()
+        .command("scancel")
+        .arg(first.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The stage went back to the cluster and the run completed.
+    let record = run.await.unwrap().unwrap();
+    assert_eq!(record.status, "completed", "{:?}", record.stages);
+    let jobs: Vec<u64> = spooled_jobs(&spool).into_keys().collect();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert!(
+        scontrol(jobs[0]).contains("JobState=CANCELLED"),
+        "{}",
+        scontrol(jobs[0])
+    );
+    assert!(
+        scontrol(jobs[1]).contains("JobState=COMPLETED"),
+        "{}",
+        scontrol(jobs[1])
+    );
+}
+
 const SPIN: &str = r#"
 [inputs.data]
 path = "data.bin"

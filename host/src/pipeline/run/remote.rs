@@ -64,7 +64,8 @@ impl Remote {
 
     /// Runs one attempt of `stage` as a Slurm job: builds and stores its
     /// task, submits it at the sample's `priority` (no slack yet), again
-    /// after a lost job up to [`MAX_REQUEUES`] times, and reads its sealed record.
+    /// after a lost job or an operator's `scancel` up to [`MAX_REQUEUES`]
+    /// times, and reads its sealed record.
     pub(super) async fn attempt(
         &self,
         petri: &Arc<Petri>,
@@ -84,10 +85,13 @@ impl Remote {
             let end = self.run_once(submission.clone()).await?;
             match end.recovery() {
                 Recovery::Record => return self.record(petri, &end),
-                Recovery::Requeue if requeues < MAX_REQUEUES => requeues += 1,
-                Recovery::Requeue => {
+                // A cancel petri makes drops this future before the job's end
+                // is seen: a cancel seen here is an operator's `scancel`, and
+                // the task goes back to the cluster like a lost job.
+                Recovery::Requeue | Recovery::Stop if requeues < MAX_REQUEUES => requeues += 1,
+                Recovery::Requeue | Recovery::Stop => {
                     return Ok(Attempted::Unrecorded(format!(
-                        "slurm job {} lost ({:?}) {} times; not resubmitted again",
+                        "slurm job {} lost or cancelled ({:?}) {} times; not resubmitted again",
                         end.job.id(),
                         end.outcome,
                         MAX_REQUEUES + 1
@@ -98,12 +102,6 @@ impl Remote {
                         "slurm job {} ended without a record: {kind} ({:?})",
                         end.job.id(),
                         end.outcome
-                    )));
-                }
-                Recovery::Stop => {
-                    return Ok(Attempted::Unrecorded(format!(
-                        "slurm job {} was cancelled",
-                        end.job.id()
                     )));
                 }
             }
