@@ -525,6 +525,34 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
     );
 }
 
+/// Runs the one-stage pipeline `text` (on a `data.bin` input) under `dir` on Slurm, in the
+/// background; returns the run and the executor's spool dir.
+async fn run_on_slurm(
+    dir: &Path,
+    text: &str,
+) -> (
+    tokio::task::JoinHandle<Result<petri_host::pipeline::RunRecord, petri_host::Error>>,
+    PathBuf,
+) {
+    std::fs::write(dir.join("data.bin"), b"input").unwrap();
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text.replace("TESTKIT", petri_plugins::TESTKIT)).unwrap();
+    let data = dir.join("data");
+    let petri = std::sync::Arc::new(petri_host::Petri::open(&data).unwrap());
+    let state = petri_host::StateStore::open_in(&data, None).await.unwrap();
+    let plan = petri_host::pipeline::validate(&petri, &path, None)
+        .await
+        .unwrap_or_else(|d| panic!("{d:#?}"));
+    let options = petri_host::pipeline::RunOptions {
+        executor: Some(Executor::Slurm(executor(&data, Duration::from_millis(200)))),
+        ..Default::default()
+    };
+    let run = tokio::spawn(async move {
+        petri_host::pipeline::run_plan(petri, &state, &plan, &options).await
+    });
+    (run, data.join("spool"))
+}
+
 /// A stage burning fuel for a few seconds, then passing its input on.
 const BURN: &str = r#"
 [inputs.data]
@@ -539,23 +567,7 @@ inputs = { data = "inputs.data" }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_scancel_sends_the_stage_back_to_the_cluster() {
     let dir = shared_tempdir();
-    std::fs::write(dir.path().join("data.bin"), b"burn").unwrap();
-    let path = dir.path().join("burn.toml");
-    std::fs::write(&path, BURN.replace("TESTKIT", petri_plugins::TESTKIT)).unwrap();
-    let data = dir.path().join("data");
-    let petri = std::sync::Arc::new(petri_host::Petri::open(&data).unwrap());
-    let state = petri_host::StateStore::open_in(&data, None).await.unwrap();
-    let plan = petri_host::pipeline::validate(&petri, &path, None)
-        .await
-        .unwrap_or_else(|d| panic!("{d:#?}"));
-    let spool = data.join("spool");
-    let options = petri_host::pipeline::RunOptions {
-        executor: Some(Executor::Slurm(executor(&data, Duration::from_millis(200)))),
-        ..Default::default()
-    };
-    let run = tokio::spawn(async move {
-        petri_host::pipeline::run_plan(petri, &state, &plan, &options).await
-    });
+    let (run, spool) = run_on_slurm(dir.path(), BURN).await;
 
     // An operator cancels the stage's job while it runs.
     let started = Instant::now();
@@ -610,23 +622,7 @@ policy = { fuel = 1_000_000_000_000, wall-clock-secs = 600 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_run_cancels_its_slurm_jobs() {
     let dir = shared_tempdir();
-    std::fs::write(dir.path().join("data.bin"), b"spin").unwrap();
-    let path = dir.path().join("spin.toml");
-    std::fs::write(&path, SPIN.replace("TESTKIT", petri_plugins::TESTKIT)).unwrap();
-    let data = dir.path().join("data");
-    let petri = std::sync::Arc::new(petri_host::Petri::open(&data).unwrap());
-    let state = petri_host::StateStore::open_in(&data, None).await.unwrap();
-    let plan = petri_host::pipeline::validate(&petri, &path, None)
-        .await
-        .unwrap_or_else(|d| panic!("{d:#?}"));
-    let spool = data.join("spool");
-    let options = petri_host::pipeline::RunOptions {
-        executor: Some(Executor::Slurm(executor(&data, Duration::from_millis(200)))),
-        ..Default::default()
-    };
-    let run = tokio::spawn(async move {
-        petri_host::pipeline::run_plan(petri, &state, &plan, &options).await
-    });
+    let (run, spool) = run_on_slurm(dir.path(), SPIN).await;
 
     // The stage's job is running once its output file exists.
     let started = Instant::now();
