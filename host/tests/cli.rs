@@ -1,5 +1,5 @@
 //! The `petri` binary end to end: two processes agree byte for byte; bad input fails clearly;
-//! stage-provided text reaches the terminal escaped.
+//! stage-provided text reaches the terminal escaped; outputs are published as files.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
@@ -369,10 +369,21 @@ fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
     add.extend(petri_plugins::ALL.iter().map(|(_, path)| *path));
     let out = petri(&data, &add);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = petri(&data, &["run", pipeline.to_str().unwrap(), "--json"]);
+    let results = dir.path().join("results");
+    let out = petri(
+        &data,
+        &[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--json",
+            "--output-dir",
+            results.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let run = json(&out);
     let id = run["run_id"].as_str().unwrap();
+    outputs_are_published_as_files(&data, &run, &results);
 
     // JSON: the run record itself.
     let record = json(&petri(&data, &["provenance", id, "--format", "json"]));
@@ -433,6 +444,81 @@ fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
     );
 }
 
+/// `--output-dir` wrote every output of `run` as `<sample>/<stage>/<port>.<format>`
+/// with its digest in `manifest.tsv`; `petri export` writes the same tree;
+/// nothing is ever overwritten.
+fn outputs_are_published_as_files(data: &Path, run: &serde_json::Value, results: &Path) {
+    let manifest = std::fs::read_to_string(results.join("manifest.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = manifest
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let expected: usize = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["outputs"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(rows.len(), expected, "{manifest}");
+    for row in &rows {
+        // sample stage port format path sha256 size; sha256sum is the oracle.
+        let file = results.join(row[4]);
+        assert_eq!(
+            row[4],
+            format!("{}/{}/{}.{}", row[0], row[1], row[2], row[3])
+        );
+        let sum = Command::new("sha256sum").arg(&file).output().unwrap();
+        let sum = String::from_utf8(sum.stdout).unwrap();
+        assert_eq!(
+            sum.split_whitespace().next(),
+            Some(row[5]),
+            "{}",
+            file.display()
+        );
+        assert_eq!(std::fs::metadata(&file).unwrap().len().to_string(), row[6]);
+    }
+    let vcf = std::fs::read_to_string(results.join("default/call/variants.vcf")).unwrap();
+    assert!(
+        vcf.starts_with("##fileformat=VCF"),
+        "{}",
+        &vcf[..vcf.len().min(200)]
+    );
+
+    // `petri export` of the finished run: the same files and manifest.
+    let id = run["run_id"].as_str().unwrap();
+    let again = results.with_extension("export");
+    let out = petri(data, &["export", id, again.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["files"].as_array().unwrap().len(), expected);
+    assert_eq!(
+        std::fs::read_to_string(again.join("manifest.tsv")).unwrap(),
+        manifest
+    );
+    for row in &rows {
+        assert_eq!(
+            std::fs::read(again.join(row[4])).unwrap(),
+            std::fs::read(results.join(row[4])).unwrap()
+        );
+    }
+    // Again into the same directory: everything is already there.
+    let out = petri(data, &["export", id, again.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{expected} already there")));
+    // A file in the way with other bytes stops the export, naming it; nothing is overwritten.
+    let victim = again.join(rows[0][4]);
+    std::fs::remove_file(&victim).unwrap();
+    std::fs::write(&victim, b"my own notes").unwrap();
+    let out = petri(data, &["export", id, again.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{} already exists", victim.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), b"my own notes");
+}
+
 #[path = "cli/daemon.rs"]
 mod daemon;
 
@@ -453,3 +539,6 @@ mod slurm;
 
 #[path = "cli/slurm.rs"]
 mod slurm_exec;
+
+#[path = "cli/export.rs"]
+mod export;

@@ -5,6 +5,7 @@ mod export;
 mod file;
 mod files;
 mod plan;
+mod publish;
 mod record;
 mod run;
 mod samples;
@@ -16,6 +17,10 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use export::{prov_json, ro_crate_metadata, write_ro_crate};
 pub use files::{Files, MAX_CLIMB, Uploaded, normalise};
 pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Texts, Wire};
+pub use publish::{
+    Layout, MANIFEST, Output, Placement, PublishError, Published, WriteError, outputs,
+    publish_from_store, write_new,
+};
 pub use record::{
     Attempt, CacheUse, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage,
     SheetRef, StageStatus, load_sealed_run,

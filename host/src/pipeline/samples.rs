@@ -174,6 +174,15 @@ pub(crate) fn parse_sheet(
             d.error_at(line, at("sample"), "empty sample id", None);
             continue;
         };
+        if !super::publish::is_file_name(id) {
+            d.error_at(
+                line,
+                at("sample"),
+                format!("sample id `{id}` may only use letters, digits, `-`, `_` and `.` (at most 64, starting with a letter or digit)"),
+                Some("a sample id names a directory of the run's published outputs".into()),
+            );
+            continue;
+        }
         if let Some(first_line) = seen.get(id).copied() {
             d.error_at(
                 line,

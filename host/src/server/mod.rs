@@ -50,9 +50,9 @@ pub use ratelimit::RateLimiter;
 pub use routes::{ByteRange, Unsatisfiable, parse_range};
 pub use shutdown::signal;
 pub use views::{
-    Accepted, AttemptView, BlobView, EventView, Health, LogPage, LogView, ModuleView, PortView,
-    Priority, RunErrorView, RunPage, RunStatus, RunSummary, RunView, SheetFormat, StageView,
-    SubmitRun, TokenState, TokenView,
+    Accepted, AttemptView, BlobView, EventView, Health, LogPage, LogView, ModuleView, OutputsView,
+    PortView, Priority, RunErrorView, RunPage, RunStatus, RunSummary, RunView, SheetFormat,
+    StageView, SubmitRun, TokenState, TokenView,
 };
 
 /// Appends an entry to the audit log (for local commands: `petri token …`)

@@ -254,6 +254,14 @@ pub struct RunView {
     pub error: Option<RunErrorView>,
 }
 
+/// A finished run's outputs: what `petri export --url` publishes, each
+/// downloadable at `/v1/artifacts/{sha256}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OutputsView {
+    pub run_id: String,
+    pub outputs: Vec<crate::pipeline::Output>,
+}
+
 /// A page of runs.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunPage {

@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::run::printable;
+use petri_host::pipeline::{Layout, Output, Placement, PublishError, Published, write_new};
 use petri_host::server::{
-    Accepted, BlobView, ErrorBody, LogPage, RunPage, RunStatus, RunView, SheetFormat, SubmitRun,
+    Accepted, BlobView, ErrorBody, LogPage, OutputsView, RunPage, RunStatus, RunView, SheetFormat,
+    SubmitRun,
 };
 use serde::de::DeserializeOwned;
 
@@ -81,6 +83,10 @@ struct Client {
 
 impl Client {
     fn new(c: &Connection) -> Client {
+        Client::with(&c.url, &c.token)
+    }
+
+    fn with(url: &str, token: &str) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(600)))
@@ -88,8 +94,8 @@ impl Client {
             .into();
         Client {
             agent,
-            url: c.url.trim_end_matches('/').to_owned(),
-            auth: format!("Bearer {}", c.token),
+            url: url.trim_end_matches('/').to_owned(),
+            auth: format!("Bearer {token}"),
         }
     }
 
@@ -166,6 +172,52 @@ impl Client {
             .header("Content-Type", "application/octet-stream")
             .send(f);
         self.answer(&format!("uploading {}", file.display()), r)
+    }
+}
+
+/// `petri export --url`: the outputs of a daemon's run into `dir`, each
+/// downloaded, hashed on the way and checked against its digest before it
+/// appears (the same layout and refusals as a local export).
+pub fn export(url: &str, token: &str, id: &str, dir: &Path) -> anyhow::Result<Vec<Published>> {
+    let client = Client::with(url, token);
+    let list: OutputsView = client.get(&format!("/v1/runs/{id}/outputs"), &[])?;
+    let published = Layout::plan(dir, list.outputs)
+        .and_then(|layout| layout.write(|o, target| client.download(o, target)))
+        .with_context(|| format!("exporting run {id} to {}", dir.display()))?;
+    Ok(published)
+}
+
+impl Client {
+    /// Writes the artifact of `o` to `target`, verified.
+    fn download(&self, o: &Output, target: &Path) -> Result<Placement, PublishError> {
+        let failed = |message: String| PublishError::Io {
+            path: target.to_owned(),
+            source: std::io::Error::other(message),
+        };
+        let r = self
+            .agent
+            .get(format!("{}/v1/artifacts/{}", self.url, o.sha256))
+            .header("Authorization", &self.auth)
+            .call()
+            .map_err(|e| failed(format!("GET artifact {}: {e}", o.sha256)))?;
+        if !r.status().is_success() {
+            let status = r.status();
+            let text = r.into_body().read_to_string().unwrap_or_default();
+            return Err(failed(format!(
+                "GET artifact {}: HTTP {status}: {text}",
+                o.sha256
+            )));
+        }
+        let mut body = r.into_body().into_reader();
+        write_new(target, &o.sha256, |w| std::io::copy(&mut body, w).map(drop)).map_err(|e| {
+            e.or_integrity(|| PublishError::Integrity {
+                sample: o.sample.clone(),
+                stage: o.stage.clone(),
+                port: o.port.clone(),
+                digest: o.sha256,
+            })
+        })?;
+        Ok(Placement::Copied)
     }
 }
 

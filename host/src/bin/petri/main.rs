@@ -4,6 +4,7 @@ mod audit;
 mod client;
 mod exec;
 mod executor;
+mod export;
 mod host;
 mod inspect;
 mod instruments;
@@ -52,6 +53,8 @@ enum Command {
     Exec(exec::Args),
     /// Show the provenance record of a run.
     Provenance(provenance::Args),
+    /// Write a run's outputs as files: DIR/<sample>/<stage>/<port>.<format> + manifest.tsv.
+    Export(export::Args),
     /// Re-execute a pipeline run from the store and compare digests and fuel.
     Verify(verify::Args),
     /// Check a pipeline file without running it.
@@ -103,6 +106,9 @@ fn main() -> ExitCode {
             Command::Exec(args) => exec::main(&cli.data_dir, cli.database.as_deref(), args).await,
             Command::Provenance(args) => {
                 provenance::main(&cli.data_dir, cli.database.as_deref(), args).await
+            }
+            Command::Export(args) => {
+                export::main(&cli.data_dir, cli.database.as_deref(), args).await
             }
             Command::Verify(args) => {
                 verify::main(&cli.data_dir, cli.database.as_deref(), args).await

@@ -10,15 +10,28 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use petri_host::pipeline::{EventCallback, RunEvent, RunOptions, RunRecord, run_plan, validate};
 
+/// What `petri run PIPELINE` was asked to do.
+pub struct Request<'a> {
+    pub pipeline: &'a Path,
+    pub samples: Option<&'a Path>,
+    pub instruments: Option<&'a Path>,
+    pub output_dir: Option<&'a Path>,
+    pub json: bool,
+}
+
 pub async fn main(
     data_dir: &Path,
     database: Option<&str>,
-    pipeline: &Path,
-    samples: Option<&Path>,
-    instruments: Option<&Path>,
-    json: bool,
+    request: Request<'_>,
     options: RunOptions,
 ) -> anyhow::Result<ExitCode> {
+    let Request {
+        pipeline,
+        samples,
+        instruments,
+        output_dir,
+        json,
+    } = request;
     let instruments = instruments
         .map(|path| {
             petri_host::schedule::load_calendar(path)
@@ -81,8 +94,18 @@ pub async fn main(
     let record = run_plan(petri.clone(), &state, &plan, &options)
         .await
         .context("running the pipeline")?;
+    // Succeeded stages' outputs are published even when the run failed.
+    let published = match output_dir {
+        Some(dir) => Some(crate::export::publish(&petri, &record, dir).await?),
+        None => None,
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary(&record))?);
+        let mut out = summary(&record);
+        if let (Some(dir), Some(files)) = (output_dir, &published) {
+            out["output_dir"] = serde_json::json!(dir);
+            out["published"] = serde_json::json!(files);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
             "run {}  {}  {}",
@@ -99,6 +122,9 @@ pub async fn main(
             if let Some(r) = &s.reason {
                 println!("  {:<16} {}: {r}", s.stage, s.status);
             }
+        }
+        if let (Some(dir), Some(files)) = (output_dir, &published) {
+            crate::export::report(dir, files, false)?;
         }
     }
     Ok(if record.status == "completed" {

@@ -29,7 +29,8 @@ pub struct Args {
     /// An input as PORT=PATH. Repeatable.
     #[arg(long = "input", short = 'i', value_name = "PORT=PATH")]
     inputs: Vec<String>,
-    /// Copy outputs here as PORT.FORMAT.
+    /// Write outputs here: a stage's as PORT.FORMAT; a pipeline's as
+    /// SAMPLE/STAGE/PORT.FORMAT with manifest.tsv (never overwriting other bytes).
     #[arg(long)]
     output_dir: Option<PathBuf>,
     /// Fuel budget for the run.
@@ -70,10 +71,13 @@ pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow
         return crate::pipeline::main(
             data_dir,
             database,
-            &args.stage,
-            args.samples.as_deref(),
-            args.instruments.as_deref(),
-            args.json,
+            crate::pipeline::Request {
+                pipeline: &args.stage,
+                samples: args.samples.as_deref(),
+                instruments: args.instruments.as_deref(),
+                output_dir: args.output_dir.as_deref(),
+                json: args.json,
+            },
             petri_host::pipeline::RunOptions {
                 no_cache: args.no_cache,
                 executor: args.executor.build(data_dir, database)?,

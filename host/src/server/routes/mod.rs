@@ -43,6 +43,7 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::cancel_run))
         .routes(routes!(runs::run_logs))
         .routes(routes!(runs::provenance))
+        .routes(routes!(runs::outputs))
         .routes(routes!(artifacts::get_artifact))
         .routes(routes!(instruments::list_instruments))
         .routes(routes!(instruments::set_state))

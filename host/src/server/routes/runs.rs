@@ -9,14 +9,14 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::pipeline::{prov_json, ro_crate_metadata, validate_source};
+use crate::pipeline::{RunRecord, prov_json, ro_crate_metadata, validate_source};
 use crate::server::app::AppState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Json as JsonBody, Path, Query};
 use crate::server::views::{
-    Accepted, EventView, LogPage, LogView, ProvFormat, ProvQuery, RunErrorView, RunPage, RunQuery,
-    RunStatus, RunSummary, RunView, StageView, SubmitRun,
+    Accepted, EventView, LogPage, LogView, OutputsView, ProvFormat, ProvQuery, RunErrorView,
+    RunPage, RunQuery, RunStatus, RunSummary, RunView, StageView, SubmitRun,
 };
 use crate::server::{now, workspace};
 use crate::store::daemon::{RunFilter, RunRow};
@@ -393,6 +393,62 @@ pub async fn run_logs(
     }))
 }
 
+/// The run record of a visible run: 404 for another group's, 409 until it
+/// has one, and served only as sealed when it was written.
+async fn sealed_record(app: &AppState, caller: &Caller, id: &str) -> Result<RunRecord, ApiError> {
+    let row = visible_run(app, caller, id).await?;
+    let record_id = row.record_id.ok_or_else(|| {
+        ApiError::conflict(format!("run {id} has no record yet ({})", row.status))
+    })?;
+    let seal = app
+        .store
+        .state()
+        .seal_of(&record_id)
+        .await?
+        .and_then(|s| s.parse::<Digest>().ok());
+    seal.ok_or_else(|| format!("run record {record_id} has no seal"))
+        .and_then(|seal| {
+            app.petri
+                .records()
+                .load_run_sealed(&record_id, &seal)
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", e))
+}
+
+/// The outputs of the run's succeeded stages, with the format each module
+/// declares (the file extension `petri export` uses). 409 until the run has a record.
+#[utoipa::path(get, path = "/v1/runs/{id}/outputs", tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The outputs", body = OutputsView),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "No such run for this group", body = ErrorBody),
+        (status = 409, description = "The run has no record yet", body = ErrorBody),
+        (status = 500, description = "The run record or a module no longer matches its digest (`integrity`)", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn outputs(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OutputsView>, ApiError> {
+    let record = sealed_record(&app, &caller, &id).await?;
+    let outputs = crate::pipeline::outputs(&app.petri, &record)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "integrity",
+                e.to_string(),
+            )
+        })?;
+    Ok(Json(OutputsView {
+        run_id: id,
+        outputs,
+    }))
+}
+
 /// The run's provenance: the petri run record (`json`), W3C PROV-JSON
 /// (`prov`) or the RO-Crate metadata (`ro-crate`; its data entities are
 /// artifacts by digest). 409 until the run has a record.
@@ -413,26 +469,7 @@ pub async fn provenance(
     Path(id): Path<String>,
     Query(q): Query<ProvQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let row = visible_run(&app, &caller, &id).await?;
-    let record_id = row.record_id.ok_or_else(|| {
-        ApiError::conflict(format!("run {id} has no record yet ({})", row.status))
-    })?;
-    // Served only as sealed when it was written.
-    let seal = app
-        .store
-        .state()
-        .seal_of(&record_id)
-        .await?
-        .and_then(|s| s.parse::<Digest>().ok());
-    let record = seal
-        .ok_or_else(|| format!("run record {record_id} has no seal"))
-        .and_then(|seal| {
-            app.petri
-                .records()
-                .load_run_sealed(&record_id, &seal)
-                .map_err(|e| e.to_string())
-        })
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", e))?;
+    let record = sealed_record(&app, &caller, &id).await?;
     let internal = |e: String| ApiError::internal(e);
     let doc = match q.format.unwrap_or_default() {
         ProvFormat::Json => serde_json::to_value(&record).map_err(|e| internal(e.to_string()))?,
