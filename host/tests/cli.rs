@@ -444,6 +444,135 @@ fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
     );
 }
 
+/// An example pipeline with its data paths made absolute, the plugins registered in `data`.
+fn example(dir: &Path, data: &Path, name: &str) -> PathBuf {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let text = std::fs::read_to_string(examples.join(name).join("pipeline.toml"))
+        .unwrap()
+        .replace(
+            "../data/lambda/",
+            &format!("{}/", examples.join("data/lambda").display()),
+        );
+    let pipeline = dir.join(format!("{name}.toml"));
+    std::fs::write(&pipeline, text).unwrap();
+    let mut add = vec!["plugin", "add"];
+    add.extend(petri_plugins::ALL.iter().map(|(_, path)| *path));
+    let out = petri(data, &add);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pipeline
+}
+
+#[test]
+fn the_lambda_sweep_shares_upstream_stages_and_tabulates_every_combination() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let plain = example(dir.path(), &data, "lambda");
+    let sweep = example(dir.path(), &data, "sweep");
+    let out = petri(&data, &["run", plain.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plain = json(&out);
+    let plain_output = |stage: &str| {
+        let s = plain["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == stage)
+            .unwrap();
+        s["outputs"][0]["sha256"].as_str().unwrap().to_owned()
+    };
+
+    let results = dir.path().join("results");
+    let out = petri(
+        &data,
+        &[
+            "run",
+            sweep.to_str().unwrap(),
+            "--json",
+            "--output-dir",
+            results.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("sweep: 8 combination(s) × 1 sample(s); 18 distinct stage executions"),
+        "{}",
+        stderr(&out)
+    );
+    let run = json(&out);
+    let stages = run["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 18);
+    // The quality-cutoff 20 branch is the plain pipeline's: its upstream stages are cache hits.
+    let qc = stages.iter().find(|s| s["stage"] == "qc_c1").unwrap();
+    assert_eq!(qc["cache"], "hit");
+
+    let id = run["run_id"].as_str().unwrap();
+    let out = petri(&data, &["results", id, "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = json(&out);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 8);
+    let manifest = std::fs::read_to_string(results.join("manifest.tsv")).unwrap();
+    let path_of = |digest: &str| {
+        let line = manifest.lines().find(|l| l.contains(digest)).unwrap();
+        results.join(line.split('\t').nth(4).unwrap())
+    };
+    for row in rows {
+        assert_eq!(row["status"], "completed", "{row}");
+        let p = &row["params"];
+        // The combination that is the plain pipeline has its consensus, byte for byte.
+        if p["qc.quality-cutoff"] == 20 && p["call.min-depth"] == 3 && p["consensus.min-depth"] == 5
+        {
+            assert_eq!(
+                row["outputs"]["consensus.consensus"],
+                plain_output("consensus").as_str()
+            );
+            assert_eq!(
+                row["outputs"]["call.variants"],
+                plain_output("call").as_str()
+            );
+        }
+        // bcftools is the oracle for the caller's PASS count in each row.
+        let vcf = path_of(row["outputs"]["call.variants"].as_str().unwrap());
+        let view = Command::new("bcftools")
+            .args(["view", "-H", "-f", "PASS"])
+            .arg(&vcf)
+            .output()
+            .expect("bcftools (.ci/run installs it)");
+        assert!(
+            view.status.success(),
+            "{}",
+            String::from_utf8_lossy(&view.stderr)
+        );
+        let pass = String::from_utf8_lossy(&view.stdout).lines().count();
+        assert_eq!(row["metrics"]["call.pass"], pass, "{row}");
+        assert!(row["fuel"].as_u64().unwrap() > 0);
+    }
+    // Rows that agree on what reaches the caller share its output.
+    let calls: std::collections::BTreeSet<_> = rows
+        .iter()
+        .map(|r| r["outputs"]["call.variants"].to_string())
+        .collect();
+    assert!(calls.len() <= 4, "{calls:?}");
+
+    let out = petri(&data, &["results", id, "--metric", "call.pass"]);
+    let tsv = String::from_utf8(out.stdout).unwrap();
+    let header: Vec<&str> = tsv.lines().next().unwrap().split('\t').collect();
+    assert_eq!(
+        header[..7],
+        [
+            "sample",
+            "combination",
+            "status",
+            "call.min-depth",
+            "consensus.min-depth",
+            "qc.quality-cutoff",
+            "call.pass"
+        ]
+    );
+    assert_eq!(tsv.lines().count(), 9);
+}
+
 /// `--output-dir` wrote every output of `run` as `<sample>/<stage>/<port>.<format>`
 /// with its digest in `manifest.tsv`; `petri export` writes the same tree;
 /// nothing is ever overwritten.

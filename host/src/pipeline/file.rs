@@ -33,6 +33,9 @@ pub struct PipelineFile {
     pub inputs: BTreeMap<Spanned<String>, Spanned<InputDecl>>,
     #[serde(default)]
     pub stages: BTreeMap<Spanned<String>, Spanned<StageDecl>>,
+    /// Parameter sweep (`sweep.rs`): expanded into stages before validation.
+    #[serde(default)]
+    pub sweep: Option<Spanned<super::sweep::SweepDecl>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,7 +64,7 @@ pub struct InputDecl {
 }
 
 /// One stage of the pipeline.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageDecl {
     pub module: Spanned<String>,
@@ -77,7 +80,7 @@ pub struct StageDecl {
 }
 
 /// What may happen when the stage fails.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PolicyDecl {
     #[serde(default)]
@@ -100,7 +103,7 @@ pub struct PolicyDecl {
 }
 
 /// What the stage needs to run on (used by the scheduler).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcesDecl {
     #[serde(default)]

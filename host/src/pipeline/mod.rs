@@ -7,9 +7,11 @@ mod files;
 mod plan;
 mod publish;
 mod record;
+mod results;
 mod run;
 mod samples;
 mod sniff;
+mod sweep;
 mod validate;
 mod verify;
 
@@ -25,7 +27,9 @@ pub use record::{
     Attempt, CacheUse, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage,
     SheetRef, StageStatus, load_sealed_run,
 };
+pub use results::{Row, RowStatus, cell, columns, rows};
 pub use run::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
 pub use samples::Sample;
+pub use sweep::{Combination, MAX_COMBINATIONS};
 pub use validate::{Source, validate, validate_source};
 pub use verify::{Mismatch, verify_run};

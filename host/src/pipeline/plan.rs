@@ -96,6 +96,8 @@ pub struct PlanStage {
 /// sheet there is one sample, `default`, whose inputs are the declared paths.
 #[derive(Clone)]
 pub struct Plan {
+    /// The sweep's combinations (none without a `[sweep]`).
+    pub combinations: Vec<super::sweep::Combination>,
     pub samples: Vec<super::samples::Sample>,
     /// The sample sheet and the SHA-256 of its bytes, if one was given.
     pub sample_sheet: Option<(PathBuf, Digest)>,

@@ -21,6 +21,9 @@ pub struct RunRecord {
     /// Every sample and how it decays (one `default` sample without a sheet).
     #[serde(default)]
     pub sample_info: Vec<super::samples::Sample>,
+    /// The sweep's combinations: each one's params and the stages it ran as.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub combinations: Vec<super::sweep::Combination>,
     pub inputs: Vec<RunInput>,
     pub stages: Vec<RunStage>,
     pub edges: Vec<Edge>,

@@ -80,7 +80,7 @@ pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<
     } = source;
     let path = path.as_path();
     let mut d = Diagnostics::new(path, &text);
-    let parsed = match file::parse(&text) {
+    let mut parsed = match file::parse(&text) {
         Ok(p) => p,
         Err((message, span)) => {
             d.error(
@@ -91,6 +91,7 @@ pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<
             return Err(d.list);
         }
     };
+    let combinations = super::sweep::expand(&mut parsed, &mut d);
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     if parsed.stages.is_empty() {
         d.error(
@@ -192,6 +193,8 @@ pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<
         let mut list = d.list;
         list.extend(sheet_problems);
         list.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        // A sweep repeats a stage: one problem per place, not per combination.
+        list.dedup();
         return Err(list);
     }
     let mut by_id: HashMap<String, PlanStage> =
@@ -211,6 +214,7 @@ pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<
     }
     Ok(Plan {
         samples,
+        combinations,
         sample_sheet,
         name: parsed.pipeline.name.clone().unwrap_or_else(|| {
             path.file_stem()

@@ -11,6 +11,7 @@ mod instruments;
 mod pipeline;
 mod plugin;
 mod provenance;
+mod results;
 mod run;
 mod serve;
 mod simulate;
@@ -55,6 +56,8 @@ enum Command {
     Provenance(provenance::Args),
     /// Write a run's outputs as files: DIR/<sample>/<stage>/<port>.<format> + manifest.tsv.
     Export(export::Args),
+    /// A run's results: one row per (sample, combination) as TSV, CSV or JSON.
+    Results(results::Args),
     /// Re-execute a pipeline run from the store and compare digests and fuel.
     Verify(verify::Args),
     /// Check a pipeline file without running it.
@@ -109,6 +112,9 @@ fn main() -> ExitCode {
             }
             Command::Export(args) => {
                 export::main(&cli.data_dir, cli.database.as_deref(), args).await
+            }
+            Command::Results(args) => {
+                results::main(&cli.data_dir, cli.database.as_deref(), args).await
             }
             Command::Verify(args) => {
                 verify::main(&cli.data_dir, cli.database.as_deref(), args).await

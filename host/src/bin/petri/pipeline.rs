@@ -53,6 +53,25 @@ pub async fn main(
             );
         }
     };
+    if !plan.combinations.is_empty() {
+        let copies: std::collections::HashSet<&String> = plan
+            .combinations
+            .iter()
+            .flat_map(|c| c.stages.values())
+            .collect();
+        let shared = plan
+            .stages
+            .iter()
+            .filter(|s| !copies.contains(&s.id))
+            .count();
+        eprintln!(
+            "sweep: {} combination(s) × {} sample(s); {} distinct stage executions per sample              ({shared} stage(s) shared by every combination, {} copies of swept stages)",
+            plan.combinations.len(),
+            plan.samples.len(),
+            plan.stages.len(),
+            copies.len(),
+        );
+    }
     // A progress bar of (sample, stage) pairs on a terminal; quiet otherwise or with --json.
     let total = (plan.stages.len() * plan.samples.len()) as u64;
     let on_event: Option<EventCallback> = if json || !std::io::stderr().is_terminal() {

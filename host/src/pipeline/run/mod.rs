@@ -396,6 +396,7 @@ pub async fn run_plan(
             sha256: *d,
         }),
         sample_info: samples.iter().map(|s| (*s).clone()).collect(),
+        combinations: plan.combinations.clone(),
         inputs,
         stages,
         edges,
