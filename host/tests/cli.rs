@@ -453,3 +453,6 @@ mod slurm;
 
 #[path = "cli/slurm.rs"]
 mod slurm_exec;
+
+#[path = "cli/plan.rs"]
+mod plan;
