@@ -74,3 +74,49 @@ pub enum Error {
     #[error("the run request has {} problem(s):\n{}", .0.len(), list(.0))]
     Request(Vec<Problem>),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::state::StateError;
+
+    #[test]
+    fn a_lost_lease_stays_distinct_from_other_state_errors() {
+        let lost = StateError::LeaseLost {
+            run: "r1".into(),
+            held: 3,
+            current: Some(4),
+        };
+        let shown = lost.to_string();
+        match Error::from(lost) {
+            Error::LeaseLost(message) => assert_eq!(message, shown),
+            other => panic!("{other:?}"),
+        }
+        let url = StateError::Url("mysql://x".into());
+        match Error::from(url) {
+            Error::State(message) => assert_eq!(
+                message,
+                "database URL `mysql://x`: expected postgres://… or sqlite:PATH"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_request_lists_every_problem() {
+        let e = Error::Request(vec![
+            Problem {
+                field: "param `x`".into(),
+                problem: "unknown param".into(),
+            },
+            Problem {
+                field: "input `reads`".into(),
+                problem: "missing".into(),
+            },
+        ]);
+        assert_eq!(
+            e.to_string(),
+            "the run request has 2 problem(s):\n  - param `x`: unknown param\n  - input `reads`: missing"
+        );
+    }
+}

@@ -671,3 +671,6 @@ mod slurm_exec;
 
 #[path = "cli/export.rs"]
 mod export;
+
+#[path = "cli/plan.rs"]
+mod plan;

@@ -16,3 +16,4 @@ mod server;
 mod store;
 mod streaming;
 mod trust;
+mod verify;

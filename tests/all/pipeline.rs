@@ -97,6 +97,109 @@ module = "not-registered"
 }
 
 #[test]
+fn validation_names_bad_ids_sources_policies_and_modules_it_cannot_load() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"bytes").unwrap();
+    std::fs::write(f.dir.path().join("junk.wasm"), b"not a component").unwrap();
+    let zeros = "0".repeat(64);
+    let path = f.pipeline(
+        "bad.toml",
+        &format!(
+            r#"[inputs."bad id"]
+path = "data.bin"
+sha256 = "xyz"
+
+[inputs.nopath]
+format = "bin"
+
+[stages."st age"]
+module = "TESTKIT"
+inputs = {{ data = "inputs.absent" }}
+policy = {{ fuel = 0, fuel-growth = 2000, downstream-of-salvage = "maybe" }}
+
+[stages.b]
+module = "TESTKIT"
+inputs = {{ data = "c.nonport" }}
+
+[stages.c]
+module = "TESTKIT"
+inputs = {{ data = "nodot" }}
+
+[stages.d]
+module = "sha256:zz"
+
+[stages.e]
+module = "sha256:{zeros}"
+
+[stages.g]
+module = "gone.wasm"
+
+[stages.h]
+module = "junk.wasm"
+"#
+        ),
+    );
+    let problems = block_on(validate(&f.petri, &path, None)).err().unwrap();
+    let at = |needle: &str| {
+        problems
+            .iter()
+            .find(|d| d.message.contains(needle))
+            .map(|d| (d.line, d.column, d.hint.clone()))
+            .unwrap_or_else(|| panic!("no problem mentions `{needle}`:\n{problems:#?}"))
+    };
+    assert_eq!(
+        at("input id `bad id` may only use letters").0,
+        1,
+        "{problems:#?}"
+    );
+    assert_eq!(at("is not a SHA-256 digest").0, 3);
+    assert_eq!(at("input `nopath` has no path").0, 5);
+    assert_eq!(at("stage id `st age` may only use letters").0, 8);
+    assert_eq!(at("unknown pipeline input `absent`").0, 10);
+    assert_eq!(at("policy `fuel` must be between 1 and").0, 11);
+    assert_eq!(at("policy `fuel-growth` must be between 1 and 1000").0, 11);
+    let (line, _, hint) = at("downstream-of-salvage `maybe`");
+    assert_eq!((line, hint.as_deref()), (11, Some("one of: skip, run")));
+    assert_eq!(at("stage `c` (testkit) has no output port `nonport`").0, 15);
+    assert_eq!(at("`nodot` is not a source").0, 19);
+    assert_eq!(at("`zz` is not a SHA-256 digest").0, 22);
+    let (line, _, hint) = at(&format!("blob {zeros} is not in the store"));
+    assert_eq!(line, 25);
+    assert!(hint.unwrap().contains("petri plugin add"));
+    let (line, _, hint) = at("gone.wasm not found");
+    assert_eq!(
+        (line, hint.as_deref()),
+        (28, Some("module paths are relative to the pipeline file"))
+    );
+    let unloadable = problems.iter().find(|d| d.line == 31).unwrap();
+    assert!(
+        unloadable
+            .message
+            .starts_with("not a valid WebAssembly component: "),
+        "{unloadable:?}"
+    );
+    assert_eq!(problems.len(), 14, "{problems:#?}");
+
+    // A pipeline or sample sheet that cannot be read is one problem at no place.
+    let missing = f.dir.path().join("missing.toml");
+    let p = block_on(validate(&f.petri, &missing, None)).err().unwrap();
+    assert_eq!((p.len(), p[0].line), (1, 0), "{p:?}");
+    assert!(
+        p[0].message.starts_with("cannot read the pipeline file: "),
+        "{p:?}"
+    );
+    let sheet = f.dir.path().join("missing.tsv");
+    let p = block_on(validate(&f.petri, &path, Some(&sheet)))
+        .err()
+        .unwrap();
+    assert_eq!(p[0].file, sheet);
+    assert!(
+        p[0].message.starts_with("cannot read the sample sheet: "),
+        "{p:?}"
+    );
+}
+
+#[test]
 fn syntax_errors_and_duplicate_ids_have_a_location() {
     let f = Fixture::new();
     let dup = f.pipeline(

@@ -240,4 +240,102 @@ state = "draining"
             "{e}"
         );
     }
+
+    #[test]
+    fn every_invalid_instrument_and_window_is_named() {
+        let window = |w: &str| format!("[instruments.seq-1]\nmaintenance = [{{ {w} }}]\n");
+        let start = "start = \"2026-11-25T08:00:00Z\"";
+        for (text, field, message) in [
+            (
+                "[instruments.\" \"]\n".to_owned(),
+                "instruments",
+                "empty instrument name",
+            ),
+            (
+                "[instruments.a]\nclass = \" \"\n".to_owned(),
+                "instruments.a.class",
+                "empty class",
+            ),
+            (
+                "[instruments.a]\nstate = \"broken\"\n".to_owned(),
+                "instruments.a.state",
+                "broken",
+            ),
+            (
+                window(start),
+                "instruments.seq-1.maintenance[0].end",
+                "give exactly one of `end` and `duration`",
+            ),
+            (
+                window(&format!(
+                    "{start}, end = \"2026-11-25T09:00:00Z\", duration = \"1h\""
+                )),
+                "instruments.seq-1.maintenance[0].end",
+                "give exactly one of `end` and `duration`",
+            ),
+            (
+                window(&format!("{start}, end = \"2026-11-25T08:00:00Z\"")),
+                "instruments.seq-1.maintenance[0].end",
+                "the window ends before it starts",
+            ),
+            (
+                window(&format!("{start}, end = \"later\"")),
+                "instruments.seq-1.maintenance[0].end",
+                "`later`",
+            ),
+            (
+                window(&format!("{start}, duration = \"ever\"")),
+                "instruments.seq-1.maintenance[0].duration",
+                "`ever`",
+            ),
+            (
+                window(&format!("{start}, duration = \"4h\", every = \"2h\"")),
+                "instruments.seq-1.maintenance[0].every",
+                "repeats more often than the window lasts",
+            ),
+            (
+                window(&format!("{start}, duration = \"4h\", every = \"often\"")),
+                "instruments.seq-1.maintenance[0].every",
+                "`often`",
+            ),
+            (
+                window(&format!(
+                    "{start}, duration = \"4h\", every = \"7d\", until = \"never\""
+                )),
+                "instruments.seq-1.maintenance[0].until",
+                "`never`",
+            ),
+            (
+                window("start = \"+2h\", duration = \"1h\""),
+                "instruments.seq-1.maintenance[0].start",
+                "is relative, but there is no start time here",
+            ),
+        ] {
+            let e = parse_calendar(Path::new("i.toml"), &text, None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("i.toml:"), "{text}\n{e}");
+            assert!(e.contains(&format!(": {field}: ")), "{text}\n{e}");
+            assert!(e.contains(message), "{text}\n{e}");
+        }
+        // With an origin (inside a workload) `+<duration>` times are offsets from it.
+        let origin = Timestamp::parse_rfc3339("2026-11-25T00:00:00Z").unwrap();
+        let text = window("start = \"+2h\", end = \"+3h\", until = \"+30d\", note = \"n\"");
+        let list = parse_calendar(Path::new("i.toml"), &text, Some(origin)).unwrap();
+        let w = &list[0].maintenance[0];
+        assert_eq!(
+            (w.start, w.end),
+            (
+                origin + Span::HOUR.saturating_mul(2),
+                origin + Span::HOUR.saturating_mul(3)
+            )
+        );
+        assert_eq!(w.until, Some(origin + Span::DAY.saturating_mul(30)));
+        assert_eq!(w.note, "n");
+        let e = load_calendar(Path::new("/nonexistent/i.toml")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("reading /nonexistent/i.toml: "),
+            "{e}"
+        );
+    }
 }

@@ -658,3 +658,277 @@ fn fair_share_keeps_places_for_other_owners() {
         .collect();
     assert_eq!(free, ["free"]);
 }
+
+#[test]
+fn names_parse_back_from_their_display() {
+    for p in Policy::ALL {
+        assert_eq!(p.to_string().parse::<Policy>(), Ok(p));
+    }
+    assert_eq!(
+        "lifo".parse::<Policy>(),
+        Err("policy `lifo` is not one of: petri, fifo, priority".to_owned())
+    );
+    for p in [Priority::Normal, Priority::Urgent, Priority::Clinical] {
+        assert_eq!(p.to_string().parse::<Priority>(), Ok(p));
+    }
+    assert_eq!(
+        "stat".parse::<Priority>(),
+        Err("priority `stat` is not one of: normal, urgent, clinical".to_owned())
+    );
+    assert_eq!(TaskId(7).to_string(), "#7");
+    assert_eq!(at(1.5).to_string(), "2027-01-15T09:30:00Z");
+    assert_eq!(
+        Timestamp::from_system(std::time::UNIX_EPOCH - std::time::Duration::from_millis(1_500)),
+        Timestamp(-1_500)
+    );
+}
+
+#[test]
+fn instrument_names_are_unique() {
+    let twice = vec![
+        Instrument::new("seq", "sequencer", 1),
+        Instrument::new("seq", "sequencer", 2),
+    ];
+    let e = Scheduler::new(Policy::Fifo, twice, FuelModel::new(), Config::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "sample ``: instrument `seq` is declared twice"
+    );
+    let s = sched(Policy::Fifo, Vec::new(), FuelModel::new());
+    assert_eq!(s.policy(), Policy::Fifo);
+}
+
+#[test]
+fn a_sample_dag_is_checked_before_anything_is_queued() {
+    let mut s = sched(Policy::Petri, Vec::new(), model(&[("m", 1)]));
+    let t = |stage: &str| TaskSpec::new(stage, "m", COMPUTE);
+    let mut add = |id: &str, dag: Vec<TaskSpec>| {
+        s.add_sample(sample(id, Priority::Normal, None), &dag, T0)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(add("ok", vec![t("a")]), Ok(()));
+    assert_eq!(
+        add("ok", vec![t("a")]),
+        Err("sample `ok`: submitted twice".into())
+    );
+    assert_eq!(
+        add("empty", vec![]),
+        Err("sample `empty`: has no stages".into())
+    );
+    assert_eq!(
+        add("dup", vec![t("a"), t("a")]),
+        Err("sample `dup`: stage `a` appears twice".into())
+    );
+    assert_eq!(
+        add("gpu", vec![TaskSpec::new("a", "m", "gpu")]),
+        Err("sample `gpu`, stage `a`: no instrument of class `gpu`".into())
+    );
+    assert_eq!(
+        add("after", vec![t("a").after("z")]),
+        Err("sample `after`: stage `a` comes after unknown stage `z`".into())
+    );
+    assert_eq!(
+        add("cycle", vec![t("a").after("b"), t("b").after("a")]),
+        Err("sample `cycle`: its stages form a cycle".into())
+    );
+    assert_eq!(s.queued(), 1, "only `ok` was queued");
+    let ids: Vec<&str> = s.samples().map(|(p, _)| p.id.as_str()).collect();
+    assert_eq!(ids, ["ok"]);
+}
+
+#[test]
+fn a_new_deadline_re_keys_the_queued_stages() {
+    let mut s = sched(Policy::Petri, Vec::new(), model(&[("m", 1)]));
+    let a = s
+        .add_sample(sample("a", Priority::Normal, Some(100)), &one("m"), T0)
+        .unwrap()[0];
+    let b = s
+        .add_sample(sample("b", Priority::Normal, Some(50)), &one("m"), T0)
+        .unwrap()[0];
+    assert_eq!(s.queue_order(COMPUTE), [b, a]);
+    let before = s.key_of(a).unwrap();
+    s.update_sample(sample("a", Priority::Normal, Some(2)))
+        .unwrap();
+    assert!(s.key_of(a).unwrap() < before);
+    assert_eq!(s.queue_order(COMPUTE), [a, b]);
+    assert_eq!(s.sample_of(a).unwrap().deadline, Some(T0 + hours(2)));
+    assert_eq!(s.sample_of(TaskId(99)), None);
+    let e = s
+        .update_sample(sample("zz", Priority::Normal, None))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "sample `zz`: unknown sample");
+}
+
+#[test]
+fn failing_a_queued_or_waiting_stage_skips_what_follows_and_finished_ones_refuse() {
+    let mut s = sched(Policy::Petri, Vec::new(), model(&[("m", 1)]));
+    let dag = vec![
+        TaskSpec::new("a", "m", COMPUTE),
+        TaskSpec::new("b", "m", COMPUTE).after("a"),
+        TaskSpec::new("c", "m", COMPUTE).after("b"),
+    ];
+    let ids = s
+        .add_sample(sample("s", Priority::Normal, None), &dag, T0)
+        .unwrap();
+    // `b` waits for `a`: failing it skips `c` and leaves `a` queued.
+    s.fail(ids[1], T0).unwrap();
+    assert_eq!(s.task(ids[2]).unwrap().state, TaskState::Skipped);
+    assert_eq!(s.queue_order(COMPUTE), [ids[0]]);
+    // `a` is queued: failing it takes it out of the queue.
+    s.fail(ids[0], at(1.0)).unwrap();
+    assert!(s.is_idle());
+    assert_eq!(s.sample("s").unwrap().1.finished, Some(at(1.0)));
+    let refused = |s: &mut Scheduler, id: TaskId| s.fail(id, at(2.0)).unwrap_err().to_string();
+    assert_eq!(refused(&mut s, ids[0]), "task #0 is failed, not running");
+    assert_eq!(refused(&mut s, ids[2]), "task #2 is skipped, not running");
+    assert_eq!(refused(&mut s, TaskId(9)), "unknown task #9");
+
+    let ids = s
+        .add_sample(sample("t", Priority::Normal, None), &dag[..2], at(2.0))
+        .unwrap();
+    let e = s.complete(ids[0], at(2.0), None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("task {} is ready, not running", ids[0])
+    );
+    let e = s.requeue(ids[1]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("task {} is waiting, not running", ids[1])
+    );
+    let started = s.dispatch(at(2.0));
+    assert_eq!(s.task(ids[0]).unwrap().state.name(), "running");
+    s.complete(started[0].task, at(3.0), None).unwrap();
+    assert_eq!(
+        refused(&mut s, ids[0]),
+        format!("task {} is done, not running", ids[0])
+    );
+}
+
+#[test]
+fn abandoning_a_sample_frees_running_queued_and_waiting_stages() {
+    let mut s = sched(Policy::Petri, Vec::new(), model(&[("m", 1)]));
+    let dag = vec![
+        TaskSpec::new("run", "m", COMPUTE),
+        TaskSpec::new("queued", "m", COMPUTE),
+        TaskSpec::new("waits", "m", COMPUTE).after("run"),
+    ];
+    let ids = s
+        .add_sample(sample("s", Priority::Normal, None), &dag, T0)
+        .unwrap();
+    let started = s.dispatch(T0);
+    assert_eq!(started.len(), 1, "one worker slot");
+    s.abandon_sample("s", at(1.0));
+    for id in &ids {
+        assert_eq!(s.task(*id).unwrap().state, TaskState::Skipped);
+    }
+    assert!(s.is_idle());
+    assert_eq!(s.sample("s").unwrap().1.finished, Some(at(1.0)));
+    // Abandoning again, or an unknown sample, changes nothing.
+    s.abandon_sample("s", at(2.0));
+    s.abandon_sample("nobody", at(2.0));
+    assert_eq!(s.sample("s").unwrap().1.finished, Some(at(1.0)));
+}
+
+#[test]
+fn history_recorded_through_fuel_mut_moves_predictions_on_reload() {
+    let mut s = sched(Policy::Petri, Vec::new(), model(&[("m", 1)]));
+    let id = s
+        .add_sample(sample("s", Priority::Normal, Some(10)), &one("slow"), T0)
+        .unwrap()[0];
+    assert!(!s.task(id).unwrap().predicted.known);
+    s.fuel_mut()
+        .observe("slow", u64::try_from(hours(5).0).unwrap(), None);
+    s.reload_predictions();
+    let t = s.task(id).unwrap();
+    assert!(t.predicted.known);
+    assert_eq!(t.predicted.duration, hours(5));
+    assert_eq!(t.tail, hours(5));
+}
+
+#[test]
+fn a_drifted_prediction_re_keys_the_other_samples_of_its_module() {
+    let mut s = Scheduler::new(
+        Policy::Petri,
+        Vec::new(),
+        model(&[("m", 1)]),
+        Config {
+            worker_slots: 1,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let first = s
+        .add_sample(sample("a", Priority::Normal, Some(20)), &one("m"), T0)
+        .unwrap()[0];
+    let waiting = s
+        .add_sample(sample("b", Priority::Normal, Some(20)), &one("m"), T0)
+        .unwrap()[0];
+    let key = s.key_of(waiting).unwrap();
+    s.dispatch(T0);
+    // `a` took 9 h of fuel, not 1 h: `b`'s prediction and key follow.
+    s.complete(first, at(9.0), Some(u64::try_from(hours(9).0).unwrap()))
+        .unwrap();
+    let t = s.task(waiting).unwrap();
+    assert!(t.predicted.duration > hours(1), "{:?}", t.predicted);
+    assert!(s.key_of(waiting).unwrap() < key, "less slack, so sooner");
+}
+
+#[test]
+fn the_report_table_has_a_column_per_policy_and_a_row_per_instrument() {
+    let text = r#"
+[simulation]
+name = "tiny"
+start = "2026-11-23T00:00:00Z"
+horizon = "1d"
+worker-slots = 1
+[instruments.seq-1]
+class = "sequencer"
+[pipelines.p.stages.prep]
+duration = "1h"
+[pipelines.p.stages.seq]
+instrument = "sequencer"
+duration = "2h"
+after = ["prep"]
+[[samples]]
+id = "s1"
+pipeline = "p"
+at = "0h"
+stability = "10h"
+"#;
+    let w = parse_workload(Path::new("tiny.toml"), text).unwrap();
+    let report = simulate_all(&w.realise(0)).unwrap();
+    let table = report.to_text();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0],
+        "tiny (tiny.toml): 1 samples, seed 0, start 2026-11-23T00:00:00Z, horizon 24 h"
+    );
+    let cells = |label: &str| -> Vec<String> {
+        // "  {label:<30}" then a 14-wide cell per policy.
+        let line = lines
+            .iter()
+            .find(|l| l.get(2..32).is_some_and(|l| l.trim_end() == label))
+            .unwrap_or_else(|| panic!("no row `{label}`:\n{table}"));
+        line[32..].split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(cells(""), ["petri", "fifo", "priority"]);
+    assert_eq!(cells("completed"), ["1/1"; 3]);
+    assert_eq!(cells("deadline misses"), ["0/1"; 3]);
+    assert_eq!(cells("makespan"), ["3.0", "h", "3.0", "h", "3.0", "h"]);
+    assert_eq!(cells("re-queued stages"), ["0"; 3]);
+    assert!(lines.iter().any(|l| l.trim() == "utilisation"), "{table}");
+    assert!(
+        lines.iter().any(|l| l.trim() == "maintenance slots (4 h)"),
+        "{table}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.trim_start().starts_with("seq-1"))
+            .count(),
+        2,
+        "seq-1 under both headings:\n{table}"
+    );
+}

@@ -725,4 +725,310 @@ after = ["b"]
             "w.toml:8:10: pipelines.p.stages.a.after: no stage `b` in pipeline `p`"
         );
     }
+
+    const BASE: &str = r#"[simulation]
+start = "2026-11-23T00:00:00Z"
+horizon = "1d"
+"#;
+
+    const PIPELINE: &str = r#"
+[instruments.seq-1]
+class = "sequencer"
+
+[pipelines.p.stages.a]
+duration = "1h"
+"#;
+
+    /// The error of `BASE` + `sim` (more `[simulation]` lines) + `rest`.
+    fn error(sim: &str, rest: &str) -> String {
+        let text = format!("{BASE}{sim}\n{rest}");
+        match parse_workload(Path::new("w.toml"), &text) {
+            Ok(w) => panic!("accepted:\n{text}\n{w:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_rejected_simulation_field_is_named() {
+        for (sim, field, message) in [
+            ("limit = \"soon\"", "simulation.limit", "`soon`"),
+            ("seed = -1", "simulation.seed", "a seed is ≥ 0"),
+            (
+                "jitter = 1.0",
+                "simulation.jitter",
+                "jitter is a fraction in [0, 1)",
+            ),
+            (
+                "jitter = -0.1",
+                "simulation.jitter",
+                "jitter is a fraction in [0, 1)",
+            ),
+            (
+                "fuel-per-second = 0.0",
+                "simulation.fuel-per-second",
+                "a rate is a positive number",
+            ),
+            (
+                "fuel-per-second = inf",
+                "simulation.fuel-per-second",
+                "a rate is a positive number",
+            ),
+            (
+                "worker-slots = 0",
+                "simulation.worker-slots",
+                "a whole number ≥ 1",
+            ),
+            (
+                "worker-slots = 5000000000",
+                "simulation.worker-slots",
+                "a whole number ≥ 1",
+            ),
+            (
+                "maintenance-duration = \"x\"",
+                "simulation.maintenance-duration",
+                "`x`",
+            ),
+            ("slack-horizon = \"x\"", "simulation.slack-horizon", "`x`"),
+            ("tier-step = \"x\"", "simulation.tier-step", "`x`"),
+            (
+                "aging-percent = -1",
+                "simulation.aging-percent",
+                "must be ≥ 0",
+            ),
+            (
+                "calendar = \"no-such-calendar.toml\"",
+                "simulation.calendar",
+                "no-such-calendar.toml",
+            ),
+        ] {
+            let e = error(sim, "");
+            assert!(e.starts_with("w.toml:4:"), "{sim}: {e}");
+            assert!(e.contains(&format!(": {field}: ")), "{sim}: {e}");
+            assert!(e.contains(message), "{sim}: {e}");
+        }
+        let start = parse_workload(
+            Path::new("w.toml"),
+            &BASE.replace("2026-11-23T00:00:00Z", "monday"),
+        );
+        assert!(
+            start
+                .unwrap_err()
+                .to_string()
+                .starts_with("w.toml:2:9: simulation.start: ")
+        );
+        let horizon = parse_workload(Path::new("w.toml"), &BASE.replace("\"1d\"", "\"a day\""));
+        assert!(
+            horizon
+                .unwrap_err()
+                .to_string()
+                .starts_with("w.toml:3:11: simulation.horizon: ")
+        );
+    }
+
+    #[test]
+    fn every_rejected_pipeline_and_sample_field_is_named() {
+        let stage = "\n[pipelines.q.stages.s]\n";
+        let sample = |fields: &str| {
+            format!("{PIPELINE}\n[[samples]]\nid = \"s1\"\npipeline = \"p\"\nat = \"1h\"\n{fields}")
+        };
+        for (rest, field, message) in [
+            (
+                format!("{stage}instrument = \"centrifuge\"\nduration = \"1h\""),
+                "pipelines.q.stages.s.instrument",
+                "no instrument of class `centrifuge` (classes: compute)",
+            ),
+            (
+                format!("{stage}duration = \"1h\"\nfuel = 5"),
+                "pipelines.q.stages.s.duration",
+                "give exactly one of `duration` and `fuel`",
+            ),
+            (
+                format!("{stage}module = \"m\""),
+                "pipelines.q.stages.s.duration",
+                "give exactly one of `duration` and `fuel`",
+            ),
+            (
+                format!("{stage}fuel = 0"),
+                "pipelines.q.stages.s.fuel",
+                "fuel is a whole number > 0",
+            ),
+            (
+                format!("{stage}duration = \"long\""),
+                "pipelines.q.stages.s.duration",
+                "`long`",
+            ),
+            (
+                "\n[pipelines.q]\nstages = {}".to_owned(),
+                "pipelines.q.stages",
+                "a pipeline needs stages",
+            ),
+            (
+                sample("[[samples]]\nid = \"s1\"\npipeline = \"p\"\nat = \"2h\""),
+                "samples[1].id",
+                "duplicate sample id",
+            ),
+            (
+                sample("").replace("pipeline = \"p\"\nat", "pipeline = \"wgs\"\nat"),
+                "samples[0].pipeline",
+                "no pipeline `wgs`",
+            ),
+            (
+                sample("").replace("at = \"1h\"", "at = \"noon\""),
+                "samples[0].at",
+                "`noon`",
+            ),
+            (sample("stability = \"x\""), "samples[0].stability", "`x`"),
+            (sample("expires = \"x\""), "samples[0].expires", "`x`"),
+            (
+                sample("priority = \"stat\""),
+                "samples[0].priority",
+                "priority `stat` is not one of: normal, urgent, clinical",
+            ),
+        ] {
+            let e = error("", &rest);
+            assert!(e.contains(&format!(": {field}: ")), "{rest}\n{e}");
+            assert!(e.contains(message), "{rest}\n{e}");
+        }
+    }
+
+    #[test]
+    fn every_rejected_arrival_and_failure_field_is_named() {
+        let arrival = |fields: &str| {
+            format!("{PIPELINE}\n[[arrivals]]\npipeline = \"p\"\nevery = \"3h\"\n{fields}")
+        };
+        let failure = |fields: &str| {
+            format!("{PIPELINE}\n[[failures]]\ninstrument = \"seq-1\"\nat = \"2h\"\n{fields}")
+        };
+        for (rest, field, message) in [
+            (
+                arrival("").replace("\"3h\"", "\"0s\""),
+                "arrivals[0].every",
+                "must be > 0",
+            ),
+            (
+                arrival("").replace("\"3h\"", "\"often\""),
+                "arrivals[0].every",
+                "`often`",
+            ),
+            (arrival("stability = \"x\""), "arrivals[0].stability", "`x`"),
+            (
+                arrival("stability = [\"x\", \"2h\"]"),
+                "arrivals[0].stability",
+                "`x`",
+            ),
+            (
+                arrival("stability = [\"1h\", \"y\"]"),
+                "arrivals[0].stability",
+                "`y`",
+            ),
+            (
+                arrival("stability = [\"3h\", \"2h\"]"),
+                "arrivals[0].stability",
+                "the range is [low, high]",
+            ),
+            (
+                arrival("stability = [\"1h\", \"2h\", \"3h\"]"),
+                "arrivals[0].stability",
+                "a range is two durations",
+            ),
+            (
+                arrival("urgent = 1.5"),
+                "arrivals[0].urgent",
+                "a probability in [0, 1]",
+            ),
+            (
+                arrival("clinical = -0.5"),
+                "arrivals[0].clinical",
+                "a probability in [0, 1]",
+            ),
+            (
+                arrival("urgent = 0.6\nclinical = 0.6"),
+                "arrivals[0].urgent",
+                "urgent + clinical is more than 1",
+            ),
+            (
+                arrival("").replace("pipeline = \"p\"\nevery", "pipeline = \"wgs\"\nevery"),
+                "arrivals[0].pipeline",
+                "no pipeline `wgs`",
+            ),
+            (arrival("from = \"x\""), "arrivals[0].from", "`x`"),
+            (arrival("until = \"x\""), "arrivals[0].until", "`x`"),
+            (
+                failure("").replace("\"seq-1\"", "\"seq-9\""),
+                "failures[0].instrument",
+                "no instrument `seq-9`",
+            ),
+            (
+                failure("state = \"up\""),
+                "failures[0].state",
+                "a failure's state is `down` or `draining`",
+            ),
+            (
+                failure("state = \"broken\""),
+                "failures[0].state",
+                "a failure's state is `down` or `draining`",
+            ),
+            (
+                failure("").replace("at = \"2h\"", "at = \"x\""),
+                "failures[0].at",
+                "`x`",
+            ),
+            (failure("repair = \"x\""), "failures[0].repair", "`x`"),
+        ] {
+            let e = error("", &rest);
+            assert!(e.contains(&format!(": {field}: ")), "{rest}\n{e}");
+            assert!(e.contains(message), "{rest}\n{e}");
+        }
+    }
+
+    #[test]
+    fn an_instrument_in_both_the_calendar_and_the_workload_is_refused() {
+        // The shipped calendar, read relative to the workload's path.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/workloads/w.toml");
+        let calendar = "calendar = \"../instruments/core.toml\"\n";
+        let text = format!("{BASE}{calendar}[instruments.novaseq-1]\nclass = \"sequencer\"\n");
+        let e = parse_workload(&path, &text).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with(":5:1: instruments.novaseq-1: declared in the calendar too"),
+            "{e}"
+        );
+        // Without the duplicate the calendar's instruments come first; a
+        // failure may name any of them, and keeps its state.
+        let text = format!(
+            "{BASE}{calendar}[instruments.seq-2]\nclass = \"sequencer\"\n\
+             [pipelines.p.stages.a]\ninstrument = \"sequencer\"\nfuel = 9\n\
+             [[failures]]\ninstrument = \"novaseq-1\"\nat = \"2h\"\nrepair = \"1h\"\nstate = \"draining\"\n"
+        );
+        let w = parse_workload(&path, &text).unwrap();
+        let names: Vec<&str> = w.instruments.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "analysis",
+                "gpu-box",
+                "novaseq-1",
+                "novaseq-2",
+                "prep-robot",
+                "seq-2"
+            ]
+        );
+        assert_eq!(w.name, "w", "named after the file without a `name`");
+        assert_eq!(w.pipelines["p"][0].fuel, 9);
+        assert_eq!(w.pipelines["p"][0].spec.module, "p/a");
+        assert_eq!(
+            w.failures,
+            [FailureEvent {
+                instrument: "novaseq-1".into(),
+                at: Span::HOUR.saturating_mul(2),
+                repair: Some(Span::HOUR),
+                state: InstrumentState::Draining,
+            }]
+        );
+        let e = load_workload(&path).unwrap_err();
+        assert!(
+            matches!(&e, ScheduleError::Read { path: p, .. } if *p == path),
+            "{e}"
+        );
+    }
 }

@@ -153,3 +153,114 @@ impl Failure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPENT: Spent = Spent {
+        fuel_used: 7,
+        budget: 10,
+        wall_clock_secs: 3,
+    };
+
+    fn stage_error(port: Option<&str>, record: Option<u64>) -> StageError {
+        StageError {
+            kind: "io".into(),
+            message: "broken".into(),
+            port: port.map(str::to_owned),
+            record,
+        }
+    }
+
+    #[test]
+    fn a_stage_error_is_located_by_what_it_names() {
+        let shown = |port, record| {
+            Failure::Stage {
+                error: stage_error(port, record),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            shown(Some("reads"), Some(4)),
+            "stage error `io`: broken (port `reads`, record 4)"
+        );
+        assert_eq!(
+            shown(Some("reads"), None),
+            "stage error `io`: broken (port `reads`)"
+        );
+        assert_eq!(shown(None, Some(4)), "stage error `io`: broken (record 4)");
+        assert_eq!(shown(None, None), "stage error `io`: broken");
+        let undeclared = Failure::UndeclaredError {
+            error: stage_error(Some("out"), None),
+        };
+        assert_eq!(
+            undeclared.to_string(),
+            "stage error of undeclared kind `io`: broken (port `out`)"
+        );
+    }
+
+    #[test]
+    fn a_stream_abort_that_is_no_limit_is_host_io() {
+        let abort = StreamAbort::Output {
+            port: "out".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        let failure = Failure::from_trap(&wasmtime::Error::new(abort), SPENT, 1 << 20);
+        assert_eq!(
+            failure,
+            Failure::HostIo {
+                message: "storing output `out`: disk full".into()
+            }
+        );
+        let abort = StreamAbort::Input {
+            port: "data".into(),
+            source: std::io::Error::other("gone"),
+        };
+        let failure = Failure::from_trap(&wasmtime::Error::new(abort), SPENT, 1 << 20);
+        assert_eq!(
+            failure,
+            Failure::HostIo {
+                message: "reading input `data`: gone".into()
+            }
+        );
+    }
+
+    #[test]
+    fn traps_are_classified_by_kind_and_anything_else_by_its_root_cause() {
+        let trap = |t: wasmtime::Trap| Failure::from_trap(&wasmtime::Error::new(t), SPENT, 512);
+        assert_eq!(
+            trap(wasmtime::Trap::OutOfFuel),
+            Failure::FuelExhausted {
+                fuel_used: 7,
+                budget: 10
+            }
+        );
+        assert_eq!(
+            trap(wasmtime::Trap::Interrupt),
+            Failure::Deadline {
+                seconds: 3,
+                fuel_used: 7
+            }
+        );
+        assert_eq!(
+            trap(wasmtime::Trap::StackOverflow),
+            Failure::StackOverflow {
+                max_wasm_stack: 512
+            }
+        );
+        assert_eq!(
+            trap(wasmtime::Trap::UnreachableCodeReached),
+            Failure::Trap {
+                message: wasmtime::Trap::UnreachableCodeReached.to_string()
+            }
+        );
+        let chained = wasmtime::Error::msg("the root").context("outer context");
+        assert_eq!(
+            Failure::from_trap(&chained, SPENT, 512),
+            Failure::Trap {
+                message: "the root".into()
+            }
+        );
+    }
+}

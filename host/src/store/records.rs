@@ -203,3 +203,132 @@ fn check(id: &str, sealed: &Digest, bytes: &[u8]) -> Result<(), RecordError> {
         actual,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record store over a temp dir, its legacy `runs/` dir created.
+    fn store() -> (RecordStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(dir.path().join("blobs")).unwrap();
+        let legacy = dir.path().join("runs");
+        fs::create_dir(&legacy).unwrap();
+        (RecordStore::new(blobs, legacy), dir)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn legacy_records_are_read_by_a_safe_id_and_checked_against_their_seal() {
+        let (records, dir) = store();
+        let path = dir.path().join("runs/0a1b.json");
+        fs::write(&path, br#"{"n": 1}"#).unwrap();
+        let value: serde_json::Value = records.read("0a1b", None).unwrap();
+        assert_eq!(value["n"], 1);
+        let seal = Digest::of(br#"{"n": 1}"#);
+        let sealed: serde_json::Value = records.read("0a1b", Some(&seal)).unwrap();
+        assert_eq!(sealed, value);
+
+        let other = Digest::of(b"other bytes");
+        match records.read::<serde_json::Value>("0a1b", Some(&other)) {
+            Err(RecordError::Tampered { sealed, actual, .. }) => {
+                assert_eq!((sealed, actual), (other, seal));
+            }
+            r => panic!("{r:?}"),
+        }
+        for id in ["", "../etc/passwd", "a.b", "a\\b"] {
+            match records.read::<serde_json::Value>(id, None) {
+                Err(RecordError::NotFound(got)) => assert_eq!(got, id),
+                r => panic!("{id}: {r:?}"),
+            }
+        }
+        assert!(matches!(
+            records.read::<serde_json::Value>("0c", None),
+            Err(RecordError::NotFound(_))
+        ));
+        // A directory where the file should be: an I/O error naming the path.
+        fs::create_dir(dir.path().join("runs/0d.json")).unwrap();
+        match records.read::<serde_json::Value>("0d", None) {
+            Err(e @ RecordError::Io { .. }) => {
+                assert!(e.to_string().contains("0d.json"), "{e}");
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_blob_that_is_not_a_record_or_was_edited_is_refused() {
+        let (records, _dir) = store();
+        let seal = records.blobs.put(b"not json").unwrap();
+        match records.read::<serde_json::Value>("r1", Some(&seal)) {
+            Err(e @ RecordError::Parse { .. }) => {
+                assert!(
+                    e.to_string().starts_with("record r1: not a petri record"),
+                    "{e}"
+                );
+            }
+            r => panic!("{r:?}"),
+        }
+        // Edit the stored bytes behind the store's back.
+        let json = records.blobs.put(b"{}").unwrap();
+        let path = records.blobs.local_path(&json).unwrap();
+        let mut perms = fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&path, perms).unwrap();
+        fs::write(&path, b"[]").unwrap();
+        match records.read::<serde_json::Value>("r2", Some(&json)) {
+            Err(RecordError::Tampered { id, sealed, actual }) => {
+                assert_eq!(
+                    (id.as_str(), sealed, actual),
+                    ("r2", json, Digest::of(b"[]"))
+                );
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn ids_are_found_by_unique_prefix_in_the_index_then_in_legacy_files() {
+        let (records, dir) = store();
+        let state = block_on(StateStore::open(&dir.path().join("state.db"))).unwrap();
+        let seal = Digest::of(b"x");
+        for id in ["aa11", "aa12", "bb1"] {
+            block_on(state.seal(id, &seal.to_string())).unwrap();
+        }
+        let find = |id: &str| block_on(records.find(&state, id));
+        assert_eq!(find("aa11").unwrap(), ("aa11".to_owned(), Some(seal)));
+        assert_eq!(find("bb").unwrap(), ("bb1".to_owned(), Some(seal)));
+        match find("aa1") {
+            Err(e @ RecordError::Ambiguous { .. }) => {
+                assert_eq!(e.to_string(), "`aa1` matches several runs: aa11, aa12");
+            }
+            r => panic!("{r:?}"),
+        }
+        // Nothing in the index: the legacy directory, unsealed.
+        fs::write(dir.path().join("runs/cc11.json"), b"{}").unwrap();
+        fs::write(dir.path().join("runs/cc12.json"), b"{}").unwrap();
+        fs::write(dir.path().join("runs/dd1.json"), b"{}").unwrap();
+        assert_eq!(find("dd").unwrap(), ("dd1".to_owned(), None));
+        match find("cc1") {
+            Err(RecordError::Ambiguous { matches, .. }) => assert_eq!(matches, ["cc11", "cc12"]),
+            r => panic!("{r:?}"),
+        }
+        for id in ["ee", "", "c.c"] {
+            assert!(
+                matches!(find(id), Err(RecordError::NotFound(ref got)) if got == id),
+                "{id}"
+            );
+        }
+        // No legacy directory at all: nothing found, no error about the directory.
+        fs::remove_dir_all(dir.path().join("runs")).unwrap();
+        assert!(matches!(find("dd"), Err(RecordError::NotFound(_))));
+    }
+}
