@@ -932,3 +932,15 @@ stability = "10h"
         "seq-1 under both headings:\n{table}"
     );
 }
+
+#[test]
+fn times_outside_rfc3339_print_clamped_instead_of_panicking() {
+    assert_eq!(Timestamp(-5_000).to_rfc3339(), "1970-01-01T00:00:00Z");
+    assert_eq!(Timestamp(i64::MAX).to_rfc3339(), "9999-12-31T23:59:59Z");
+    let far = Timestamp(0) + Span::parse("4000000d").unwrap();
+    assert_eq!(far.to_rfc3339(), "9999-12-31T23:59:59Z");
+    assert_eq!(
+        serde_json::to_string(&Timestamp(-1)).unwrap(),
+        "\"1970-01-01T00:00:00.000Z\""
+    );
+}

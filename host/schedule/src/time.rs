@@ -88,12 +88,12 @@ impl Timestamp {
         }
     }
 
+    /// As a system time for formatting, clamped to what RFC 3339 text can
+    /// say (1970-01-01 to 9999-12-31; humantime panics outside it): a time
+    /// out of that range prints as its end, never panics.
     fn system(self) -> SystemTime {
-        if self.0 >= 0 {
-            UNIX_EPOCH + Duration::from_millis(self.0.unsigned_abs())
-        } else {
-            UNIX_EPOCH - Duration::from_millis(self.0.unsigned_abs())
-        }
+        const LAST_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+        UNIX_EPOCH + Duration::from_millis(self.0.clamp(0, LAST_MS).unsigned_abs())
     }
 
     /// RFC 3339 in UTC with seconds (milliseconds are dropped).
