@@ -84,7 +84,7 @@ pub struct PlanInput {
 pub struct PlanStage {
     pub id: String,
     pub module: Arc<LoadedStage>,
-    pub manifest: Manifest,
+    pub manifest: Arc<Manifest>,
     pub params: ParamSet,
     /// (input port, source), in manifest order.
     pub inputs: Vec<(String, Wire)>,

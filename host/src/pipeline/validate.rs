@@ -19,7 +19,7 @@ use crate::stage::params::{ParamSet, RawParam};
 use crate::stage::petri::{LoadedStage, Petri};
 use crate::store::digest::Digest;
 
-type Module = (Arc<LoadedStage>, Manifest);
+type Module = (Arc<LoadedStage>, Arc<Manifest>);
 
 /// A pipeline to check: its exact text, its sample sheet's, and where the
 /// files they name are. What is checked here is what runs: the plan keeps
@@ -387,7 +387,7 @@ async fn resolve_module(
         .describe(&stage)
         .await
         .map_err(|e| (format!("{e}"), None))?;
-    Ok((stage, manifest))
+    Ok((stage, Arc::new(manifest)))
 }
 
 /// The module registered under `name` in the host's registry (read from

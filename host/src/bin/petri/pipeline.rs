@@ -65,7 +65,8 @@ pub async fn main(
             .filter(|s| !copies.contains(&s.id))
             .count();
         eprintln!(
-            "sweep: {} combination(s) × {} sample(s); {} distinct stage executions per sample              ({shared} stage(s) shared by every combination, {} copies of swept stages)",
+            "sweep: {} combination(s) × {} sample(s); {} distinct stage executions per sample \
+             ({shared} stage(s) shared by every combination, {} copies of swept stages)",
             plan.combinations.len(),
             plan.samples.len(),
             plan.stages.len(),
