@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use petri_host::executor::slurm::JobStatus;
@@ -658,69 +659,226 @@ async fn cancelling_a_run_cancels_its_slurm_jobs() {
     }
 }
 
-#[test]
-fn a_daemon_with_executor_slurm_runs_stages_as_jobs() {
-    use super::daemon;
-    let dir = shared_tempdir();
-    let data = dir.path().join("data");
-    let spool = dir.path().join("spool");
-    assert!(
-        petri(&data, &["plugin", "add", petri_plugins::TESTKIT])
-            .status
-            .success()
-    );
-    let token = petri(&data, &["token", "create", "--group", "lab"]);
-    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
-    let config = dir.path().join("petri.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "executor = \"slurm\"\n[slurm]\nslurm-conf = \"{}\"\nspool = \"{}\"\npoll-ms = 200\n",
-            shared().conf.display(),
-            spool.display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("data.bin"), b"through the daemon").unwrap();
-    let pipeline = dir.path().join("copy.toml");
-    std::fs::write(
-        &pipeline,
-        "[inputs.data]\npath = \"data.bin\"\n\n[stages.copy]\nmodule = \"testkit\"\n\
-         params = { mode = \"copy\" }\ninputs = { data = \"inputs.data\" }\n",
-    )
-    .unwrap();
+/// A daemon's set-up under `dir`: data dir with the testkit plugin, a token, and a config with
+/// executor = "slurm" spooling to `dir/spool`; `data.bin` holds `input` and `pipeline.toml`
+/// runs testkit's `params` on it.
+struct DaemonSetup {
+    data: PathBuf,
+    spool: PathBuf,
+    token: String,
+    config: PathBuf,
+    pipeline: PathBuf,
+    log: PathBuf,
+}
 
-    let log = dir.path().join("daemon.log");
-    let (mut child, url) = daemon::start(&data, &log, &["--config", config.to_str().unwrap()]);
-    let submitted = daemon::client(&url, &token, &["submit", pipeline.to_str().unwrap()]);
-    daemon::ok_output(&submitted);
-    let id = String::from_utf8(submitted.stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
-    let started = Instant::now();
-    let status = loop {
-        let runs = daemon::statuses(&url, &token).unwrap_or_default();
-        if let Some((_, s)) = runs.iter().find(|(r, s)| *r == id && daemon::finished(s)) {
-            break s.clone();
-        }
+impl DaemonSetup {
+    fn new(dir: &Path, input: &[u8], params: &str) -> DaemonSetup {
+        let data = dir.join("data");
+        let spool = dir.join("spool");
         assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            petri(&data, &["plugin", "add", petri_plugins::TESTKIT])
+                .status
+                .success()
+        );
+        let token = petri(&data, &["token", "create", "--group", "lab"]);
+        let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+        let config = dir.join("petri.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "executor = \"slurm\"\n[slurm]\nslurm-conf = \"{}\"\nspool = \"{}\"\npoll-ms = 200\n",
+                shared().conf.display(),
+                spool.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("data.bin"), input).unwrap();
+        let pipeline = dir.join("pipeline.toml");
+        std::fs::write(
+            &pipeline,
+            format!(
+                "[inputs.data]\npath = \"data.bin\"\n\n[stages.only]\nmodule = \"testkit\"\n\
+                 params = {params}\ninputs = {{ data = \"inputs.data\" }}\n"
+            ),
+        )
+        .unwrap();
+        let log = dir.join("daemon.log");
+        DaemonSetup {
+            data,
+            spool,
+            token,
+            config,
+            pipeline,
+            log,
+        }
+    }
+
+    fn start(&self) -> (std::process::Child, String) {
+        super::daemon::start(
+            &self.data,
+            &self.log,
+            &["--config", self.config.to_str().unwrap()],
+        )
+    }
+
+    fn submit(&self, url: &str) -> String {
+        let out = super::daemon::client(
+            url,
+            &self.token,
+            &["submit", self.pipeline.to_str().unwrap()],
+        );
+        super::daemon::ok_output(&out);
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// The run's status once it satisfies `done` (at most 300 s).
+    fn wait_for(&self, url: &str, id: &str, done: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let runs = super::daemon::statuses(url, &self.token).unwrap_or_default();
+            if let Some((_, s)) = runs.iter().find(|(r, s)| r == id && done(s)) {
+                return s.clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The job scripts sbatch was given: one per submitted array.
+    fn submissions(&self) -> usize {
+        std::fs::read_dir(&self.spool)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sh"))
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The array jobs Slurm knows that run in this set-up's spool.
+    fn cluster_jobs(&self) -> Vec<String> {
+        let out = shared()
+            .command("scontrol")
+            .args(["show", "job", "-o"])
+            .output()
+            .unwrap();
+        let workdir = format!("WorkDir={} ", self.spool.display());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&workdir))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Waits until `job` is in `state` (at most 300 s).
+fn wait_for_job(job: u64, state: &str) {
+    let started = Instant::now();
+    while !scontrol(job).contains(&format!("JobState={state} ")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "not {state}: {}",
+            scontrol(job)
         );
         std::thread::sleep(Duration::from_millis(200));
-    };
+    }
+}
+
+#[test]
+fn a_daemon_with_executor_slurm_runs_stages_as_jobs() {
+    let dir = shared_tempdir();
+    let setup = DaemonSetup::new(dir.path(), b"through the daemon", "{ mode = \"copy\" }");
+    let (mut child, url) = setup.start();
+    let id = setup.submit(&url);
+    let status = setup.wait_for(&url, &id, super::daemon::finished);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
         status,
         "COMPLETED",
         "{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        std::fs::read_to_string(&setup.log).unwrap_or_default()
     );
-    let jobs = spooled_jobs(&spool);
+    let jobs = spooled_jobs(&setup.spool);
     assert_eq!(jobs.values().map(Vec::len).sum::<usize>(), 1, "{jobs:?}");
     let shown = scontrol(*jobs.keys().next().unwrap());
     assert!(shown.contains("JobState=COMPLETED"), "{shown}");
+}
+
+#[test]
+fn a_restarted_daemon_re_attaches_to_its_running_job_and_reads_its_result_once() {
+    let dir = shared_tempdir();
+    let input = b"slow, across three daemons";
+    let setup = DaemonSetup::new(dir.path(), input, "{ mode = \"burn\", record = 30000 }");
+    let (mut first, url) = setup.start();
+    let id = setup.submit(&url);
+    let started = Instant::now();
+    let job = loop {
+        if let Some(job) = spooled_jobs(&setup.spool).keys().next() {
+            break *job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no job ran");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    wait_for_job(job, "RUNNING");
+
+    // A graceful stop checkpoints the run and leaves its job running.
+    let pid = first.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    first.wait().unwrap();
+    assert!(
+        scontrol(job).contains("JobState=RUNNING "),
+        "{}",
+        scontrol(job)
+    );
+
+    // The next daemon resumes the run and follows the same job; it is killed
+    // outright while the job still runs.
+    let (mut second, url) = setup.start();
+    setup.wait_for(&url, &id, |s| s == "RUNNING");
+    assert!(
+        scontrol(job).contains("JobState=RUNNING "),
+        "{}",
+        scontrol(job)
+    );
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    // The job ends while no daemon watches; the third reads its result.
+    wait_for_job(job, "COMPLETED");
+    let (mut third, url) = setup.start();
+    let status = setup.wait_for(&url, &id, super::daemon::finished);
+    let run = super::daemon::client(&url, &setup.token, &["status", &id, "--json"]);
+    third.kill().unwrap();
+    third.wait().unwrap();
+    let log = std::fs::read_to_string(&setup.log).unwrap_or_default();
+    assert_eq!(status, "COMPLETED", "{log}");
+    let run = super::daemon::ok_json(run);
+    let stage = &run["stages"][0];
+    assert_eq!(stage["cache"], "miss", "{run}");
+    assert_eq!(
+        stage["outputs"][0]["sha256"].as_str().unwrap(),
+        Digest::of(input).to_hex(),
+        "{run}"
+    );
+
+    // One submission, one job on the cluster, one result.
+    assert_eq!(setup.submissions(), 1, "{log}");
+    let jobs = setup.cluster_jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert!(jobs[0].contains(&format!("JobId={job} ")), "{jobs:#?}");
+    assert_eq!(stage["attempts"].as_array().unwrap().len(), 1, "{run}");
 }
