@@ -526,11 +526,12 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
     );
 }
 
-/// Runs the one-stage pipeline `text` (on a `data.bin` input) under `dir` on Slurm, in the
-/// background; returns the run and the executor's spool dir.
+/// Runs the one-stage pipeline `text` (on a `data.bin` input) under `dir` on Slurm (`sbatch_args`
+/// added to every job), in the background; returns the run and the executor's spool dir.
 async fn run_on_slurm(
     dir: &Path,
     text: &str,
+    sbatch_args: &[&str],
 ) -> (
     tokio::task::JoinHandle<Result<petri_host::pipeline::RunRecord, petri_host::Error>>,
     PathBuf,
@@ -544,8 +545,10 @@ async fn run_on_slurm(
     let plan = petri_host::pipeline::validate(&petri, &path, None)
         .await
         .unwrap_or_else(|d| panic!("{d:#?}"));
+    let mut config = executor(&data, Duration::from_millis(200)).config().clone();
+    config.sbatch_args = sbatch_args.iter().map(|a| (*a).to_owned()).collect();
     let options = petri_host::pipeline::RunOptions {
-        executor: Some(Executor::Slurm(executor(&data, Duration::from_millis(200)))),
+        executor: Some(Executor::Slurm(SlurmExecutor::new(config).unwrap())),
         ..Default::default()
     };
     let run = tokio::spawn(async move {
@@ -568,7 +571,7 @@ inputs = { data = "inputs.data" }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_scancel_sends_the_stage_back_to_the_cluster() {
     let dir = shared_tempdir();
-    let (run, spool) = run_on_slurm(dir.path(), BURN).await;
+    let (run, spool) = run_on_slurm(dir.path(), BURN, &[]).await;
 
     // An operator cancels the stage's job while it runs.
     let started = Instant::now();
@@ -623,7 +626,7 @@ policy = { fuel = 1_000_000_000_000, wall-clock-secs = 600 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_run_cancels_its_slurm_jobs() {
     let dir = shared_tempdir();
-    let (run, spool) = run_on_slurm(dir.path(), SPIN).await;
+    let (run, spool) = run_on_slurm(dir.path(), SPIN, &[]).await;
 
     // The stage's job is running once its output file exists.
     let started = Instant::now();
@@ -656,6 +659,109 @@ async fn cancelling_a_run_cancels_its_slurm_jobs() {
             scontrol(job)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_over_its_slurm_time_limit_fails_the_stage_with_deadline() {
+    let dir = shared_tempdir();
+    // The site caps every job at one minute (`--time=1` after petri's own
+    // `--time`, as a partition's limit would), below the spinning stage's
+    // 600 s wall-clock: Slurm's TIMEOUT comes first. Slurm keeps time limits
+    // in whole minutes and checks them about every 30 s, so this takes one
+    // to two minutes.
+    let (run, spool) = run_on_slurm(dir.path(), SPIN, &["--time=1"]).await;
+    let record = run.await.unwrap().unwrap();
+    assert_eq!(record.status, "failed", "{:?}", record.stages);
+    let stage = &record.stages[0];
+    assert_eq!(stage.status, petri_host::pipeline::StageStatus::Failed);
+    let reason = stage.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("ended without a record: deadline (TimedOut { limit: Time })"),
+        "{reason}"
+    );
+    assert!(stage.record_id.is_none(), "no execution ended: no record");
+
+    // One job, TIMEOUT on the cluster, and its end recorded as the attempt's.
+    let jobs: Vec<u64> = spooled_jobs(&spool).into_keys().collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(
+        scontrol(jobs[0]).contains("JobState=TIMEOUT "),
+        "{}",
+        scontrol(jobs[0])
+    );
+    let state = petri_host::StateStore::open_in(&dir.path().join("data"), None)
+        .await
+        .unwrap();
+    let tracked = state.jobs().of_run(&record.id).await.unwrap();
+    assert_eq!(tracked.len(), 1, "{tracked:?}");
+    assert_eq!(tracked[0].id.array_job, jobs[0]);
+    assert_eq!(tracked[0].state, petri_host::TrackedState::Ended);
+}
+
+#[test]
+fn sigint_stops_petri_run_and_cancels_its_slurm_jobs() {
+    let dir = shared_tempdir();
+    std::fs::write(dir.path().join("data.bin"), b"input").unwrap();
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(&pipeline, SPIN.replace("TESTKIT", petri_plugins::TESTKIT)).unwrap();
+    let spool = dir.path().join("spool");
+    let child = Command::new(env!("CARGO_BIN_EXE_petri"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--executor", "slurm", "--slurm-spool"])
+        .arg(&spool)
+        .env("SLURM_CONF", &shared().conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let job = loop {
+        if spool.is_dir()
+            && let Some(job) = spooled_jobs(&spool).keys().next()
+        {
+            break *job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no job ran");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    wait_for_job(job, "RUNNING");
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("the run was interrupted") && err.contains("1 Slurm job(s) cancelled"),
+        "{err}"
+    );
+    // Cancelled before petri exited (Slurm shows it COMPLETING while it
+    // kills the job's processes, then CANCELLED); squeue lists none of its jobs.
+    wait_for_job(job, "CANCELLED");
+    let ours = format!(" {}", spool.display());
+    let started = Instant::now();
+    loop {
+        let queue = shared()
+            .command("squeue")
+            .args(["-h", "-o", "%i %T %Z"])
+            .output()
+            .unwrap();
+        let queue = String::from_utf8(queue.stdout).unwrap();
+        if !queue.lines().any(|l| l.ends_with(&ours)) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{queue}");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
