@@ -718,26 +718,8 @@ fn sigint_stops_petri_run_and_cancels_its_slurm_jobs() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let job = loop {
-        if spool.is_dir()
-            && let Some(job) = spooled_jobs(&spool).keys().next()
-        {
-            break *job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "no job ran");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    wait_for_job(job, "RUNNING");
-
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let job = running_job(&spool);
+    kill(&child, "-INT");
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
@@ -884,6 +866,29 @@ impl DaemonSetup {
     }
 }
 
+/// The first job of `spool`, once it runs (at most 120 s to start).
+fn running_job(spool: &Path) -> u64 {
+    let started = Instant::now();
+    let job = loop {
+        if spool.is_dir()
+            && let Some(job) = spooled_jobs(spool).keys().next()
+        {
+            break *job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no job ran");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    wait_for_job(job, "RUNNING");
+    job
+}
+
+/// Sends `signal` (`-INT`, `-TERM`) to `child`.
+fn kill(child: &std::process::Child, signal: &str) {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+    assert!(sent.success());
+}
+
 /// Waits until `job` is in `state` (at most 300 s).
 fn wait_for_job(job: u64, state: &str) {
     let started = Instant::now();
@@ -925,25 +930,10 @@ fn a_restarted_daemon_re_attaches_to_its_running_job_and_reads_its_result_once()
     let setup = DaemonSetup::new(dir.path(), input, "{ mode = \"burn\", record = 30000 }");
     let (mut first, url) = setup.start();
     let id = setup.submit(&url);
-    let started = Instant::now();
-    let job = loop {
-        if let Some(job) = spooled_jobs(&setup.spool).keys().next() {
-            break *job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "no job ran");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    wait_for_job(job, "RUNNING");
+    let job = running_job(&setup.spool);
 
     // A graceful stop checkpoints the run and leaves its job running.
-    let pid = first.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    kill(&first, "-TERM");
     first.wait().unwrap();
     assert!(
         scontrol(job).contains("JobState=RUNNING "),
