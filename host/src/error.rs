@@ -73,6 +73,13 @@ pub enum Error {
     LeaseLost(String),
     #[error("the run request has {} problem(s):\n{}", .0.len(), list(.0))]
     Request(Vec<Problem>),
+    /// The run was interrupted (`RunOptions::interrupt`): its running
+    /// stages were stopped and their batch jobs cancelled; nothing was
+    /// recorded as finished, so running it again resumes it.
+    #[error(
+        "the run was interrupted: its running stages were stopped and {cancelled_jobs} Slurm job(s) cancelled; run it again to resume"
+    )]
+    Interrupted { cancelled_jobs: usize },
 }
 
 #[cfg(test)]

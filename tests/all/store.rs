@@ -1,7 +1,9 @@
 //! The store suite, run against both backends: SQLite (embedded) and a real PostgreSQL started
 //! for the test. Claims are exclusive, leases lapse and are rescued, and a stale fencing token
-//! commits nothing; the module registry is in `store/registry.rs`.
+//! commits nothing; the module registry is in `store/registry.rs`, the batch jobs runs submitted
+//! in `store/jobs.rs`.
 
+mod jobs;
 mod registry;
 
 use petri_host::server::{Claim, Claimed, RunEnd, RunRow, RunStatus, ServerStore};

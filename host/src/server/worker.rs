@@ -360,6 +360,9 @@ async fn execute_run(
         places: Some(places(app, fence, &row).await?),
         quota: quota(app, &row),
         executor: app.executor.clone(),
+        // A run checkpointed at shutdown leaves its Slurm jobs running; it
+        // re-attaches to them when it resumes.
+        keep_jobs: Some(app.stopping.clone()),
         ..RunOptions::default()
     };
     let result = unless_stopped(

@@ -1,6 +1,6 @@
 //! All persistent state, behind one seam: the content-addressed blob store, the data-dir
 //! layout, stage and run records, the module registry, run state (stage cache, runs, fuel
-//! history, group quotas) and the daemon's tables (tokens, queued runs, events, audit log).
+//! history, group quotas, the batch jobs runs submitted) and the daemon's tables (tokens, queued runs, events, audit log).
 //!
 //! Nothing outside this folder opens a database or writes a file that outlives a run.
 
@@ -10,6 +10,7 @@ pub(crate) mod daemon;
 pub(crate) mod data_dir;
 pub(crate) mod db;
 pub(crate) mod digest;
+pub(crate) mod jobs;
 pub(crate) mod lease;
 pub(crate) mod objects;
 pub(crate) mod places;

@@ -72,6 +72,11 @@ impl StateStore {
         &self.db
     }
 
+    /// The batch jobs runs submitted (`slurm_jobs`).
+    pub fn jobs(&self) -> super::jobs::Jobs {
+        super::jobs::Jobs::new(self.clone())
+    }
+
     /// The connection pool.
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         self.db.pool()

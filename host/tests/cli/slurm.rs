@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use petri_host::executor::slurm::JobStatus;
@@ -525,11 +526,12 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
     );
 }
 
-/// Runs the one-stage pipeline `text` (on a `data.bin` input) under `dir` on Slurm, in the
-/// background; returns the run and the executor's spool dir.
+/// Runs the one-stage pipeline `text` (on a `data.bin` input) under `dir` on Slurm (`sbatch_args`
+/// added to every job), in the background; returns the run and the executor's spool dir.
 async fn run_on_slurm(
     dir: &Path,
     text: &str,
+    sbatch_args: &[&str],
 ) -> (
     tokio::task::JoinHandle<Result<petri_host::pipeline::RunRecord, petri_host::Error>>,
     PathBuf,
@@ -543,8 +545,10 @@ async fn run_on_slurm(
     let plan = petri_host::pipeline::validate(&petri, &path, None)
         .await
         .unwrap_or_else(|d| panic!("{d:#?}"));
+    let mut config = executor(&data, Duration::from_millis(200)).config().clone();
+    config.sbatch_args = sbatch_args.iter().map(|a| (*a).to_owned()).collect();
     let options = petri_host::pipeline::RunOptions {
-        executor: Some(Executor::Slurm(executor(&data, Duration::from_millis(200)))),
+        executor: Some(Executor::Slurm(SlurmExecutor::new(config).unwrap())),
         ..Default::default()
     };
     let run = tokio::spawn(async move {
@@ -567,7 +571,7 @@ inputs = { data = "inputs.data" }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_scancel_sends_the_stage_back_to_the_cluster() {
     let dir = shared_tempdir();
-    let (run, spool) = run_on_slurm(dir.path(), BURN).await;
+    let (run, spool) = run_on_slurm(dir.path(), BURN, &[]).await;
 
     // An operator cancels the stage's job while it runs.
     let started = Instant::now();
@@ -622,7 +626,7 @@ policy = { fuel = 1_000_000_000_000, wall-clock-secs = 600 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_run_cancels_its_slurm_jobs() {
     let dir = shared_tempdir();
-    let (run, spool) = run_on_slurm(dir.path(), SPIN).await;
+    let (run, spool) = run_on_slurm(dir.path(), SPIN, &[]).await;
 
     // The stage's job is running once its output file exists.
     let started = Instant::now();
@@ -658,69 +662,319 @@ async fn cancelling_a_run_cancels_its_slurm_jobs() {
     }
 }
 
-#[test]
-fn a_daemon_with_executor_slurm_runs_stages_as_jobs() {
-    use super::daemon;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_over_its_slurm_time_limit_fails_the_stage_with_deadline() {
     let dir = shared_tempdir();
-    let data = dir.path().join("data");
-    let spool = dir.path().join("spool");
+    // The site caps every job at one minute (`--time=1` after petri's own
+    // `--time`, as a partition's limit would), below the spinning stage's
+    // 600 s wall-clock: Slurm's TIMEOUT comes first. Slurm keeps time limits
+    // in whole minutes and checks them about every 30 s, so this takes one
+    // to two minutes.
+    let (run, spool) = run_on_slurm(dir.path(), SPIN, &["--time=1"]).await;
+    let record = run.await.unwrap().unwrap();
+    assert_eq!(record.status, "failed", "{:?}", record.stages);
+    let stage = &record.stages[0];
+    assert_eq!(stage.status, petri_host::pipeline::StageStatus::Failed);
+    let reason = stage.reason.as_deref().unwrap();
     assert!(
-        petri(&data, &["plugin", "add", petri_plugins::TESTKIT])
-            .status
-            .success()
+        reason.contains("ended without a record: deadline (TimedOut { limit: Time })"),
+        "{reason}"
     );
-    let token = petri(&data, &["token", "create", "--group", "lab"]);
-    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
-    let config = dir.path().join("petri.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "executor = \"slurm\"\n[slurm]\nslurm-conf = \"{}\"\nspool = \"{}\"\npoll-ms = 200\n",
-            shared().conf.display(),
-            spool.display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("data.bin"), b"through the daemon").unwrap();
-    let pipeline = dir.path().join("copy.toml");
-    std::fs::write(
-        &pipeline,
-        "[inputs.data]\npath = \"data.bin\"\n\n[stages.copy]\nmodule = \"testkit\"\n\
-         params = { mode = \"copy\" }\ninputs = { data = \"inputs.data\" }\n",
-    )
-    .unwrap();
+    assert!(stage.record_id.is_none(), "no execution ended: no record");
 
-    let log = dir.path().join("daemon.log");
-    let (mut child, url) = daemon::start(&data, &log, &["--config", config.to_str().unwrap()]);
-    let submitted = daemon::client(&url, &token, &["submit", pipeline.to_str().unwrap()]);
-    daemon::ok_output(&submitted);
-    let id = String::from_utf8(submitted.stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    // One job, TIMEOUT on the cluster, and its end recorded as the attempt's.
+    let jobs: Vec<u64> = spooled_jobs(&spool).into_keys().collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(
+        scontrol(jobs[0]).contains("JobState=TIMEOUT "),
+        "{}",
+        scontrol(jobs[0])
+    );
+    let state = petri_host::StateStore::open_in(&dir.path().join("data"), None)
+        .await
+        .unwrap();
+    let tracked = state.jobs().of_run(&record.id).await.unwrap();
+    assert_eq!(tracked.len(), 1, "{tracked:?}");
+    assert_eq!(tracked[0].id.array_job, jobs[0]);
+    assert_eq!(tracked[0].state, petri_host::TrackedState::Ended);
+}
+
+#[test]
+fn sigint_stops_petri_run_and_cancels_its_slurm_jobs() {
+    let dir = shared_tempdir();
+    std::fs::write(dir.path().join("data.bin"), b"input").unwrap();
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(&pipeline, SPIN.replace("TESTKIT", petri_plugins::TESTKIT)).unwrap();
+    let spool = dir.path().join("spool");
+    let child = Command::new(env!("CARGO_BIN_EXE_petri"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--executor", "slurm", "--slurm-spool"])
+        .arg(&spool)
+        .env("SLURM_CONF", &shared().conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let job = running_job(&spool);
+    kill(&child, "-INT");
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("the run was interrupted") && err.contains("1 Slurm job(s) cancelled"),
+        "{err}"
+    );
+    // Cancelled before petri exited (Slurm shows it COMPLETING while it
+    // kills the job's processes, then CANCELLED); squeue lists none of its jobs.
+    wait_for_job(job, "CANCELLED");
+    let ours = format!(" {}", spool.display());
     let started = Instant::now();
-    let status = loop {
-        let runs = daemon::statuses(&url, &token).unwrap_or_default();
-        if let Some((_, s)) = runs.iter().find(|(r, s)| *r == id && daemon::finished(s)) {
-            break s.clone();
+    loop {
+        let queue = shared()
+            .command("squeue")
+            .args(["-h", "-o", "%i %T %Z"])
+            .output()
+            .unwrap();
+        let queue = String::from_utf8(queue.stdout).unwrap();
+        if !queue.lines().any(|l| l.ends_with(&ours)) {
+            break;
         }
+        assert!(started.elapsed() < Duration::from_secs(60), "{queue}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A daemon's set-up under `dir`: data dir with the testkit plugin, a token, and a config with
+/// executor = "slurm" spooling to `dir/spool`; `data.bin` holds `input` and `pipeline.toml`
+/// runs testkit's `params` on it.
+struct DaemonSetup {
+    data: PathBuf,
+    spool: PathBuf,
+    token: String,
+    config: PathBuf,
+    pipeline: PathBuf,
+    log: PathBuf,
+}
+
+impl DaemonSetup {
+    fn new(dir: &Path, input: &[u8], params: &str) -> DaemonSetup {
+        let data = dir.join("data");
+        let spool = dir.join("spool");
         assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            petri(&data, &["plugin", "add", petri_plugins::TESTKIT])
+                .status
+                .success()
+        );
+        let token = petri(&data, &["token", "create", "--group", "lab"]);
+        let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+        let config = dir.join("petri.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "executor = \"slurm\"\n[slurm]\nslurm-conf = \"{}\"\nspool = \"{}\"\npoll-ms = 200\n",
+                shared().conf.display(),
+                spool.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("data.bin"), input).unwrap();
+        let pipeline = dir.join("pipeline.toml");
+        std::fs::write(
+            &pipeline,
+            format!(
+                "[inputs.data]\npath = \"data.bin\"\n\n[stages.only]\nmodule = \"testkit\"\n\
+                 params = {params}\ninputs = {{ data = \"inputs.data\" }}\n"
+            ),
+        )
+        .unwrap();
+        let log = dir.join("daemon.log");
+        DaemonSetup {
+            data,
+            spool,
+            token,
+            config,
+            pipeline,
+            log,
+        }
+    }
+
+    fn start(&self) -> (std::process::Child, String) {
+        super::daemon::start(
+            &self.data,
+            &self.log,
+            &["--config", self.config.to_str().unwrap()],
+        )
+    }
+
+    fn submit(&self, url: &str) -> String {
+        let out = super::daemon::client(
+            url,
+            &self.token,
+            &["submit", self.pipeline.to_str().unwrap()],
+        );
+        super::daemon::ok_output(&out);
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// The run's status once it satisfies `done` (at most 300 s).
+    fn wait_for(&self, url: &str, id: &str, done: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let runs = super::daemon::statuses(url, &self.token).unwrap_or_default();
+            if let Some((_, s)) = runs.iter().find(|(r, s)| r == id && done(s)) {
+                return s.clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The job scripts sbatch was given: one per submitted array.
+    fn submissions(&self) -> usize {
+        std::fs::read_dir(&self.spool)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sh"))
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The array jobs Slurm knows that run in this set-up's spool.
+    fn cluster_jobs(&self) -> Vec<String> {
+        let out = shared()
+            .command("scontrol")
+            .args(["show", "job", "-o"])
+            .output()
+            .unwrap();
+        let workdir = format!("WorkDir={} ", self.spool.display());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&workdir))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The first job of `spool`, once it runs (at most 120 s to start).
+fn running_job(spool: &Path) -> u64 {
+    let started = Instant::now();
+    let job = loop {
+        if spool.is_dir()
+            && let Some(job) = spooled_jobs(spool).keys().next()
+        {
+            break *job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no job ran");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    wait_for_job(job, "RUNNING");
+    job
+}
+
+/// Sends `signal` (`-INT`, `-TERM`) to `child`.
+fn kill(child: &std::process::Child, signal: &str) {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+    assert!(sent.success());
+}
+
+/// Waits until `job` is in `state` (at most 300 s).
+fn wait_for_job(job: u64, state: &str) {
+    let started = Instant::now();
+    while !scontrol(job).contains(&format!("JobState={state} ")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "not {state}: {}",
+            scontrol(job)
         );
         std::thread::sleep(Duration::from_millis(200));
-    };
+    }
+}
+
+#[test]
+fn a_daemon_with_executor_slurm_runs_stages_as_jobs() {
+    let dir = shared_tempdir();
+    let setup = DaemonSetup::new(dir.path(), b"through the daemon", "{ mode = \"copy\" }");
+    let (mut child, url) = setup.start();
+    let id = setup.submit(&url);
+    let status = setup.wait_for(&url, &id, super::daemon::finished);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
         status,
         "COMPLETED",
         "{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        std::fs::read_to_string(&setup.log).unwrap_or_default()
     );
-    let jobs = spooled_jobs(&spool);
+    let jobs = spooled_jobs(&setup.spool);
     assert_eq!(jobs.values().map(Vec::len).sum::<usize>(), 1, "{jobs:?}");
     let shown = scontrol(*jobs.keys().next().unwrap());
     assert!(shown.contains("JobState=COMPLETED"), "{shown}");
+}
+
+#[test]
+fn a_restarted_daemon_re_attaches_to_its_running_job_and_reads_its_result_once() {
+    let dir = shared_tempdir();
+    let input = b"slow, across three daemons";
+    let setup = DaemonSetup::new(dir.path(), input, "{ mode = \"burn\", record = 30000 }");
+    let (mut first, url) = setup.start();
+    let id = setup.submit(&url);
+    let job = running_job(&setup.spool);
+
+    // A graceful stop checkpoints the run and leaves its job running.
+    kill(&first, "-TERM");
+    first.wait().unwrap();
+    assert!(
+        scontrol(job).contains("JobState=RUNNING "),
+        "{}",
+        scontrol(job)
+    );
+
+    // The next daemon resumes the run and follows the same job; it is killed
+    // outright while the job still runs.
+    let (mut second, url) = setup.start();
+    setup.wait_for(&url, &id, |s| s == "RUNNING");
+    assert!(
+        scontrol(job).contains("JobState=RUNNING "),
+        "{}",
+        scontrol(job)
+    );
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    // The job ends while no daemon watches; the third reads its result.
+    wait_for_job(job, "COMPLETED");
+    let (mut third, url) = setup.start();
+    let status = setup.wait_for(&url, &id, super::daemon::finished);
+    let run = super::daemon::client(&url, &setup.token, &["status", &id, "--json"]);
+    third.kill().unwrap();
+    third.wait().unwrap();
+    let log = std::fs::read_to_string(&setup.log).unwrap_or_default();
+    assert_eq!(status, "COMPLETED", "{log}");
+    let run = super::daemon::ok_json(run);
+    let stage = &run["stages"][0];
+    assert_eq!(stage["cache"], "miss", "{run}");
+    assert_eq!(
+        stage["outputs"][0]["sha256"].as_str().unwrap(),
+        Digest::of(input).to_hex(),
+        "{run}"
+    );
+
+    // One submission, one job on the cluster, one result.
+    assert_eq!(setup.submissions(), 1, "{log}");
+    let jobs = setup.cluster_jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert!(jobs[0].contains(&format!("JobId={job} ")), "{jobs:#?}");
+    assert_eq!(stage["attempts"].as_array().unwrap().len(), 1, "{run}");
 }

@@ -39,6 +39,9 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     sbatch_args: Vec<String>,
+    /// Slurm: how often each stage's job is polled with scontrol, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    slurm_poll_ms: u64,
 }
 
 impl Args {
@@ -67,6 +70,7 @@ impl Args {
         config.default_partition = self.slurm_default_partition.clone();
         config.slurm_conf = std::env::var_os("SLURM_CONF").map(PathBuf::from);
         config.sbatch_args = self.sbatch_args.clone();
+        config.poll = std::time::Duration::from_millis(self.slurm_poll_ms.max(1));
         let slurm = SlurmExecutor::new(config).context("setting up the Slurm executor")?;
         Ok(Some(Executor::Slurm(slurm)))
     }

@@ -19,6 +19,9 @@ pub struct Request<'a> {
     pub json: bool,
 }
 
+/// The exit code of a run stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
+const INTERRUPTED: u8 = 130;
+
 pub async fn main(
     data_dir: &Path,
     database: Option<&str>,
@@ -106,14 +109,30 @@ pub async fn main(
             }
         }))
     };
+    // SIGINT or SIGTERM stops the run and cancels its Slurm jobs.
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn({
+        let interrupt = interrupt.clone();
+        async move {
+            petri_host::server::signal().await;
+            interrupt.cancel();
+        }
+    });
     let options = RunOptions {
         on_event,
         instruments,
+        interrupt: Some(interrupt),
         ..options
     };
-    let record = run_plan(petri.clone(), &state, &plan, &options)
-        .await
-        .context("running the pipeline")?;
+    let result = run_plan(petri.clone(), &state, &plan, &options).await;
+    watcher.abort();
+    let record = match result {
+        Err(e @ petri_host::Error::Interrupted { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(INTERRUPTED));
+        }
+        r => r.context("running the pipeline")?,
+    };
     // Succeeded stages' outputs are published even when the run failed.
     let published = match output_dir {
         Some(dir) => Some(crate::export::publish(&petri, &record, dir).await?),

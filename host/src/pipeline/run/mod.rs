@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::task::{AbortHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use crate::dispatcher::{Dispatcher, Order, fuel_history};
 use crate::error::Error;
@@ -104,6 +105,16 @@ pub struct RunOptions {
     /// (`Petri::run_sealed`); `Slurm`, each attempt as a `petri exec` job
     /// (a fan-out's ready stages batched into job arrays, see `remote.rs`).
     pub executor: Option<Executor>,
+    /// Stops the run when cancelled (`petri run` on SIGINT or SIGTERM): its
+    /// running stages are dropped, their Slurm jobs `scancel`ed, and
+    /// [`run_plan`] returns [`Error::Interrupted`]. The run is not recorded
+    /// as finished: running it again resumes it.
+    pub interrupt: Option<CancellationToken>,
+    /// Once cancelled, stages dropped with the run leave their Slurm jobs
+    /// running (the daemon passes its shutdown: a checkpointed run
+    /// re-attaches to its jobs when it resumes). `None`: dropped stages
+    /// always cancel their jobs.
+    pub keep_jobs: Option<CancellationToken>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -219,7 +230,12 @@ pub async fn run_plan(
         .collect();
 
     let remote = match &options.executor {
-        Some(Executor::Slurm(slurm)) => Some(remote::Remote::start(slurm.clone())),
+        Some(Executor::Slurm(slurm)) => Some(remote::Remote::start(
+            slurm.clone(),
+            state.jobs(),
+            &run_id,
+            options.keep_jobs.clone(),
+        )),
         _ => None,
     };
     let mut results: HashMap<(String, String), RunStage> = HashMap::new();
@@ -284,7 +300,7 @@ pub async fn run_plan(
                             no_cache: options.no_cache,
                             fence: options.fence.clone(),
                             quota: options.quota.clone(),
-                            remote: remote.clone(),
+                            remote: remote.as_ref().map(|(r, _)| r.clone()),
                             priority,
                         };
                         let (places, instrument) = (options.places.clone(), a.instrument.clone());
@@ -314,7 +330,15 @@ pub async fn run_plan(
                 dispatcher.tick(Timestamp::now());
                 continue;
             }
+            () = cancelled(options.interrupt.as_ref()) => None,
         };
+        if options
+            .interrupt
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+        {
+            return Err(interrupted(running, remote).await);
+        }
         let (task, key, result) = match joined {
             None => continue,
             Some(Err(e)) if flight.cancelled.remove(&e.id()) => continue,
@@ -473,6 +497,29 @@ impl InFlight {
         let instrument = self.jobs.remove(&task).map(|(name, _)| name);
         (instrument, self.notes.remove(&task).unwrap_or_default())
     }
+}
+
+/// Waits until `token` is cancelled, or forever.
+async fn cancelled(token: Option<&CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Stops an interrupted run: drops every running stage (their jobs are
+/// cancelled as they drop) and waits for the batcher's last cancels.
+async fn interrupted<T: 'static>(
+    mut running: JoinSet<T>,
+    remote: Option<(remote::Remote, tokio::task::JoinHandle<()>)>,
+) -> Error {
+    running.abort_all();
+    while running.join_next().await.is_some() {}
+    let cancelled_jobs = match remote {
+        Some((remote, batcher)) => remote.finish(batcher).await,
+        None => 0,
+    };
+    Error::Interrupted { cancelled_jobs }
 }
 
 /// Sleeps for `wait`, or forever.

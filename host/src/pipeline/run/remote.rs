@@ -6,13 +6,23 @@
 //! equal (partition, resources, nice) into one array: ready stages of one
 //! module across samples reach Slurm as one `sbatch --array`. Each stage then
 //! waits for its own job; a stage future dropped before its job ended (the
-//! run cancelled, the stage preempted) cancels the job.
+//! run cancelled or interrupted, the stage preempted) cancels the job,
+//! unless the daemon is stopping: then the job goes on and the resumed run
+//! re-attaches to it.
+//!
+//! Every job is recorded in the state database as soon as sbatch names it
+//! (`store/jobs.rs`). An attempt first looks there for a job of the same
+//! run, sample, stage and task that was not given up: a run resumed after a
+//! daemon restart follows that job (or reads the end it reached while no
+//! daemon watched) instead of submitting the task again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::executor::{Recovery, SlurmExecutor, SlurmJob, Submission, Task};
@@ -22,6 +32,8 @@ use crate::schedule::Priority;
 use crate::stage::params::RawParam;
 use crate::stage::petri::{InputSource, Petri, RunRequest};
 use crate::store::digest::Digest;
+use crate::store::jobs::{JobId, JobOwner, Jobs, TrackedState};
+use crate::store::lease::epoch_ms;
 
 /// How long the batcher waits for more submissions after the first of a batch.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(200);
@@ -51,24 +63,59 @@ struct Pending {
 pub(super) struct Remote {
     slurm: Arc<SlurmExecutor>,
     queue: mpsc::UnboundedSender<Pending>,
+    /// Where the run's jobs are recorded.
+    jobs: Jobs,
+    run_id: String,
+    /// Once cancelled, a dropped stage leaves its job running (the daemon is
+    /// stopping; the resumed run re-attaches to it).
+    keep_jobs: Option<CancellationToken>,
+    /// Jobs cancelled because their stage was dropped.
+    cancelled: Arc<AtomicUsize>,
 }
 
 impl Remote {
-    /// Starts the batcher (a tokio task that ends with the last `Remote`).
-    pub(super) fn start(slurm: SlurmExecutor) -> Remote {
+    /// Starts the batcher (a tokio task that ends with the last `Remote`;
+    /// its handle is returned to wait for its last cancels).
+    pub(super) fn start(
+        slurm: SlurmExecutor,
+        jobs: Jobs,
+        run_id: &str,
+        keep_jobs: Option<CancellationToken>,
+    ) -> (Remote, tokio::task::JoinHandle<()>) {
         let slurm = Arc::new(slurm);
+        let cancelled = Arc::new(AtomicUsize::new(0));
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(batcher(slurm.clone(), rx));
-        Remote { slurm, queue }
+        let batcher = tokio::spawn(batcher(slurm.clone(), rx, cancelled.clone()));
+        let remote = Remote {
+            slurm,
+            queue,
+            jobs,
+            run_id: run_id.to_owned(),
+            keep_jobs,
+            cancelled,
+        };
+        (remote, batcher)
     }
 
-    /// Runs one attempt of `stage` as a Slurm job: builds and stores its
-    /// task, submits it at the sample's `priority` (no slack yet), again
+    /// Once every stage holding a clone is gone: waits for the batcher's
+    /// last cancels; how many jobs were cancelled because their stage was
+    /// dropped.
+    pub(super) async fn finish(self, batcher: tokio::task::JoinHandle<()>) -> usize {
+        let cancelled = self.cancelled.clone();
+        drop(self);
+        let _ = batcher.await;
+        cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Runs one attempt of `stage` for `sample` as a Slurm job: builds and
+    /// stores its task, re-attaches to a job of this run that already runs
+    /// it or submits it at the sample's `priority` (no slack yet), again
     /// after a lost job or an operator's `scancel` up to [`MAX_REQUEUES`]
     /// times, and reads its sealed record.
     pub(super) async fn attempt(
         &self,
         petri: &Arc<Petri>,
+        sample: &str,
         stage: &PlanStage,
         request: &RunRequest,
         priority: Priority,
@@ -80,14 +127,35 @@ impl Remote {
         let mut submission = Submission::new(digest, &task);
         submission.class = Some(stage.instrument.clone());
         submission.priority = priority;
+        let owner = JobOwner {
+            run_id: self.run_id.clone(),
+            sample: sample.to_owned(),
+            stage: stage.id.clone(),
+            attempt: request.attempt,
+            task: digest,
+        };
+        let mut attached = self.jobs.attachable(&owner).await?.map(|t| SlurmJob {
+            task: digest,
+            array_job: t.id.array_job,
+            index: t.id.index,
+        });
         let mut requeues = 0;
         loop {
-            let end = self.run_once(submission.clone()).await?;
+            let end = self
+                .run_once(&owner, attached.take(), submission.clone())
+                .await?;
+            let state = if matches!(end.recovery(), Recovery::Requeue | Recovery::Stop) {
+                TrackedState::Requeued
+            } else {
+                TrackedState::Ended
+            };
+            self.jobs.set(job_id(&end.job), state).await?;
             match end.recovery() {
                 Recovery::Record => return self.record(petri, &end),
                 // A cancel petri makes drops this future before the job's end
-                // is seen: a cancel seen here is an operator's `scancel`, and
-                // the task goes back to the cluster like a lost job.
+                // is seen: a cancel seen here is an operator's `scancel` (or
+                // petri's, of a job a resumed run re-attached to), and the
+                // task goes back to the cluster like a lost job.
                 Recovery::Requeue | Recovery::Stop if requeues < MAX_REQUEUES => requeues += 1,
                 Recovery::Requeue | Recovery::Stop => {
                     return Ok(Attempted::Unrecorded(format!(
@@ -108,21 +176,28 @@ impl Remote {
         }
     }
 
-    /// Submits through the batcher and waits for the job's end; the job is
-    /// cancelled if this future is dropped first.
-    async fn run_once(&self, submission: Submission) -> Result<crate::executor::SlurmEnd, Error> {
-        let (reply, job) = oneshot::channel();
-        self.queue
-            .send(Pending { submission, reply })
-            .map_err(|_| Error::State("the slurm batcher has stopped".into()))?;
-        let job = job
-            .await
-            .map_err(|_| Error::State("the slurm batcher has stopped".into()))?
-            .map_err(|e| Error::State(format!("submitting to slurm: {e}")))?;
+    /// Follows `attached`, or submits through the batcher (recording the
+    /// job), and waits for the job's end; the job is cancelled if this
+    /// future is dropped first.
+    async fn run_once(
+        &self,
+        owner: &JobOwner,
+        attached: Option<SlurmJob>,
+        submission: Submission,
+    ) -> Result<crate::executor::SlurmEnd, Error> {
+        let fresh = attached.is_none();
+        let job = match attached {
+            Some(job) => job,
+            None => self.submit(submission).await?,
+        };
         let mut guard = CancelOnDrop {
-            slurm: &self.slurm,
+            remote: self,
             job: Some(job.clone()),
         };
+        if fresh {
+            let now = epoch_ms(SystemTime::now());
+            self.jobs.submitted(owner, job_id(&job), now).await?;
+        }
         let end = self
             .slurm
             .wait(std::slice::from_ref(&job))
@@ -132,6 +207,17 @@ impl Remote {
         end.into_iter()
             .next()
             .ok_or_else(|| Error::State(format!("slurm job {}: no end", job.id())))
+    }
+
+    /// Hands `submission` to the batcher; the job sbatch named for it.
+    async fn submit(&self, submission: Submission) -> Result<SlurmJob, Error> {
+        let (reply, job) = oneshot::channel();
+        self.queue
+            .send(Pending { submission, reply })
+            .map_err(|_| Error::State("the slurm batcher has stopped".into()))?;
+        job.await
+            .map_err(|_| Error::State("the slurm batcher has stopped".into()))?
+            .map_err(|e| Error::State(format!("submitting to slurm: {e}")))
     }
 
     /// The sealed record a job's report names.
@@ -149,17 +235,33 @@ impl Remote {
     }
 }
 
-/// Cancels a job still running when its stage's future is dropped.
+/// Cancels a job still running when its stage's future is dropped, unless
+/// the run's jobs are to be kept (the daemon is stopping).
 struct CancelOnDrop<'a> {
-    slurm: &'a SlurmExecutor,
+    remote: &'a Remote,
     job: Option<SlurmJob>,
 }
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(job) = self.job.take() {
-            self.slurm.cancel_blocking(&[job]);
+        let keep = self
+            .remote
+            .keep_jobs
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled);
+        if let Some(job) = self.job.take()
+            && !keep
+        {
+            self.remote.slurm.cancel_blocking(&[job]);
+            self.remote.cancelled.fetch_add(1, Ordering::SeqCst);
         }
+    }
+}
+
+fn job_id(job: &SlurmJob) -> JobId {
+    JobId {
+        array_job: job.array_job,
+        index: job.index,
     }
 }
 
@@ -198,7 +300,11 @@ fn task_of(petri: &Petri, stage: &PlanStage, request: &RunRequest) -> Task {
 
 /// Collects submissions for [`BATCH_WINDOW`] after the first of each batch,
 /// then submits them at once (one array per partition, resources and nice).
-async fn batcher(slurm: Arc<SlurmExecutor>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn batcher(
+    slurm: Arc<SlurmExecutor>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    cancelled: Arc<AtomicUsize>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
@@ -212,6 +318,7 @@ async fn batcher(slurm: Arc<SlurmExecutor>, mut rx: mpsc::UnboundedReceiver<Pend
                     // Its stage was dropped while the batch was collected.
                     if let Err(Ok(job)) = pending.reply.send(Ok(job)) {
                         let _ = slurm.cancel(&[job]).await;
+                        cancelled.fetch_add(1, Ordering::SeqCst);
                     }
                 }
             }

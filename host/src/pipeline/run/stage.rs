@@ -113,7 +113,7 @@ pub(super) async fn exec_stage(
             limits: granted_limits(fuel, stage.policy.wall_clock_secs, grant.as_ref()),
             attempt,
         };
-        let (record, seal) = match run_attempt(petri, commit, stage, request).await? {
+        let (record, seal) = match run_attempt(petri, commit, sample, stage, request).await? {
             Attempted::Record(record, seal) => (*record, seal),
             Attempted::Unrecorded(reason) => {
                 // No record, so no fuel is known to have been used.
@@ -250,6 +250,7 @@ pub(super) async fn exec_stage(
 async fn run_attempt(
     petri: &Arc<Petri>,
     commit: &Commit,
+    sample: &str,
     stage: &PlanStage,
     request: RunRequest,
 ) -> Result<Attempted, Error> {
@@ -260,7 +261,7 @@ async fn run_attempt(
         }
         Some(remote) => {
             remote
-                .attempt(petri, stage, &request, commit.priority)
+                .attempt(petri, sample, stage, &request, commit.priority)
                 .await
         }
     }
