@@ -12,6 +12,9 @@
 //! ]
 //! ```
 //!
+//! `[classes.NAME] available = { hours = "19:00-07:00", days = ["sat", "sun"] }`
+//! keeps a class's instruments for off-peak work (`availability.rs`).
+//!
 //! Times are RFC 3339. Inside a workload (which has a start time) they may
 //! also be `+<duration>` offsets from that start.
 
@@ -21,6 +24,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::availability::closed_windows;
 use super::error::{ScheduleError, Source, read};
 use super::instrument::{COMPUTE, Instrument, Window};
 use super::time::{Span, Timestamp};
@@ -61,6 +65,56 @@ struct WindowDecl {
 struct CalendarFile {
     #[serde(default)]
     instruments: BTreeMap<String, Spanned<InstrumentDecl>>,
+    #[serde(default)]
+    classes: BTreeMap<String, Spanned<ClassDecl>>,
+}
+
+/// An instrument class as written: when its instruments may be used.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClassDecl {
+    available: Spanned<AvailableDecl>,
+}
+
+/// Recurring availability (`availability.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AvailableDecl {
+    #[serde(default)]
+    hours: Option<String>,
+    #[serde(default)]
+    days: Vec<String>,
+}
+
+/// Closes each class's instruments outside its available hours: weekly
+/// windows the scheduler holds work for, as for maintenance.
+pub(crate) fn apply_classes(
+    src: &Source<'_>,
+    classes: &BTreeMap<String, Spanned<ClassDecl>>,
+    instruments: &mut [Instrument],
+) -> Result<(), ScheduleError> {
+    for (name, decl) in classes {
+        let available = &decl.get_ref().available;
+        let field = format!("classes.{name}.available");
+        let a = available.get_ref();
+        let windows = closed_windows(a.hours.as_deref(), &a.days)
+            .map_err(|e| src.error(Some(available.span()), field.clone(), e))?;
+        let mut members = instruments
+            .iter_mut()
+            .filter(|i| &i.class == name)
+            .peekable();
+        if members.peek().is_none() {
+            return Err(src.error(
+                Some(decl.span()),
+                field,
+                format!("no instrument has class `{name}`"),
+            ));
+        }
+        for i in members {
+            i.maintenance.extend(windows.iter().cloned());
+        }
+    }
+    Ok(())
 }
 
 /// Reads an instruments calendar.
@@ -77,7 +131,9 @@ pub fn parse_calendar(
 ) -> Result<Vec<Instrument>, ScheduleError> {
     let src = Source { file: path, text };
     let file: CalendarFile = src.parse()?;
-    instruments(&src, &file.instruments, origin)
+    let mut out = instruments(&src, &file.instruments, origin)?;
+    apply_classes(&src, &file.classes, &mut out)?;
+    Ok(out)
 }
 
 /// Checks declared instruments, in name order.

@@ -10,10 +10,12 @@
 //! - [`SampleProfile`]: a sample's deadline and priority.
 //! - [`FuelModel`]: predicted durations from per-module fuel history.
 //! - [`Instrument`]: classes, capacity, state, maintenance windows;
-//!   [`load_calendar`] reads them from TOML.
+//!   [`load_calendar`] reads them from TOML; [`closed_windows`] turns a
+//!   class's recurring availability (off-peak hours) into weekly windows.
 //! - [`Workload`] and [`simulate`]: the discrete-event simulation and its [`Report`].
 //! - [`propose_maintenance`]: maintenance slots in the gaps of a forecast.
 
+mod availability;
 mod calendar;
 mod decay;
 mod error;
@@ -31,6 +33,7 @@ mod tests;
 mod time;
 mod workload;
 
+pub use availability::closed_windows;
 pub use calendar::{load_calendar, parse_calendar};
 pub use decay::{Priority, SampleProfile};
 pub use error::{ScheduleError, line_col};

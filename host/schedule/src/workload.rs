@@ -59,7 +59,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::calendar::{self, InstrumentDecl};
+use super::calendar::{self, ClassDecl, InstrumentDecl};
 use super::decay::{Priority, SampleProfile};
 use super::error::{ScheduleError, Source, read};
 use super::instrument::{COMPUTE, Instrument, InstrumentState};
@@ -73,6 +73,8 @@ struct WorkloadFile {
     simulation: Spanned<SimulationDecl>,
     #[serde(default)]
     instruments: BTreeMap<String, Spanned<InstrumentDecl>>,
+    #[serde(default)]
+    classes: BTreeMap<String, Spanned<ClassDecl>>,
     #[serde(default)]
     pipelines: BTreeMap<String, Spanned<PipelineDecl>>,
     #[serde(default)]
@@ -370,6 +372,7 @@ pub fn parse_workload(path: &Path, text: &str) -> Result<Workload, ScheduleError
         }
         instruments.push(inst);
     }
+    calendar::apply_classes(&src, &file.classes, &mut instruments)?;
     let mut classes: BTreeSet<String> = instruments.iter().map(|i| i.class.clone()).collect();
     classes.insert(COMPUTE.to_owned());
 

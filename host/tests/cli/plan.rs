@@ -327,3 +327,63 @@ fn simulate_compares_the_policies_on_a_workload() {
         stderr(&out)
     );
 }
+
+/// A class available only from a few seconds from now: `petri run` holds its
+/// stage until the window opens, and runs it then.
+#[test]
+fn off_peak_work_waits_for_its_class_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = petri(&data, &["plugin", "add", petri_plugins::TESTKIT]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.path().join("in.bin"), b"held for the night\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[inputs.data]\npath = \"in.bin\"\n[stages.heavy]\nmodule = \"testkit\"\n\
+         inputs = { data = \"inputs.data\" }\nresources = { instrument = \"heavy\" }\n",
+    )
+    .unwrap();
+    let secs =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let opens = secs(std::time::SystemTime::now()) + 5;
+    let hms = |t: u64| format!("{:02}:{:02}:{:02}", t / 3600 % 24, t / 60 % 60, t % 60);
+    std::fs::write(
+        dir.path().join("calendar.toml"),
+        format!(
+            "[instruments.night-box]\nclass = \"heavy\"\n[classes.heavy]\navailable = {{ hours = \"{}-{}\" }}\n",
+            hms(opens),
+            hms(opens + 3600)
+        ),
+    )
+    .unwrap();
+    let p = dir.path().join("p.toml");
+    let cal = dir.path().join("calendar.toml");
+    let out = petri(
+        &data,
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--instruments",
+            cal.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let record = run["stages"][0]["record_id"].as_str().unwrap();
+    let out = petri(&data, &["provenance", record, "--json"]);
+    let stage: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let started = humantime::parse_rfc3339_weak(stage["started_at"].as_str().unwrap()).unwrap();
+    assert!(
+        secs(started) >= opens,
+        "started at {stage:?}, the window opens at {opens}"
+    );
+}
