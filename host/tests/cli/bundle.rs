@@ -124,6 +124,41 @@ fn a_lambda_bundle_verifies_in_an_empty_data_dir_and_tampering_is_named() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("signature"), "{}", stderr(&out));
 
+    // --no-inputs: only the inputs' digests travel; re-execution reports them missing.
+    let light = dir.path().join("light.petri");
+    let out = petri(
+        &data,
+        &[
+            "bundle",
+            &id,
+            "-o",
+            light.to_str().unwrap(),
+            "--no-inputs",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let omitted = json(&out)["manifest"]["omitted_inputs"].clone();
+    let reads = omitted.as_array().unwrap();
+    assert!(!reads.is_empty());
+    let light_manifest = json(&out)["manifest"].clone();
+    for d in reads {
+        let path = format!("data/{}", d.as_str().unwrap());
+        assert!(
+            light_manifest["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["path"] != path.as_str())
+        );
+    }
+    let out = petri(
+        &dir.path().join("fresh5"),
+        &["verify", light.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("missing blob"), "{}", stderr(&out));
+
     // Signed, but not by the key the recipient expects.
     let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
     let out = petri(
