@@ -35,6 +35,9 @@ pub use store::data_dir::{DATA_DIR_ENV, DataDir};
 pub use store::db::Backend;
 pub use store::digest::{Digest, Hasher, ParseDigestError};
 pub use store::jobs::{JobId, JobOwner, Jobs, TrackedJob, TrackedState};
+pub use store::keys::{
+    KeyError, fingerprint as key_fingerprint, generate as generate_key, key_path, load as load_key,
+};
 pub use store::lease::{DEFAULT_LEASE, Fence, epoch_ms};
 pub use store::objects::{Directory, Objects, ReadSeek};
 pub use store::places::{Place, Places};

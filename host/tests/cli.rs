@@ -674,3 +674,6 @@ mod export;
 
 #[path = "cli/plan.rs"]
 mod plan;
+
+#[path = "cli/bundle.rs"]
+mod bundle;

@@ -1,5 +1,6 @@
 //! Pipelines: a declarative TOML file, checked whole before anything runs.
 
+mod bundle;
 mod diagnostic;
 mod export;
 mod file;
@@ -15,6 +16,10 @@ mod sweep;
 mod validate;
 mod verify;
 
+pub use bundle::{
+    BUNDLE_SCHEMA, BundleError, FileEntry, Inputs, Manifest, Opened, SignatureFile, open_bundle,
+    write_bundle,
+};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use export::{prov_json, ro_crate_metadata, write_ro_crate};
 pub use files::{Files, MAX_CLIMB, Uploaded, normalise};

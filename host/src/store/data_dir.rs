@@ -9,6 +9,7 @@
 //! <data-dir>/registry.json           module names of older data dirs (imported into the
 //!                                    database's registry when it is opened; never written)
 //! <data-dir>/petri.sqlite            the state database, unless `--database` names one
+//! <data-dir>/keys/bundle.pem         the ed25519 key that signs bundles (`petri key generate`)
 //! ```
 
 use std::path::{Path, PathBuf};

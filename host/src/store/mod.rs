@@ -11,6 +11,7 @@ pub(crate) mod data_dir;
 pub(crate) mod db;
 pub(crate) mod digest;
 pub(crate) mod jobs;
+pub(crate) mod keys;
 pub(crate) mod lease;
 pub(crate) mod objects;
 pub(crate) mod places;

@@ -1,6 +1,7 @@
 //! The `petri` command: glue from flags to the petri-host library.
 
 mod audit;
+mod bundle;
 mod client;
 mod exec;
 mod executor;
@@ -8,6 +9,7 @@ mod export;
 mod host;
 mod inspect;
 mod instruments;
+mod key;
 mod pipeline;
 mod plugin;
 mod provenance;
@@ -58,8 +60,13 @@ enum Command {
     Export(export::Args),
     /// A run's results: one row per (sample, combination) as TSV, CSV or JSON.
     Results(results::Args),
-    /// Re-execute a pipeline run from the store and compare digests and fuel.
+    /// Write one signed archive with everything needed to re-execute a run elsewhere.
+    Bundle(bundle::Args),
+    /// Re-execute a pipeline run (from the store, or a bundle) and compare digests and fuel.
     Verify(verify::Args),
+    /// Manage the key that signs bundles.
+    #[command(subcommand)]
+    Key(key::Command),
     /// Check a pipeline file without running it.
     Validate(validate::Args),
     /// Manage the registry of stage modules.
@@ -116,6 +123,10 @@ fn main() -> ExitCode {
             Command::Results(args) => {
                 results::main(&cli.data_dir, cli.database.as_deref(), args).await
             }
+            Command::Bundle(args) => {
+                bundle::main(&cli.data_dir, cli.database.as_deref(), args).await
+            }
+            Command::Key(cmd) => key::main(&cli.data_dir, cmd),
             Command::Verify(args) => {
                 verify::main(&cli.data_dir, cli.database.as_deref(), args).await
             }
