@@ -612,6 +612,9 @@ async fn an_operators_scancel_sends_the_stage_back_to_the_cluster() {
     );
 }
 
+/// A stage that spins until it is stopped: its fuel outlasts minutes of
+/// spinning on a fast machine (1e12 ran out before Slurm's one-minute limit
+/// was enforced), its wall-clock 600 s.
 const SPIN: &str = r#"
 [inputs.data]
 path = "data.bin"
@@ -620,7 +623,7 @@ path = "data.bin"
 module = "TESTKIT"
 params = { mode = "spin" }
 inputs = { data = "inputs.data" }
-policy = { fuel = 1_000_000_000_000, wall-clock-secs = 600 }
+policy = { fuel = 1_000_000_000_000_000, wall-clock-secs = 600 }
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
