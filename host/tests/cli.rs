@@ -353,22 +353,10 @@ fn killed_runs_resume_to_the_digests_of_an_uninterrupted_run() {
 #[test]
 fn lambda_run_exports_provenance_and_a_valid_workflow_run_crate() {
     let dir = tempfile::tempdir().unwrap();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     // As README command 1 does: register the plugins, run the example as is
     // (only its data paths made absolute).
-    let text = std::fs::read_to_string(examples.join("lambda/pipeline.toml"))
-        .unwrap()
-        .replace(
-            "../data/lambda/",
-            &format!("{}/", examples.join("data/lambda").display()),
-        );
-    let pipeline = dir.path().join("lambda.toml");
-    std::fs::write(&pipeline, text).unwrap();
     let data = dir.path().join("data");
-    let mut add = vec!["plugin", "add"];
-    add.extend(petri_plugins::ALL.iter().map(|(_, path)| *path));
-    let out = petri(&data, &add);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let pipeline = example(dir.path(), &data, "lambda");
     let results = dir.path().join("results");
     let out = petri(
         &data,

@@ -430,23 +430,10 @@ fn scontrol(job: u64) -> String {
 #[test]
 fn the_lambda_pipeline_on_slurm_has_the_run_root_of_a_local_run() {
     let dir = shared_tempdir();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let text = std::fs::read_to_string(examples.join("lambda/pipeline.toml"))
-        .unwrap()
-        .replace(
-            "../data/lambda/",
-            &format!("{}/", examples.join("data/lambda").display()),
-        );
-    let pipeline = dir.path().join("lambda.toml");
-    std::fs::write(&pipeline, text).unwrap();
-    let pipeline = pipeline.to_str().unwrap();
     let (local, remote) = (dir.path().join("local"), dir.path().join("slurm"));
-    for data in [&local, &remote] {
-        let mut add = vec!["plugin", "add"];
-        add.extend(petri_plugins::ALL.iter().map(|(_, path)| *path));
-        let out = petri(data, &add);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    let pipeline = super::example(dir.path(), &local, "lambda");
+    super::example(dir.path(), &remote, "lambda");
+    let pipeline = pipeline.to_str().unwrap();
 
     let here = run_json(&local, &[pipeline]);
     let there = run_json(&remote, &[pipeline, "--executor", "slurm"]);
