@@ -6,7 +6,7 @@
 mod jobs;
 mod registry;
 
-use petri_host::server::{Claim, Claimed, RunEnd, RunRow, RunStatus, ServerStore};
+use petri_host::server::{Claim, Claimed, GroupCaps, RunEnd, RunRow, RunStatus, ServerStore};
 use petri_host::{Fence, GroupQuota, Places, Quota, QuotaKind, StateError, StateStore};
 
 use crate::postgres::Postgres;
@@ -62,14 +62,33 @@ fn row(id: &str, group: &str, priority: &str) -> RunRow {
 
 /// A claim by `owner` at `now_ms` with a 1 s lease.
 async fn claim(store: &ServerStore, owner: &str, now_ms: i64) -> Option<Claimed> {
+    claim_capped(store, owner, now_ms, None).await
+}
+
+/// [`claim`] under caps on each group's runs in progress.
+async fn claim_capped(
+    store: &ServerStore,
+    owner: &str,
+    now_ms: i64,
+    per_group: Option<GroupCaps<'_>>,
+) -> Option<Claimed> {
     let claim = Claim {
         owner,
         now: "2026-11-27T00:00:01Z",
         now_ms,
         lease_until_ms: now_ms + 1_000,
-        per_group: None,
+        per_group,
     };
     store.claim_next(&claim).await.unwrap()
+}
+
+/// Group `a` may have one run in progress, `b` two, every other group any number.
+fn caps(group: &str) -> Option<u32> {
+    match group {
+        "a" => Some(1),
+        "b" => Some(2),
+        _ => None,
+    }
 }
 
 fn lost<T>(r: Result<T, StateError>) -> bool {
@@ -112,6 +131,96 @@ fn claims_are_exclusive_and_most_urgent_first() {
         assert_eq!(tokens.len(), 30, "every claim has its own fencing token");
         let first = all.iter().min_by_key(|f| f.token).unwrap();
         assert_eq!(first.run_id, "run-17", "the clinical run goes first");
+    });
+}
+
+#[test]
+fn each_groups_cap_on_runs_in_progress_holds_its_runs_back_and_lets_others_pass() {
+    on_both(|store| async move {
+        for (id, group) in [
+            ("r1", "a"),
+            ("r2", "a"),
+            ("r3", "b"),
+            ("r4", "b"),
+            ("r5", "b"),
+        ] {
+            store
+                .insert_run(&row(id, group, "normal"), 0, "")
+                .await
+                .unwrap();
+        }
+        store
+            .insert_run(&row("r6", "c", "normal"), 0, "")
+            .await
+            .unwrap();
+        let mut claimed = Vec::new();
+        while let Some(c) = claim_capped(&store, "d", 0, Some(&caps)).await {
+            claimed.push(c.fence);
+        }
+        let ids: Vec<&str> = claimed.iter().map(|f| f.run_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["r1", "r3", "r4", "r6"],
+            "a's second and b's third run wait"
+        );
+
+        // A run of a ending frees a's place; b stays at its cap.
+        let end = RunEnd {
+            status: RunStatus::Completed,
+            record_id: None,
+            root: None,
+            error: None,
+            detail: "",
+            now: "2026-11-27T00:00:09Z",
+        };
+        assert!(
+            store
+                .finish("r1", RunStatus::Validating, end, Some(&claimed[0]))
+                .await
+                .unwrap()
+        );
+        let next = claim_capped(&store, "d", 0, Some(&caps)).await.unwrap();
+        assert_eq!(next.fence.run_id, "r2");
+        assert!(claim_capped(&store, "d", 0, Some(&caps)).await.is_none());
+
+        // A lapsed run is rescued although its group is at its cap: it is one of them.
+        let rescued = claim_capped(&store, "e", 5_000, Some(&caps)).await.unwrap();
+        assert!(rescued.rescued, "{:?}", rescued.fence);
+    });
+}
+
+#[test]
+fn concurrent_claims_never_take_a_group_past_its_cap() {
+    on_both(|store| async move {
+        for i in 0..12 {
+            let group = if i % 2 == 0 { "a" } else { "b" };
+            store
+                .insert_run(&row(&format!("run-{i:02}"), group, "normal"), 0, "")
+                .await
+                .unwrap();
+        }
+        // Four daemons claim at once until nothing is left for them.
+        let claimers = (0..4).map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(c) = claim_capped(&store, &format!("d{n}"), 0, Some(&caps)).await {
+                    mine.push(c.fence.run_id);
+                }
+                mine
+            })
+        });
+        let mut all = Vec::new();
+        for c in claimers {
+            all.extend(c.await.unwrap());
+        }
+        let groups = |g: &str| {
+            let wanted = if g == "a" { 0 } else { 1 };
+            all.iter()
+                .filter(|id| id[4..].parse::<u32>().unwrap() % 2 == wanted)
+                .count()
+        };
+        assert_eq!((groups("a"), groups("b")), (1, 2), "claimed: {all:?}");
     });
 }
 

@@ -156,6 +156,24 @@ impl ServerConfig {
         }
     }
 
+    /// The most runs `group` may have in progress at once: its quota's
+    /// `concurrent-runs`, else `max-runs-per-group`.
+    pub fn runs_cap(&self, group: &str) -> Option<u32> {
+        self.quota_for(group)
+            .concurrent_runs
+            .or(self.max_runs_per_group)
+    }
+
+    /// Whether any group's runs in progress are capped.
+    pub fn runs_capped(&self) -> bool {
+        self.max_runs_per_group.is_some()
+            || self.quota.concurrent_runs.is_some()
+            || self
+                .group_quota
+                .values()
+                .any(|q| q.concurrent_runs.is_some())
+    }
+
     /// Reads a config file; keys it does not set keep their defaults.
     pub fn from_file(path: &Path) -> Result<ServerConfig, ServerError> {
         let text = std::fs::read_to_string(path).map_err(|source| ServerError::Config {
@@ -189,6 +207,10 @@ impl ServerConfig {
         }
         if self.max_runs_per_group == Some(0) {
             return Err("max-runs-per-group must be at least 1".into());
+        }
+        let quotas = std::iter::once(&self.quota).chain(self.group_quota.values());
+        if quotas.into_iter().any(|q| q.concurrent_runs == Some(0)) {
+            return Err("concurrent-runs must be at least 1".into());
         }
         if self.worker_slots == Some(0) {
             return Err("worker-slots must be at least 1".into());
@@ -230,5 +252,22 @@ mod tests {
         let b = c.quota_for("b");
         assert_eq!((b.fuel_per_day, b.store_bytes), (Some(10), Some(5)));
         assert!(toml::from_str::<ServerConfig>("[quota]\nfuel = 1").is_err());
+    }
+
+    #[test]
+    fn a_groups_run_cap_comes_from_its_quota_then_the_default_then_the_global_key() {
+        let text = "max-runs-per-group = 3\n[group-quota.b]\nconcurrent-runs = 1\n";
+        let c: ServerConfig = toml::from_str(text).unwrap();
+        assert_eq!((c.runs_cap("a"), c.runs_cap("b")), (Some(3), Some(1)));
+        assert!(c.runs_capped());
+        let c: ServerConfig = toml::from_str("[group-quota.b]\nconcurrent-runs = 2\n").unwrap();
+        assert_eq!((c.runs_cap("a"), c.runs_cap("b")), (None, Some(2)));
+        assert!(c.runs_capped());
+        assert!(!ServerConfig::default().runs_capped());
+        let zero: ServerConfig = toml::from_str("[group-quota.b]\nconcurrent-runs = 0\n").unwrap();
+        assert_eq!(
+            zero.check(),
+            Err("concurrent-runs must be at least 1".into())
+        );
     }
 }

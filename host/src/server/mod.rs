@@ -36,8 +36,8 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 
 pub use crate::store::daemon::{
-    Claim, Claimed, Revocation, RunEnd, RunFilter, RunRow, ServerStore, TOKEN_ID_LEN, TokenRow,
-    TokenSpec, parse_priority,
+    Claim, Claimed, GroupCaps, Revocation, RunEnd, RunFilter, RunRow, ServerStore, TOKEN_ID_LEN,
+    TokenRow, TokenSpec, parse_priority,
 };
 pub use anchor::{AnchorError, DEFAULT_FILE as AUDIT_ANCHOR_FILE};
 pub use app::AppState;

@@ -85,12 +85,13 @@ pub async fn run_queue(app: Arc<AppState>) {
 async fn claim(app: &AppState) -> Result<Option<Claimed>, StateError> {
     let at = SystemTime::now();
     let now_ms = epoch_ms(at);
+    let caps = |group: &str| app.config.runs_cap(group);
     let claim = Claim {
         owner: &app.node,
         now: &now(),
         now_ms,
         lease_until_ms: now_ms + lease_ms(app),
-        per_group: app.config.max_runs_per_group,
+        per_group: app.config.runs_capped().then_some(&caps),
     };
     app.store.claim_next(&claim).await
 }
@@ -164,6 +165,7 @@ fn quota(app: &AppState, row: &RunRow) -> Option<Quota> {
     let limits = app.config.quota_for(&row.group);
     let metered = GroupQuota {
         upload_bytes: None,
+        concurrent_runs: None,
         ..limits
     };
     (metered != GroupQuota::default())

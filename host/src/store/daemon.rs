@@ -217,21 +217,20 @@ const INSERT_EVENT: &str =
 /// The next claimable run: PENDING, or in progress with its lease run out
 /// (`$1`: now in ms; `$2`: the per-group cap or NULL). Returns (id, status,
 /// previous owner).
-macro_rules! claimable {
-    () => {
-        "SELECT p.id, p.status, p.owner FROM api_runs p
-         WHERE (p.status = 'PENDING'
-                OR (p.status IN ('VALIDATING', 'RUNNING') AND p.lease_until IS NOT NULL
-                    AND p.lease_until < $1))
-           AND ($2 IS NULL OR (SELECT COUNT(*) FROM api_runs r
-                               WHERE r.grp = p.grp AND r.status IN ('VALIDATING', 'RUNNING')
-                                 AND r.id <> p.id) < $2)
-         ORDER BY p.rank DESC, p.id ASC LIMIT 1"
-    };
-}
+/// The runs a daemon may claim: PENDING ones of a group not at its cap (the
+/// `{full}` placeholder: `AND p.grp NOT IN (…)`, or nothing), or any whose
+/// owner's lease ran out (a rescue is already counted in its group's runs).
+const CLAIMABLE: &str = "SELECT p.id, p.status, p.owner FROM api_runs p
+     WHERE (p.status = 'PENDING' {full})
+        OR (p.status IN ('VALIDATING', 'RUNNING') AND p.lease_until IS NOT NULL
+            AND p.lease_until < $1)
+     ORDER BY p.rank DESC, p.id ASC LIMIT 1";
+
+/// The most runs each group may have in progress at once (none: no cap).
+pub type GroupCaps<'a> = &'a (dyn Fn(&str) -> Option<u32> + Sync);
 
 /// What a daemon asks for when it claims a run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Claim<'a> {
     /// The claiming daemon's id.
     pub owner: &'a str,
@@ -240,8 +239,9 @@ pub struct Claim<'a> {
     pub now_ms: i64,
     /// When the lease runs out unless renewed (ms since the epoch).
     pub lease_until_ms: i64,
-    /// The per-group cap on runs in progress.
-    pub per_group: Option<u32>,
+    /// Caps on a group's runs in progress, if any group has one: a group at
+    /// its cap is skipped, its next run waits and other groups' go first.
+    pub per_group: Option<GroupCaps<'a>>,
 }
 
 /// A claimed run.
@@ -467,18 +467,22 @@ impl ServerStore {
     /// never claim the same run.
     pub async fn claim_next(&self, claim: &Claim<'_>) -> Result<Option<Claimed>, StateError> {
         let db = self.state.db();
-        let mut tx = db.begin_write().await?;
-        let sql = match db.backend() {
-            Backend::Postgres => concat!(claimable!(), " FOR UPDATE SKIP LOCKED"),
-            Backend::Sqlite => claimable!(),
+        // With caps, claims take turns on PostgreSQL too: two daemons must
+        // not both see a group one run short of its cap.
+        let mut tx = match claim.per_group {
+            Some(_) => db.begin_exclusive("api_runs").await?,
+            None => db.begin_write().await?,
         };
-        // With a per-group cap, a group already running that many runs is
-        // skipped: its next run waits, other groups' runs go first.
-        let row: Option<(String, String, Option<String>)> = sqlx::query_as(sql)
-            .bind(claim.now_ms)
-            .bind(claim.per_group.map(i64::from))
-            .fetch_optional(&mut *tx)
-            .await?;
+        let full = match claim.per_group {
+            Some(caps) => groups_at_cap(&mut tx, caps).await?,
+            None => Vec::new(),
+        };
+        let sql = claimable_sql(db.backend(), full.len());
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(claim.now_ms);
+        for group in &full {
+            query = query.bind(group);
+        }
+        let row: Option<(String, String, Option<String>)> = query.fetch_optional(&mut *tx).await?;
         let Some((id, status, previous)) = row else {
             return Ok(None);
         };
@@ -842,4 +846,38 @@ impl ServerStore {
 fn spec_json(i: &Instrument) -> String {
     // Serialising plain data (strings, numbers, timestamps) cannot fail.
     serde_json::to_string(i).unwrap_or_default()
+}
+
+/// [`CLAIMABLE`] for `backend`, skipping `full` groups (bound from `$2`).
+fn claimable_sql(backend: Backend, full: usize) -> String {
+    let skip = match full {
+        0 => String::new(),
+        n => {
+            let params: Vec<String> = (2..n + 2).map(|i| format!("${i}")).collect();
+            format!("AND p.grp NOT IN ({})", params.join(", "))
+        }
+    };
+    let sql = CLAIMABLE.replace("{full}", &skip);
+    match backend {
+        Backend::Postgres => sql + " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => sql,
+    }
+}
+
+/// The groups whose runs in progress already reach their cap.
+async fn groups_at_cap(
+    tx: &mut Transaction<'static, Any>,
+    caps: GroupCaps<'_>,
+) -> Result<Vec<String>, StateError> {
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT grp, CAST(COUNT(*) AS BIGINT) FROM api_runs
+         WHERE status IN ('VALIDATING', 'RUNNING') GROUP BY grp",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(counts
+        .into_iter()
+        .filter(|(group, n)| caps(group).is_some_and(|cap| *n >= i64::from(cap)))
+        .map(|(group, _)| group)
+        .collect())
 }

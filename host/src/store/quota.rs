@@ -29,6 +29,9 @@ pub struct GroupQuota {
     pub store_bytes: Option<u64>,
     /// The largest single upload (blob or module) the group may make.
     pub upload_bytes: Option<u64>,
+    /// Runs the group may have in progress at once; its further runs wait
+    /// while other groups' go first (none: `max-runs-per-group`).
+    pub concurrent_runs: Option<u32>,
 }
 
 impl GroupQuota {
@@ -39,6 +42,7 @@ impl GroupQuota {
             fuel_per_day: over.fuel_per_day.or(self.fuel_per_day),
             store_bytes: over.store_bytes.or(self.store_bytes),
             upload_bytes: over.upload_bytes.or(self.upload_bytes),
+            concurrent_runs: over.concurrent_runs.or(self.concurrent_runs),
         }
     }
 }

@@ -275,9 +275,14 @@ policy = { fuel = 9_000_000_000_000_000, wall-clock-secs = 120 }
 
 #[test]
 fn a_group_over_its_run_quota_waits_while_others_run() {
+    // lab-a's own quota caps it at one run in progress; lab-b has no cap.
     let d = Daemon::start(|c| {
-        c.max_runs_per_group = Some(1);
-        c.max_concurrent_runs = 2;
+        let own = GroupQuota {
+            concurrent_runs: Some(1),
+            ..GroupQuota::default()
+        };
+        c.group_quota.insert("lab-a".into(), own);
+        c.max_concurrent_runs = 3;
         c.worker_slots = Some(2);
     });
     registered_testkit(&d);
