@@ -225,6 +225,24 @@ fn concurrent_claims_never_take_a_group_past_its_cap() {
 }
 
 #[test]
+fn leases_are_read_off_the_databases_clock_in_ms_since_the_epoch() {
+    on_both(|store| async move {
+        let local = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+        };
+        let before = local(std::time::SystemTime::now());
+        let db = store.state().now_ms().await.unwrap();
+        let after = local(std::time::SystemTime::now());
+        // The PostgreSQL here runs on this machine: its clock is ours, so a
+        // wrong unit or epoch (seconds, microseconds, Julian days) shows.
+        assert!(
+            (before - 1_000..=after + 1_000).contains(&db),
+            "{before} <= {db} <= {after}"
+        );
+    });
+}
+
+#[test]
 fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
     on_both(|store| async move {
         store

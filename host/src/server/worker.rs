@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -29,7 +29,7 @@ use crate::pipeline::{
 use crate::schedule::Priority;
 use crate::store::daemon::{Claim, Claimed, RunEnd, RunRow};
 use crate::store::digest::Digest;
-use crate::store::lease::{Fence, epoch_ms};
+use crate::store::lease::Fence;
 use crate::store::places::Places;
 use crate::store::quota::{GroupQuota, Quota};
 use crate::store::state::StateError;
@@ -83,8 +83,7 @@ pub async fn run_queue(app: Arc<AppState>) {
 
 /// Claims the next run for this daemon, with a lease of `lease-secs`.
 async fn claim(app: &AppState) -> Result<Option<Claimed>, StateError> {
-    let at = SystemTime::now();
-    let now_ms = epoch_ms(at);
+    let now_ms = app.store.state().now_ms().await?;
     let caps = |group: &str| app.config.runs_cap(group);
     let claim = Claim {
         owner: &app.node,
@@ -118,7 +117,13 @@ pub async fn heartbeat(app: Arc<AppState>) {
             .values()
             .cloned()
             .collect();
-        let until = epoch_ms(SystemTime::now()) + lease_ms(&app);
+        let until = match app.store.state().now_ms().await {
+            Ok(now) => now + lease_ms(&app),
+            Err(e) => {
+                eprintln!("petri serve: reading the database's clock: {e}");
+                continue;
+            }
+        };
         for (token, fence) in held {
             match app.store.renew(&fence, until).await {
                 Ok(true) => {

@@ -103,6 +103,24 @@ impl Database {
         self.backend
     }
 
+    /// Now, in ms since the Unix epoch, by the database's clock: the one
+    /// clock every daemon sharing it agrees on, so leases and places lapse
+    /// alike whatever each daemon's own clock says (SQLite is embedded: its
+    /// clock is this machine's).
+    pub async fn now_ms(&self) -> Result<i64, StateError> {
+        Ok(match self.backend {
+            Backend::Sqlite => super::lease::epoch_ms(std::time::SystemTime::now()),
+            Backend::Postgres => {
+                let (ms,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                ms
+            }
+        })
+    }
+
     /// A transaction that holds the write lock from its first statement
     /// (`BEGIN IMMEDIATE` on SQLite, where a deferred one fails under
     /// contention instead of waiting; PostgreSQL locks rows as it goes).

@@ -15,9 +15,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use super::lease::{self, Fence, epoch_ms};
+use super::lease::{self, Fence};
 use super::state::{StateError, StateStore};
 
 /// How often a waiting stage asks again.
@@ -76,7 +76,7 @@ impl Places {
         let Some(&capacity) = self.inner.capacity.get(instrument) else {
             return Ok(None);
         };
-        let since = epoch_ms(SystemTime::now());
+        let since = self.inner.state.db().now_ms().await?;
         loop {
             match self.try_take(instrument, task, capacity, since).await {
                 Ok(Some(slot)) => {
@@ -108,9 +108,9 @@ impl Places {
         let Inner {
             state, fence, rank, ..
         } = &*self.inner;
-        let now = epoch_ms(SystemTime::now());
-        let until = now + lease_ms(self.inner.lease);
         let db = state.db();
+        let now = db.now_ms().await?;
+        let until = now + lease_ms(self.inner.lease);
         let mut tx = db.begin_write().await?;
         lease::check(&mut tx, db.backend(), Some(fence)).await?;
         for sql in [

@@ -72,6 +72,12 @@ impl StateStore {
         &self.db
     }
 
+    /// Now by the database's clock, in ms since the epoch: what leases are
+    /// measured in ([`Database::now_ms`]).
+    pub async fn now_ms(&self) -> Result<i64, StateError> {
+        self.db.now_ms().await
+    }
+
     /// The batch jobs runs submitted (`slurm_jobs`).
     pub fn jobs(&self) -> super::jobs::Jobs {
         super::jobs::Jobs::new(self.clone())
