@@ -47,3 +47,4 @@ pub use store::registry::{
     Added, NamedModule, Registration, Registry, RegistryEntry, RegistryError,
 };
 pub use store::state::{StateError, StateStore};
+pub use store::triggers::{Deliveries, Delivery};

@@ -9,6 +9,7 @@ use petri_host::server::{self, ServerConfig};
 use serde_json::{Value, json};
 
 mod tenant;
+mod triggers;
 
 /// A daemon running in this process on its own runtime; stopped (SIGTERM path) on drop.
 /// `admin` is an admin of lab-a, `alice` of lab-a (granted `urgent`), `bob` of lab-b.

@@ -22,7 +22,7 @@
 //! fuel-per-day = 400_000_000_000_000
 //! ```
 //!
-//! `executor = "slurm"` and its `[slurm]` table: see `slurm.rs`.
+//! `executor = "slurm"` and its `[slurm]` table: see `slurm.rs`; `[triggers.NAME]`: `trigger.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,7 @@ use serde::Deserialize;
 
 use super::error::ServerError;
 use super::slurm::{ExecutorKind, SlurmSection};
+use super::trigger::TriggerConfig;
 use crate::store::quota::GroupQuota;
 
 /// Everything `petri serve` can be told.
@@ -97,6 +98,8 @@ pub struct ServerConfig {
     pub executor: ExecutorKind,
     /// How runs reach Slurm when `executor = "slurm"`.
     pub slurm: SlurmSection,
+    /// Webhook triggers by name: `POST /v1/triggers/NAME` (see `trigger.rs`).
+    pub triggers: BTreeMap<String, TriggerConfig>,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +127,7 @@ impl Default for ServerConfig {
             group_quota: BTreeMap::new(),
             executor: ExecutorKind::Local,
             slurm: SlurmSection::default(),
+            triggers: BTreeMap::new(),
         }
     }
 }

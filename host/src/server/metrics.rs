@@ -109,6 +109,13 @@ impl Metrics {
     }
 }
 
+/// Counts a delivery to a configured trigger by what became of it
+/// (`accepted`, `replayed`, `refused`, `unauthorized`).
+pub fn trigger_delivery(trigger: &str, outcome: &'static str) {
+    metrics::counter!("petri_trigger_deliveries_total", "trigger" => trigger.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
 /// Counts a stage stopped and re-queued because of its instrument.
 pub fn stage_preempted(instrument: &str) {
     metrics::counter!("petri_stage_preemptions_total", "instrument" => instrument.to_owned())

@@ -23,6 +23,7 @@ mod ratelimit;
 mod routes;
 mod shutdown;
 mod slurm;
+mod trigger;
 pub(crate) mod views;
 mod worker;
 mod workspace;
@@ -49,6 +50,7 @@ pub use metrics::Metrics;
 pub use ratelimit::RateLimiter;
 pub use routes::{ByteRange, Unsatisfiable, parse_range};
 pub use shutdown::signal;
+pub use trigger::{SIGNATURE_HEADER, TriggerConfig, is_signed, sign};
 pub use views::{
     Accepted, AttemptView, BlobView, EventView, Health, LogPage, LogView, ModuleView, OutputsView,
     PortView, Priority, RunErrorView, RunPage, RunStatus, RunSummary, RunView, SheetFormat,

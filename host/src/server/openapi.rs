@@ -23,6 +23,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "tokens", description = "API tokens (admins)"),
         (name = "usage", description = "A research group's usage against its quotas"),
         (name = "audit", description = "The audit log of every state-changing call (admins)"),
+        (name = "triggers", description = "Webhook triggers: signed deliveries submit a configured pipeline"),
         (name = "health", description = "Liveness, readiness, metrics"),
     )
 )]

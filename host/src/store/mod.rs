@@ -1,6 +1,6 @@
 //! All persistent state, behind one seam: the content-addressed blob store, the data-dir
 //! layout, stage and run records, the module registry, run state (stage cache, runs, fuel
-//! history, group quotas, the batch jobs runs submitted) and the daemon's tables (tokens, queued runs, events, audit log).
+//! history, group quotas, the batch jobs runs submitted) and the daemon's tables (tokens, queued runs, events, audit log, trigger deliveries).
 //!
 //! Nothing outside this folder opens a database or writes a file that outlives a run.
 
@@ -20,3 +20,4 @@ pub(crate) mod records;
 pub(crate) mod registry;
 pub(crate) mod registry_file;
 pub(crate) mod state;
+pub(crate) mod triggers;

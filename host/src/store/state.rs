@@ -83,6 +83,11 @@ impl StateStore {
         super::jobs::Jobs::new(self.clone())
     }
 
+    /// The webhook triggers' deliveries (`trigger_deliveries`).
+    pub fn deliveries(&self) -> super::triggers::Deliveries {
+        super::triggers::Deliveries::new(self.clone())
+    }
+
     /// The connection pool.
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         self.db.pool()

@@ -7,7 +7,7 @@ use petri_host::{BlobStore, GroupQuota, StateStore};
 use petri_tests::{block_on, overwrite};
 
 /// Uploads `bytes` as a blob for `token`; returns its SHA-256.
-fn blob(d: &Daemon, token: &str, bytes: &[u8]) -> String {
+pub(super) fn blob(d: &Daemon, token: &str, bytes: &[u8]) -> String {
     let r = d.upload("/v1/blobs", token, bytes);
     assert!(r.status == 201 || r.status == 200, "{}", r.status);
     r.json()["sha256"].as_str().unwrap().to_owned()
@@ -27,7 +27,7 @@ fn status(d: &Daemon, token: &str, id: &str) -> String {
         .to_owned()
 }
 
-fn registered_testkit(d: &Daemon) {
+pub(super) fn registered_testkit(d: &Daemon) {
     assert_eq!(d.upload("/v1/modules", &d.admin, &testkit()).status, 201);
 }
 

@@ -9,6 +9,7 @@ mod instruments;
 mod modules;
 mod runs;
 mod tokens;
+mod triggers;
 mod usage;
 
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(audit::list_audit))
         .routes(routes!(usage::usage))
+        .routes(routes!(triggers::deliver))
         .split_for_parts();
     let router = router
         .route_layer(middleware::from_fn_with_state(app.clone(), record))

@@ -99,6 +99,17 @@ pub async fn submit_run(
     caller: Caller,
     JsonBody(request): JsonBody<SubmitRun>,
 ) -> Result<Response, ApiError> {
+    let accepted = submit(&app, &caller, request).await?;
+    Ok(answer(StatusCode::ACCEPTED, accepted))
+}
+
+/// Validates `request` whole and queues it as `caller`'s run (the body of
+/// `POST /v1/runs`, and of a trigger's delivery).
+pub(super) async fn submit(
+    app: &AppState,
+    caller: &Caller,
+    request: SubmitRun,
+) -> Result<Accepted, ApiError> {
     caller.may_claim(request.priority)?;
     let pipeline_text = match (&request.pipeline, &request.pipeline_sha256) {
         (Some(text), None) => text.clone(),
@@ -117,7 +128,7 @@ pub async fn submit_run(
                     )
                 },
             )?;
-            if !may_use(&app, &caller, &digest).await? {
+            if !may_use(app, caller, &digest).await? {
                 return Err(ApiError::invalid(
                     "unknown pipeline",
                     vec![crate::server::error::ProblemBody {
@@ -153,7 +164,7 @@ pub async fn submit_run(
     // Which blobs the request names that this group may use.
     let mut usable = HashSet::new();
     for d in workspace::named_digests(&request, &pipeline_text) {
-        if may_use(&app, &caller, &d).await? {
+        if may_use(app, caller, &d).await? {
             usable.insert(d);
         }
     }
@@ -196,20 +207,21 @@ pub async fn submit_run(
         .insert_run(&row, request.priority.tier(), &detail)
         .await?;
     app.queue.notify_one();
-    let url = format!("/v1/runs/{id}");
-    let mut response = (
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            id,
-            status: RunStatus::Pending,
-            url: url.clone(),
-        }),
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&url) {
+    Ok(Accepted {
+        url: format!("/v1/runs/{id}"),
+        id,
+        status: RunStatus::Pending,
+    })
+}
+
+/// `accepted` as the answer, with the run's URL as its `Location`.
+pub(super) fn answer(status: StatusCode, accepted: Accepted) -> Response {
+    let location = HeaderValue::from_str(&accepted.url).ok();
+    let mut response = (status, Json(accepted)).into_response();
+    if let Some(v) = location {
         response.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(response)
+    response
 }
 
 /// The `sha256 = "…"` values a pipeline's inputs declare.
