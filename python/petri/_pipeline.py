@@ -329,20 +329,44 @@ class Pipeline:
                 decls[name] = dict(self.defaults.get(name, {}))
             else:
                 decls[name] = (given if isinstance(given, File) else File(given)).table()
-        doc: Dict[str, Any] = {"pipeline": meta, "inputs": decls, "stages": self.stages}
+        doc: Dict[str, Any] = {
+            "pipeline": meta,
+            "inputs": _sorted(decls, _ordered(["path", "format", "sha256"])),
+            "stages": _sorted(self.stages, _ordered(["module", "params", "inputs", "policy", "resources"])),
+        }
         sweep = sweep if sweep is not None else self.sweep_table
         if sweep:
-            doc["sweep"] = dict(sweep)
+            doc["sweep"] = {k: _sorted(v) if k == "axes" else v for k, v in sweep.items()}
         return doc
 
     def to_toml(self, **inputs: Optional[FileArg]) -> str:
-        """The pipeline file petri validates and runs. Inputs given here get a
-        ``path`` (relative paths resolve against the file's directory); the
-        others are read from a sample sheet's columns."""
+        """The pipeline file petri validates and runs, in canonical form
+        (stages, inputs and params sorted by name): one DAG, one text, one
+        digest. Inputs given here get a ``path`` (relative paths resolve
+        against the file's directory); the others are read from a sample
+        sheet's columns. ``Pipeline.from_toml(p.to_toml()).to_toml() == p.to_toml()``."""
         return _toml.dumps(self.document(inputs))
 
     def __repr__(self) -> str:
         return f"<petri pipeline {self.name}: {', '.join(self.stages)}>"
+
+
+def _ordered(keys: List[str]) -> Callable[[Mapping[str, Any]], Dict[str, Any]]:
+    """Puts a table's known keys in this order, the rest after them sorted;
+    nested tables (params, inputs…) are sorted."""
+
+    def order(table: Mapping[str, Any]) -> Dict[str, Any]:
+        rank = {k: (keys.index(k) if k in keys else len(keys), k) for k in table}
+        return {k: _sorted(v) if isinstance(v, Mapping) else v for k, v in sorted(table.items(), key=lambda kv: rank[kv[0]])}
+
+    return order
+
+
+def _sorted(table: Mapping[str, Any], each: Optional[Callable[[Mapping[str, Any]], Any]] = None) -> Dict[str, Any]:
+    """``table`` with its keys sorted (and ``each`` applied to its values):
+    the canonical form, so one DAG always gives one text whatever the order
+    its calls or a parsed file listed it in."""
+    return {k: each(table[k]) if each else table[k] for k in sorted(table)}
 
 
 def _returns(returned: Returned) -> Dict[str, str]:
