@@ -18,8 +18,10 @@ checked and run by petri-host itself: provenance and cache keys are the same.
 from ._petri import PetriError, ValidationError, __version__
 from ._pipeline import File, Input, Node, Output, Pipeline, Stage, pipeline
 from ._local import Local, OutputFile, Run
+from ._client import Client, RemoteRun
 
 __all__ = [
+    "Client",
     "File",
     "Input",
     "Local",
@@ -27,6 +29,7 @@ __all__ = [
     "Output",
     "OutputFile",
     "PetriError",
+    "RemoteRun",
     "Pipeline",
     "Run",
     "Stage",

@@ -151,6 +151,9 @@ class Local:
         cls = type(f"Stage_{_py_name(manifest['name'])}", (Stage,), {"__doc__": None})
         return cls(self, reference, manifest, id, policy, resources)
 
+    def _check_params(self, reference: str, params: Mapping[str, Any]) -> Any:
+        return self._native.check_params(reference, dict(params))
+
     def _source(self, pipeline: Union[Pipeline, PathLike], inputs: Mapping[str, Optional[FileArg]], sweep: Optional[Mapping[str, Any]] = None) -> tuple:
         if isinstance(pipeline, Pipeline):
             from . import _toml

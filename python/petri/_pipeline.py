@@ -191,7 +191,7 @@ class Stage:
     def __call__(self, **kwargs: Any) -> Node:
         params, inputs, problems = self._split(kwargs)
         try:
-            self.lab._native.check_params(self.reference, params)
+            self.lab._check_params(self.reference, params)
         except ValidationError as e:
             problems += e.problems
         if problems:
