@@ -135,7 +135,7 @@ class Client:
             raise PetriError(f"the daemon at {self.url} has no module `{reference}` for this token")
         m = max(found, key=lambda m: m["uploaded_at"])  # a name: the latest upload
         manifest = {**m["manifest"], "sha256": m["sha256"]}
-        cls = type(f"Stage_{_py_name(manifest['name'])}", (Stage,), {"__doc__": None})
+        cls = type(f"Stage_{_py_name(manifest['name'])}", (Stage,), {"__doc__": None, "__module__": "petri"})
         return cls(self, reference, manifest, id, policy, resources)
 
     def upload(self, path: Union[str, "os.PathLike[str]"]) -> str:

@@ -123,7 +123,7 @@ def _sheet_text(samples: Sequence[Mapping[str, Any]]) -> str:
         columns += [c for c in row if c not in columns]
     lines = ["\t".join(columns)]
     for i, row in enumerate(samples):
-        cells = ["" if row.get(c) is None else os.fspath(row[c]) if isinstance(row.get(c), os.PathLike) else str(row[c]) for c in columns]
+        cells = ["" if row.get(c) is None else str(row[c]) for c in columns]
         if any("\t" in c or "\n" in c for c in cells):
             raise ValueError(f"sample {i}: a value contains a tab or a newline")
         lines.append("\t".join(cells))
@@ -148,7 +148,7 @@ class Local:
         ``id`` names its calls in the pipeline (default: ``reference``);
         ``policy`` and ``resources`` are the stage table's."""
         manifest = self._native.manifest(reference)
-        cls = type(f"Stage_{_py_name(manifest['name'])}", (Stage,), {"__doc__": None})
+        cls = type(f"Stage_{_py_name(manifest['name'])}", (Stage,), {"__doc__": None, "__module__": "petri"})
         return cls(self, reference, manifest, id, policy, resources)
 
     def _check_params(self, reference: str, params: Mapping[str, Any]) -> Any:

@@ -287,6 +287,7 @@ class Pipeline:
         self.stages = stages
         self.returns = returns
         self.defaults = defaults or {}
+        self.sweep_table: Optional[Dict[str, Any]] = None
 
     @classmethod
     def from_function(cls, fn: Callable[..., Returned]) -> Pipeline:
@@ -311,8 +312,6 @@ class Pipeline:
         pipeline = cls(meta.get("name", ""), meta.get("description", ""), list(decls), doc.get("stages", {}), {}, defaults)
         pipeline.sweep_table = doc.get("sweep")
         return pipeline
-
-    sweep_table: Optional[Dict[str, Any]] = None
 
     def document(self, inputs: Mapping[str, Optional[FileArg]] = {}, sweep: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """The pipeline file as a dict (what :meth:`to_toml` writes)."""
