@@ -54,6 +54,8 @@ def test_the_example_toml_and_its_python_twin_share_every_cache_key(tmp_path, la
     assert sorted(map(key, run.stages)) == sorted(map(key, by_cli["stages"]))
     assert run.outputs["consensus"].path.read_bytes().startswith(b">")
     assert run.outputs["consensus"] is run.outputs["consensus.consensus"]
+    # The file itself, run from Python: the CLI's root.
+    assert lab.run(REPO / "examples" / "lambda" / "pipeline.toml").root == by_cli["root"]
 
 
 def test_to_toml_round_trips(lab, lambda_files):
