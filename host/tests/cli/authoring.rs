@@ -218,4 +218,6 @@ fn inspect_prints_kinds_ranges_and_defaults_in_words() {
         "{text}"
     );
     assert!(!text.contains("ParamKind"), "{text}");
+    // The SDK's own error kinds are declared without the author listing them.
+    assert!(text.contains("  missing-input "), "{text}");
 }
