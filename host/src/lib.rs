@@ -6,6 +6,7 @@
 //! limits while every input and output byte streams through SHA-256 into the
 //! content-addressed [`BlobStore`], and writes one [`StageRecord`] per execution.
 
+pub mod authoring;
 pub mod dispatcher;
 mod error;
 pub mod executor;
@@ -28,7 +29,7 @@ pub use stage::engine::{ABI, CHUNK_SIZE, EngineProfile, WASMTIME_VERSION};
 pub use stage::failure::Failure;
 pub use stage::limits::Limits;
 pub use stage::log::LogLine;
-pub use stage::params::{ParamProblem, ParamSet, RawParam};
+pub use stage::params::{ParamProblem, ParamSet, RawParam, kind_name as param_kind_name};
 pub use stage::petri::{InputSource, LoadedStage, Petri, RunRequest};
 pub use store::blobs::{BlobStore, BlobWriter, CasError};
 pub use store::data_dir::{DATA_DIR_ENV, DataDir};

@@ -50,6 +50,7 @@ pub use bindings::petri::stage::types::{
     PortSpec, Report, StageError, Value,
 };
 pub use io::{Input, Output, Ports};
+pub use manifest::SDK_ERROR_KINDS;
 pub use params::from_params;
 
 /// A pipeline stage.
@@ -57,7 +58,9 @@ pub trait Stage {
     /// The stage's params; field names match the manifest's param names.
     type Params: serde::de::DeserializeOwned;
 
-    /// What the stage is, takes and produces.
+    /// What the stage is, takes and produces. The error kinds the SDK raises
+    /// itself ([`SDK_ERROR_KINDS`]) need not be declared: the exported
+    /// `describe` adds them.
     fn manifest() -> Manifest;
 
     /// Runs the stage over its ports.
@@ -155,7 +158,7 @@ macro_rules! export_stage {
 
         impl $crate::bindings::exports::petri::stage::stage::Guest for __PetriStageExport {
             fn describe() -> $crate::Manifest {
-                <$stage as $crate::Stage>::manifest()
+                <$stage as $crate::Stage>::manifest().with_sdk_errors()
             }
             fn run(
                 params: ::std::vec::Vec<$crate::Param>,

@@ -121,7 +121,8 @@ impl ParamSet {
     }
 }
 
-pub(crate) fn kind_name(kind: ParamKind) -> &'static str {
+/// A param kind in words: `integer`, `text list`, …
+pub fn kind_name(kind: ParamKind) -> &'static str {
     match kind {
         ParamKind::Boolean => "boolean",
         ParamKind::Integer => "integer",

@@ -413,10 +413,11 @@ pub fn cancel(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn logs(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.conn);
-    let page: LogPage = client.get(&format!("/v1/runs/{}/logs", args.id), &[])?;
-    if args.json {
+/// A daemon run's logs and events (`petri logs --url`; `logs.rs` reads local records).
+pub fn logs(url: &str, token: &str, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let client = Client::with(url, token);
+    let page: LogPage = client.get(&format!("/v1/runs/{id}/logs"), &[])?;
+    if json {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
     }

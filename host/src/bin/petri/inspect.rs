@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::run::printable;
-use petri_host::{Petri, Value};
+use petri_host::{ParamKind, ParamSpec, Petri, Value, param_kind_name};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,12 +47,10 @@ pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     println!();
     println!("params:");
     for p in &manifest.params {
-        let default = p
-            .default
-            .as_ref()
-            .map_or("required".to_owned(), |d| format!("default {}", show(d)));
-        let doc = printable(&p.doc);
-        println!("  {:<24} {:?} ({default})  {doc}", p.name, p.kind);
+        println!("  {:<24} {}", p.name, printable(&describe_param(p)));
+        if !p.doc.is_empty() {
+            println!("  {:<24}   {}", "", printable(&p.doc));
+        }
     }
     for (title, ports) in [("inputs", &manifest.inputs), ("outputs", &manifest.outputs)] {
         println!("{title}:");
@@ -75,6 +73,30 @@ pub async fn main(data_dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A param's kind, range, choices and default in words:
+/// `integer in 0..=93, default 20`, `choice of fast | exact, default fast`.
+fn describe_param(p: &ParamSpec) -> String {
+    let integral = matches!(p.kind, ParamKind::Integer | ParamKind::IntegerList);
+    let number = |x: f64| match integral && x.fract() == 0.0 && x.abs() < 1e15 {
+        true => format!("{}", x as i64),
+        false => format!("{x}"),
+    };
+    let mut words = param_kind_name(p.kind).to_owned();
+    match (p.min, p.max) {
+        (Some(lo), Some(hi)) => words += &format!(" in {}..={}", number(lo), number(hi)),
+        (Some(lo), None) => words += &format!(" >= {}", number(lo)),
+        (None, Some(hi)) => words += &format!(" <= {}", number(hi)),
+        (None, None) => {}
+    }
+    if !p.choices.is_empty() {
+        words += &format!(" of {}", p.choices.join(" | "));
+    }
+    match &p.default {
+        Some(d) => words + ", default " + &show(d),
+        None => words + ", required",
+    }
+}
+
 fn show(v: &Value) -> String {
     match v {
         Value::Boolean(b) => b.to_string(),
@@ -84,5 +106,40 @@ fn show(v: &Value) -> String {
         Value::IntegerList(l) => format!("{l:?}"),
         Value::FloatList(l) => format!("{l:?}"),
         Value::TextList(l) => format!("{l:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: ParamKind, default: Option<Value>) -> ParamSpec {
+        ParamSpec {
+            name: "p".into(),
+            kind,
+            doc: String::new(),
+            default,
+            min: None,
+            max: None,
+            choices: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn params_read_as_words() {
+        let mut p = spec(ParamKind::Integer, Some(Value::Integer(20)));
+        (p.min, p.max) = (Some(0.0), Some(93.0));
+        assert_eq!(describe_param(&p), "integer in 0..=93, default 20");
+        let mut p = spec(ParamKind::Float, None);
+        p.min = Some(0.5);
+        assert_eq!(describe_param(&p), "float >= 0.5, required");
+        let mut p = spec(ParamKind::Choice, Some(Value::Text("fast".into())));
+        p.choices = vec!["fast".into(), "exact".into()];
+        assert_eq!(
+            describe_param(&p),
+            "choice of fast | exact, default \"fast\""
+        );
+        let p = spec(ParamKind::IntegerList, Some(Value::IntegerList(vec![1, 2])));
+        assert_eq!(describe_param(&p), "integer list, default [1, 2]");
     }
 }

@@ -1,6 +1,7 @@
 //! The `petri` command: glue from flags to the petri-host library.
 
 mod audit;
+mod authoring;
 mod bundle;
 mod client;
 mod exec;
@@ -10,6 +11,7 @@ mod host;
 mod inspect;
 mod instruments;
 mod key;
+mod logs;
 mod pipeline;
 mod plugin;
 mod provenance;
@@ -93,8 +95,8 @@ enum Command {
     List(client::ListArgs),
     /// Cancel a run on a daemon.
     Cancel(client::RunArgs),
-    /// Show a run's stage logs and events on a daemon.
-    Logs(client::RunArgs),
+    /// Show a stage's log and failure: a local record, or a daemon run's (with --url).
+    Logs(logs::Args),
 }
 
 fn main() -> ExitCode {
@@ -145,7 +147,7 @@ fn main() -> ExitCode {
             Command::Status(args) => client::status(args),
             Command::List(args) => client::list(args),
             Command::Cancel(args) => client::cancel(args),
-            Command::Logs(args) => client::logs(args),
+            Command::Logs(args) => logs::main(&cli.data_dir, cli.database.as_deref(), args).await,
             Command::Simulate(args) => simulate::main(args),
             Command::Instruments(cmd) => instruments::main(cmd),
         }

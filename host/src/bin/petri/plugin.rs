@@ -1,6 +1,7 @@
 //! `petri plugin add | list`: name stage modules in the registry of the state database
 //! (`--database`, else the data dir's). A name and version keep their bytes unless `--force`;
-//! every registration is kept in the name's history.
+//! every registration is kept in the name's history. `petri plugin new | test`: a plugin
+//! author's scaffold and golden-case harness (`petri_host::authoring`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +29,10 @@ pub enum Command {
         #[arg(long)]
         history: bool,
     },
+    /// Scaffold a new stage crate: manifest, one param, ports, a unit test, golden cases.
+    New(crate::authoring::NewArgs),
+    /// Run a plugin's golden cases (DIR/tests/golden/<case>/) through the sandbox.
+    Test(crate::authoring::TestArgs),
 }
 
 pub async fn main(
@@ -35,15 +40,20 @@ pub async fn main(
     database: Option<&str>,
     cmd: Command,
 ) -> anyhow::Result<ExitCode> {
-    let (petri, state) = crate::host::open(data_dir, database).await?;
-    let registry = Registry::new(&state);
     match cmd {
+        Command::New(args) => return crate::authoring::new(args),
+        Command::Test(args) => return crate::authoring::test(args).await,
         Command::Add { stages, force } => {
+            let (petri, state) = crate::host::open(data_dir, database).await?;
+            let registry = Registry::new(&state);
             for path in stages {
                 add(&petri, &registry, &path, force).await?;
             }
         }
-        Command::List { json, history } => list(&registry, json, history).await?,
+        Command::List { json, history } => {
+            let (_, state) = crate::host::open(data_dir, database).await?;
+            list(&Registry::new(&state), json, history).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

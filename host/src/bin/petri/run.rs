@@ -257,7 +257,10 @@ fn print_human(r: &StageRecord, exported: &[PathBuf]) {
                 );
             }
         }
-        Outcome::Failed { failure } => println!("  failure {}", printable(&failure.to_string())),
+        Outcome::Failed { failure } => {
+            println!("  failure {}", printable(&failure.to_string()));
+            println!("  log     petri logs {}", r.id);
+        }
     }
     for p in exported {
         println!("  wrote   {}", p.display());

@@ -1,0 +1,7 @@
+//! The plugin author's side of petri: a new stage crate from templates
+//! (`scaffold`), building it (`build`), and its golden cases run through the
+//! real sandbox (`golden`). `petri plugin new | test` is glue over these.
+
+pub mod build;
+pub mod golden;
+pub mod scaffold;
