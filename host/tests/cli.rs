@@ -665,3 +665,6 @@ mod plan;
 
 #[path = "cli/bundle.rs"]
 mod bundle;
+
+#[path = "cli/report.rs"]
+mod report;

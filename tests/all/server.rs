@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use petri_host::server::{self, ServerConfig};
 use serde_json::{Value, json};
 
+mod report;
 mod tenant;
 
 /// A daemon running in this process on its own runtime; stopped (SIGTERM path) on drop.
