@@ -464,10 +464,19 @@ mod tests {
             svg.contains("<svg id=\"l\" class=\"plot sweep-lines\""),
             "{svg}"
         );
+        // Each series' colour strokes its line and its legend mark; no third series.
+        let stroked = |c: RGBColor| {
+            let colour = format!("stroke=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
+            svg.split("<polyline")
+                .skip(1)
+                .filter_map(|p| p.split('>').next())
+                .filter(|tag| tag.contains(&colour))
+                .count()
+        };
         assert_eq!(
-            svg.matches("<polyline").count(),
-            2 + 2,
-            "two lines, two legend marks"
+            [0, 1, 2].map(|i| stroked(svg::color(i))),
+            [2, 2, 0],
+            "{svg}"
         );
         assert!(svg.contains("call.mode=x") && svg.contains("call.mode=y"));
         assert!(svg.contains("best"));
