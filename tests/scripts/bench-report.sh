@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Report benchmark (docs/benchmarks.md §10): `petri report` of a 1,000-combination
 # sweep of trivial stages (testkit `copy` of 1 kB: t over `t.record` 1…100 ×
-# u over `u.record` 1…10, so 1,100 executions and a 100 × 10 heatmap), beside
+# u over `u.record` 1…10: 1,100 stages, most of them cache hits, and a
+# 100 × 10 heatmap), beside
 # `petri results` of the same run as the baseline (the table it also reads).
 # Needs a release build: CARGO_TARGET_DIR (default ~/.cache/petri-target) with
 # release/petri and plugins/*.wasm (examples/lambda/run.sh builds both).

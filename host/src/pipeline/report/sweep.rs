@@ -268,7 +268,7 @@ fn draw_lines(grid: &Grid, area: &Area) -> Drawn {
         .configure_mesh()
         .x_desc(&grid.axis)
         .y_desc(&grid.metric)
-        .x_labels(xs.len().max(2))
+        .x_labels(xs.len().clamp(2, 20))
         .x_label_formatter(&|v| position_label(xs, *v))
         .draw()?;
     for (s, name) in grid.series.iter().enumerate().take(MAX_LINES) {
@@ -369,7 +369,9 @@ fn draw_heatmap(grid: &Grid, area: &Area) -> Drawn {
             ))?;
         }
     }
-    for (i, x) in grid.xs.iter().enumerate() {
+    // A label every `step` rows, so that labels never overlap.
+    let step = (14 / ch + 1) as usize;
+    for (i, x) in grid.xs.iter().enumerate().step_by(step) {
         let y = top + i as i32 * ch + ch / 2 - 6;
         area.draw(&Text::new(
             format!("{}={x}", grid.axis),
