@@ -668,3 +668,6 @@ mod bundle;
 
 #[path = "cli/authoring.rs"]
 mod authoring;
+
+#[path = "cli/report.rs"]
+mod report;

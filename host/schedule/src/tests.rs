@@ -555,8 +555,13 @@ fn simulation_never_runs_work_in_maintenance_or_while_down() {
     }
 }
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+/// The repository's `examples/`. `cargo test` sets `CARGO_MANIFEST_DIR` when
+/// it runs a test too, which finds the checkout the test runs in even when
+/// cargo reuses a binary built in another clone of it.
+pub(crate) fn examples() -> PathBuf {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    crate_dir.join("../../examples")
 }
 
 #[test]

@@ -987,7 +987,7 @@ duration = "1h"
     #[test]
     fn an_instrument_in_both_the_calendar_and_the_workload_is_refused() {
         // The shipped calendar, read relative to the workload's path.
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/workloads/w.toml");
+        let path = crate::tests::examples().join("workloads/w.toml");
         let calendar = "calendar = \"../instruments/core.toml\"\n";
         let text = format!("{BASE}{calendar}[instruments.novaseq-1]\nclass = \"sequencer\"\n");
         let e = parse_workload(&path, &text).unwrap_err();

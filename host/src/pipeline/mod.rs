@@ -8,6 +8,7 @@ mod files;
 mod plan;
 mod publish;
 mod record;
+mod report;
 mod results;
 mod run;
 mod samples;
@@ -32,6 +33,7 @@ pub use record::{
     Attempt, CacheUse, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage,
     SheetRef, StageStatus, load_sealed_run,
 };
+pub use report::{Direction, ReportError, ReportOptions, report};
 pub use results::{Row, RowStatus, cell, columns, rows};
 pub use run::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
 pub use samples::Sample;

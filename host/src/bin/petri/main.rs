@@ -15,6 +15,7 @@ mod logs;
 mod pipeline;
 mod plugin;
 mod provenance;
+mod report;
 mod results;
 mod run;
 mod serve;
@@ -62,6 +63,8 @@ enum Command {
     Export(export::Args),
     /// A run's results: one row per (sample, combination) as TSV, CSV or JSON.
     Results(results::Args),
+    /// Write a run's report: one self-contained HTML page with inline SVG plots.
+    Report(report::Args),
     /// Write one signed archive with everything needed to re-execute a run elsewhere.
     Bundle(bundle::Args),
     /// Re-execute a pipeline run (from the store, or a bundle) and compare digests and fuel.
@@ -124,6 +127,9 @@ fn main() -> ExitCode {
             }
             Command::Results(args) => {
                 results::main(&cli.data_dir, cli.database.as_deref(), args).await
+            }
+            Command::Report(args) => {
+                report::main(&cli.data_dir, cli.database.as_deref(), args).await
             }
             Command::Bundle(args) => {
                 bundle::main(&cli.data_dir, cli.database.as_deref(), args).await

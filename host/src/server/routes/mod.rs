@@ -7,6 +7,7 @@ mod body;
 mod health;
 mod instruments;
 mod modules;
+mod report;
 mod runs;
 mod tokens;
 mod triggers;
@@ -45,6 +46,7 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::run_logs))
         .routes(routes!(runs::provenance))
         .routes(routes!(runs::outputs))
+        .routes(routes!(report::run_report))
         .routes(routes!(artifacts::get_artifact))
         .routes(routes!(instruments::list_instruments))
         .routes(routes!(instruments::set_state))

@@ -407,7 +407,11 @@ pub async fn run_logs(
 
 /// The run record of a visible run: 404 for another group's, 409 until it
 /// has one, and served only as sealed when it was written.
-async fn sealed_record(app: &AppState, caller: &Caller, id: &str) -> Result<RunRecord, ApiError> {
+pub(super) async fn sealed_record(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<RunRecord, ApiError> {
     let row = visible_run(app, caller, id).await?;
     let record_id = row.record_id.ok_or_else(|| {
         ApiError::conflict(format!("run {id} has no record yet ({})", row.status))
