@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 mod report;
 mod tenant;
 mod triggers;
+mod watch;
 
 /// A daemon running in this process on its own runtime; stopped (SIGTERM path) on drop.
 /// `admin` is an admin of lab-a, `alice` of lab-a (granted `urgent`), `bob` of lab-b.

@@ -22,7 +22,8 @@
 //! fuel-per-day = 400_000_000_000_000
 //! ```
 //!
-//! `executor = "slurm"` and its `[slurm]` table: see `slurm.rs`; `[triggers.NAME]`: `trigger.rs`.
+//! `executor = "slurm"` and its `[slurm]` table: see `slurm.rs`; `[triggers.NAME]`: `trigger.rs`;
+//! `[watches.NAME]`: `watch.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use serde::Deserialize;
 use super::error::ServerError;
 use super::slurm::{ExecutorKind, SlurmSection};
 use super::trigger::TriggerConfig;
+use super::watch::WatchConfig;
 use crate::store::quota::GroupQuota;
 
 /// Everything `petri serve` can be told.
@@ -100,6 +102,8 @@ pub struct ServerConfig {
     pub slurm: SlurmSection,
     /// Webhook triggers by name: `POST /v1/triggers/NAME` (see `trigger.rs`).
     pub triggers: BTreeMap<String, TriggerConfig>,
+    /// Watched directories by name: complete run folders become runs (`watch.rs`).
+    pub watches: BTreeMap<String, WatchConfig>,
 }
 
 impl Default for ServerConfig {
@@ -128,6 +132,7 @@ impl Default for ServerConfig {
             executor: ExecutorKind::Local,
             slurm: SlurmSection::default(),
             triggers: BTreeMap::new(),
+            watches: BTreeMap::new(),
         }
     }
 }

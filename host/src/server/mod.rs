@@ -25,6 +25,7 @@ mod shutdown;
 mod slurm;
 mod trigger;
 pub(crate) mod views;
+mod watch;
 mod worker;
 mod workspace;
 
@@ -56,6 +57,7 @@ pub use views::{
     PortView, Priority, RunErrorView, RunPage, RunStatus, RunSummary, RunView, SheetFormat,
     StageView, SubmitRun, TokenState, TokenView,
 };
+pub use watch::WatchConfig;
 
 /// Appends an entry to the audit log (for local commands: `petri token …`)
 /// and its head to the anchor file at `anchor`.
@@ -199,6 +201,7 @@ pub async fn serve(
     let router = router.merge(openapi::docs(api));
     let worker = tokio::spawn(worker::run_queue(app.clone()));
     let heartbeat = tokio::spawn(worker::heartbeat(app.clone()));
+    let watches = tokio::spawn(watch::run(app.clone()));
     app.ready.store(true, Ordering::SeqCst);
 
     let stopping = app.stopping.clone();
@@ -214,5 +217,6 @@ pub async fn serve(
     app.stopping.cancel();
     let _ = worker.await;
     let _ = heartbeat.await;
+    let _ = watches.await;
     served.map_err(ServerError::Serve)
 }

@@ -29,6 +29,7 @@ use super::error::ApiError;
 use super::openapi::ApiDoc;
 
 pub use artifacts::{ByteRange, Unsatisfiable, parse_range};
+pub(crate) use runs::submit;
 
 /// Every route, and the OpenAPI document generated from their annotations.
 pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {

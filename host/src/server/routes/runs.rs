@@ -105,7 +105,7 @@ pub async fn submit_run(
 
 /// Validates `request` whole and queues it as `caller`'s run (the body of
 /// `POST /v1/runs`, and of a trigger's delivery).
-pub(super) async fn submit(
+pub(crate) async fn submit(
     app: &AppState,
     caller: &Caller,
     request: SubmitRun,
