@@ -274,6 +274,17 @@ params = { mode = "burn", record = 1 }
 inputs = { data = "first.out" }
 "#;
 
+/// A testkit `copy` of each sample's `data` (the sheet names the file): what
+/// triggered runs submit.
+pub(crate) const SHEET_COPY: &str = r#"
+[inputs.data]
+
+[stages.copy]
+module = "testkit"
+params = { mode = "copy" }
+inputs = { data = "inputs.data" }
+"#;
+
 pub(crate) fn testkit() -> Vec<u8> {
     std::fs::read(petri_plugins::TESTKIT).unwrap()
 }

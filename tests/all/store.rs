@@ -82,6 +82,29 @@ async fn claim_capped(
     store.claim_next(&claim).await.unwrap()
 }
 
+/// Four claimers at once, as four daemons would, until nothing is left for
+/// them: every claim they made.
+async fn claim_concurrently(
+    store: &ServerStore,
+    per_group: Option<GroupCaps<'static>>,
+) -> Vec<Fence> {
+    let claimers = (0..4).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(c) = claim_capped(&store, &format!("d{n}"), 0, per_group).await {
+                mine.push(c.fence);
+            }
+            mine
+        })
+    });
+    let mut all = Vec::new();
+    for c in claimers {
+        all.extend(c.await.unwrap());
+    }
+    all
+}
+
 /// Group `a` may have one run in progress, `b` two, every other group any number.
 fn caps(group: &str) -> Option<u32> {
     match group {
@@ -106,21 +129,7 @@ fn claims_are_exclusive_and_most_urgent_first() {
                 .await
                 .unwrap();
         }
-        // Four claimers at once, as four daemons would.
-        let claimers = (0..4).map(|n| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut mine = Vec::new();
-                while let Some(c) = claim(&store, &format!("d{n}"), 0).await {
-                    mine.push(c.fence);
-                }
-                mine
-            })
-        });
-        let mut all: Vec<Fence> = Vec::new();
-        for c in claimers {
-            all.extend(c.await.unwrap());
-        }
+        let all = claim_concurrently(&store, None).await;
         let mut ids: Vec<&str> = all.iter().map(|f| f.run_id.as_str()).collect();
         ids.sort();
         ids.dedup();
@@ -199,21 +208,8 @@ fn concurrent_claims_never_take_a_group_past_its_cap() {
                 .await
                 .unwrap();
         }
-        // Four daemons claim at once until nothing is left for them.
-        let claimers = (0..4).map(|n| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut mine = Vec::new();
-                while let Some(c) = claim_capped(&store, &format!("d{n}"), 0, Some(&caps)).await {
-                    mine.push(c.fence.run_id);
-                }
-                mine
-            })
-        });
-        let mut all = Vec::new();
-        for c in claimers {
-            all.extend(c.await.unwrap());
-        }
+        let fences = claim_concurrently(&store, Some(&caps)).await;
+        let all: Vec<&str> = fences.iter().map(|f| f.run_id.as_str()).collect();
         let groups = |g: &str| {
             let wanted = if g == "a" { 0 } else { 1 };
             all.iter()

@@ -8,19 +8,10 @@ use serde_json::json;
 use super::Daemon;
 use super::tenant::{blob, registered_testkit};
 
-const PIPELINE: &str = r#"
-[inputs.data]
-
-[stages.copy]
-module = "testkit"
-params = { mode = "copy" }
-inputs = { data = "inputs.data" }
-"#;
-
-/// A daemon with trigger `lims`: PIPELINE as a run of lab-a, signed with `s3cret`.
+/// A daemon with trigger `lims`: `SHEET_COPY` as a run of lab-a, signed with `s3cret`.
 fn with_trigger() -> (Daemon, tempfile::TempDir) {
     let conf = tempfile::tempdir().unwrap();
-    std::fs::write(conf.path().join("pipeline.toml"), PIPELINE).unwrap();
+    std::fs::write(conf.path().join("pipeline.toml"), super::SHEET_COPY).unwrap();
     std::fs::write(conf.path().join("secret"), "s3cret\n").unwrap();
     let trigger = TriggerConfig {
         pipeline: conf.path().join("pipeline.toml"),

@@ -9,15 +9,6 @@ use serde_json::Value;
 
 use super::{Daemon, testkit};
 
-const PIPELINE: &str = r#"
-[inputs.data]
-
-[stages.copy]
-module = "testkit"
-params = { mode = "copy" }
-inputs = { data = "inputs.data" }
-"#;
-
 /// A daemon on `data` watching `dir` for lab-a, scanning every second.
 fn watching(data: &Path, dir: &Path, pipeline: &Path) -> Daemon {
     let watch = WatchConfig {
@@ -81,7 +72,7 @@ fn a_completed_run_folder_becomes_one_run_of_the_watchs_group_across_restarts() 
     let (data, dir) = (root.path().join("data"), root.path().join("incoming"));
     std::fs::create_dir_all(&dir).unwrap();
     let pipeline = root.path().join("pipeline.toml");
-    std::fs::write(&pipeline, PIPELINE).unwrap();
+    std::fs::write(&pipeline, super::SHEET_COPY).unwrap();
     // Completed while no daemon ran: found by the first scan.
     run_folder(&dir, "run-0", b"reads of run 0\n", true);
     // Still being written: no marker yet.
@@ -120,7 +111,7 @@ fn a_link_in_a_run_folder_is_never_followed() {
     let (data, dir) = (root.path().join("data"), root.path().join("incoming"));
     std::fs::create_dir_all(dir.join("run-x")).unwrap();
     let pipeline = root.path().join("pipeline.toml");
-    std::fs::write(&pipeline, PIPELINE).unwrap();
+    std::fs::write(&pipeline, super::SHEET_COPY).unwrap();
     // The sheet names a link to a server file: it is not stored, so the
     // folder is refused (its path is not among the folder's files).
     std::os::unix::fs::symlink(&pipeline, dir.join("run-x/secret")).unwrap();
