@@ -70,6 +70,9 @@ pub struct Assignment {
     pub attempt: u32,
     /// Now plus the predicted duration.
     pub predicted_end: Timestamp,
+    /// The sample's slack at the start: its deadline − now − the predicted
+    /// work left from this stage on (negative: late); `None`: no deadline.
+    pub slack: Option<Span>,
 }
 
 /// Where a sample stands.
@@ -513,6 +516,9 @@ impl Scheduler {
                 self.slots[slot].running.insert(id);
                 self.running += 1;
                 self.stats.dispatched += 1;
+                let deadline = self.samples[self.tasks[id.0 as usize].sample]
+                    .profile
+                    .deadline;
                 let task = &mut self.tasks[id.0 as usize];
                 task.attempts += 1;
                 task.state = TaskState::Running {
@@ -527,6 +533,7 @@ impl Scheduler {
                     instrument: name,
                     attempt: task.attempts,
                     predicted_end: now + task.predicted.duration,
+                    slack: deadline.map(|d| d - now - task.tail),
                 });
             }
         }

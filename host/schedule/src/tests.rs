@@ -97,6 +97,34 @@ fn deadline_ordering() {
 }
 
 #[test]
+fn a_start_carries_the_slack_left_after_the_predicted_work() {
+    // Deadline 8 h away, 1 h + 5 h of work from the first stage on, started at 0.5 h.
+    let mut s = sched(Policy::Petri, Vec::new(), model(&[("a", 1), ("b", 5)]));
+    let dag = vec![
+        TaskSpec::new("first", "a", COMPUTE),
+        TaskSpec::new("second", "b", COMPUTE).after("first"),
+    ];
+    s.add_sample(sample("dated", Priority::Normal, Some(8)), &dag, T0)
+        .unwrap();
+    s.add_sample(sample("stable", Priority::Normal, None), &one("a"), T0)
+        .unwrap();
+    let started = s.dispatch(at(0.5));
+    assert_eq!(started[0].sample, "dated");
+    assert_eq!(started[0].slack, Some(Span::from_secs_f64(1.5 * 3600.0)));
+    s.complete(started[0].task, at(1.5), None).unwrap();
+    // Its second stage starts at 3.5 h, with 5 h of work left: 30 min late.
+    let next = s.dispatch(at(3.5));
+    assert_eq!(
+        (next[0].sample.as_str(), next[0].slack),
+        ("dated", Some(Span(-hours(1).0 / 2)))
+    );
+    s.complete(next[0].task, at(8.5), None).unwrap();
+    // No deadline, no slack.
+    let last = s.dispatch(at(8.5));
+    assert_eq!((last[0].sample.as_str(), last[0].slack), ("stable", None));
+}
+
+#[test]
 fn slack_counts_the_remaining_work_of_the_dag() {
     // Same deadline; `long` has 5 h of work left after its first stage, `short` none.
     let mut s = sched(Policy::Petri, Vec::new(), model(&[("a", 1), ("b", 5)]));

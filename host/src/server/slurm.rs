@@ -11,12 +11,16 @@
 //! sbatch-args = ["--account=lab"]
 //! poll-ms = 1000
 //! max-array = 1000
+//! classes = ["sequencer"]            # default: every class; others run in the daemon
 //!
 //! [slurm.partitions]                 # instrument class → partition
 //! sequencer = "seq"
+//!
+//! [slurm.accounts]                   # group → account its jobs are charged to
+//! genomics = "genomics-lab"
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +55,12 @@ pub struct SlurmSection {
     pub default_partition: Option<String>,
     /// More sbatch options for every job.
     pub sbatch_args: Vec<String>,
+    /// Only stages on instruments of these classes run as jobs; the others
+    /// run in the daemon (`None`: every class).
+    pub classes: Option<BTreeSet<String>>,
+    /// Group → the account its jobs are charged to (`--account`); a group
+    /// not listed: as `sbatch-args` say.
+    pub accounts: BTreeMap<String, String>,
     /// How often jobs are polled with `scontrol`.
     pub poll_ms: u64,
     /// Most tasks in one job array.
@@ -66,6 +76,8 @@ impl Default for SlurmSection {
             partitions: BTreeMap::new(),
             default_partition: None,
             sbatch_args: Vec::new(),
+            classes: None,
+            accounts: BTreeMap::new(),
             poll_ms: 1000,
             max_array: 1000,
         }
@@ -106,9 +118,25 @@ impl SlurmSection {
             .clone()
             .or_else(|| std::env::var_os("SLURM_CONF").map(PathBuf::from));
         config.sbatch_args = self.sbatch_args.clone();
+        config.classes = self.classes.clone();
         config.poll = Duration::from_millis(self.poll_ms.max(1));
         config.max_array = self.max_array.max(1);
         Ok(Some(Executor::Slurm(SlurmExecutor::new(config)?)))
+    }
+}
+
+/// The executor of a run of `group`: on Slurm, its jobs charged to the
+/// group's account (`[slurm.accounts]`).
+pub fn for_group(
+    executor: &Option<Executor>,
+    section: &SlurmSection,
+    group: &str,
+) -> Option<Executor> {
+    match executor {
+        Some(Executor::Slurm(slurm)) => Some(Executor::Slurm(
+            slurm.charged_to(section.accounts.get(group).map(String::as_str)),
+        )),
+        other => other.clone(),
     }
 }
 
@@ -120,13 +148,16 @@ mod tests {
     #[test]
     fn the_table_reads_and_refuses_unknown_keys() {
         let s: SlurmSection = toml::from_str(
-            "default-partition = \"compute\"\npoll-ms = 200\n[partitions]\nsequencer = \"seq\"\n",
+            "default-partition = \"compute\"\npoll-ms = 200\nclasses = [\"sequencer\"]\n\
+             [partitions]\nsequencer = \"seq\"\n[accounts]\nlab-a = \"acct-a\"\n",
         )
         .unwrap();
         assert_eq!(s.default_partition.as_deref(), Some("compute"));
         assert_eq!(s.poll_ms, 200);
         assert_eq!(s.max_array, 1000);
         assert_eq!(s.partitions["sequencer"], "seq");
+        assert_eq!(s.accounts["lab-a"], "acct-a");
+        assert!(s.classes.as_ref().unwrap().contains("sequencer"));
         assert!(toml::from_str::<SlurmSection>("partition = \"x\"\n").is_err());
     }
 }

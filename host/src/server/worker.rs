@@ -366,7 +366,7 @@ async fn execute_run(
         fence: Some(fence.clone()),
         places: Some(places(app, fence, &row).await?),
         quota: quota(app, &row),
-        executor: app.executor.clone(),
+        executor: super::slurm::for_group(&app.executor, &app.config.slurm, &row.group),
         // A run checkpointed at shutdown leaves its Slurm jobs running; it
         // re-attaches to them when it resumes.
         keep_jobs: Some(app.stopping.clone()),

@@ -468,7 +468,8 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
     let mut sheet = String::from("sample\tdata\tcollected_at\tstability_hours\tpriority\n");
     for s in samples {
         std::fs::write(dir.path().join(format!("{s}.bin")), format!("sample {s}")).unwrap();
-        sheet.push_str(&format!("{s}\t{s}.bin\t2026-11-20T08:00:00Z\t72\turgent\n"));
+        // Collected long ago: every sample is past its deadline.
+        sheet.push_str(&format!("{s}\t{s}.bin\t2020-01-20T08:00:00Z\t72\turgent\n"));
     }
     std::fs::write(dir.path().join("samples.tsv"), sheet).unwrap();
     let pipeline = dir.path().join("fan-out.toml");
@@ -501,8 +502,8 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
     let (job, indexes) = jobs.iter().next().unwrap();
     assert_eq!(indexes, &[0, 1, 2, 3]);
     let shown = scontrol(*job);
-    // Urgent (tier 1) with no slack passed yet: the end of its tier.
-    assert!(shown.contains("Nice=19999"), "{shown}");
+    // Urgent (tier 1) and late (no slack left): the head of its tier.
+    assert!(shown.contains("Nice=10000"), "{shown}");
     assert_eq!(
         shown
             .lines()
@@ -511,6 +512,108 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
         samples.len(),
         "{shown}"
     );
+}
+
+#[test]
+fn a_samples_slack_to_its_deadline_is_its_nice_within_its_tier() {
+    let dir = shared_tempdir();
+    std::fs::write(dir.path().join("s1.bin"), b"fresh sample").unwrap();
+    // Collected now, stable for 2 h: about 120 minutes of slack.
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    std::fs::write(
+        dir.path().join("samples.tsv"),
+        format!(
+            "sample\tdata\tcollected_at\tstability_hours\tpriority\ns1\ts1.bin\t{now}\t2\tnormal\n"
+        ),
+    )
+    .unwrap();
+    let pipeline = dir.path().join("fan-out.toml");
+    std::fs::write(
+        &pipeline,
+        FAN_OUT.replace("TESTKIT", petri_plugins::TESTKIT),
+    )
+    .unwrap();
+    let spool = dir.path().join("spool");
+    let run = run_json(
+        &dir.path().join("data"),
+        &[
+            pipeline.to_str().unwrap(),
+            "--samples",
+            dir.path().join("samples.tsv").to_str().unwrap(),
+            "--executor",
+            "slurm",
+            "--slurm-spool",
+            spool.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run["status"], "completed", "{run}");
+    let jobs = spooled_jobs(&spool);
+    let shown = scontrol(*jobs.keys().next().unwrap());
+    let nice: u32 = shown
+        .split_once("Nice=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Normal tier (20,000–29,999), plus the slack in minutes (under 120:
+    // the stage's predicted work and the time to start come off it).
+    assert!((20_060..20_120).contains(&nice), "{shown}");
+}
+
+const TWO_CLASSES: &str = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.first]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.data" }
+resources = { instrument = "cluster" }
+
+[stages.second]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "first.out" }
+"#;
+
+#[test]
+fn only_the_stages_of_slurm_classes_become_jobs_charged_to_the_account() {
+    let dir = shared_tempdir();
+    std::fs::write(dir.path().join("data.bin"), b"two classes").unwrap();
+    let pipeline = dir.path().join("two-classes.toml");
+    std::fs::write(
+        &pipeline,
+        TWO_CLASSES.replace("TESTKIT", petri_plugins::TESTKIT),
+    )
+    .unwrap();
+    let pipeline = pipeline.to_str().unwrap();
+    let spool = dir.path().join("spool");
+
+    let here = run_json(&dir.path().join("local"), &[pipeline]);
+    let there = run_json(
+        &dir.path().join("mixed"),
+        &[
+            pipeline,
+            "--executor",
+            "slurm",
+            "--slurm-spool",
+            spool.to_str().unwrap(),
+            "--slurm-class",
+            "cluster",
+            "--slurm-account",
+            "lab-a",
+        ],
+    );
+    assert_eq!(there["status"], "completed", "{there}");
+    assert_eq!(there["root"], here["root"]);
+
+    // `first` (class cluster) was the one job, charged to the account;
+    // `second` (class compute) ran in the process.
+    let jobs = spooled_jobs(&spool);
+    assert_eq!(jobs.values().map(Vec::len).sum::<usize>(), 1, "{jobs:?}");
+    let shown = scontrol(*jobs.keys().next().unwrap());
+    assert!(shown.contains("Account=lab-a "), "{shown}");
+    assert!(shown.contains("JobState=COMPLETED"), "{shown}");
 }
 
 /// Runs the one-stage pipeline `text` (on a `data.bin` input) under `dir` on Slurm (`sbatch_args`
@@ -764,7 +867,8 @@ impl DaemonSetup {
         std::fs::write(
             &config,
             format!(
-                "executor = \"slurm\"\n[slurm]\nslurm-conf = \"{}\"\nspool = \"{}\"\npoll-ms = 200\n",
+                "executor = \"slurm\"\n[slurm]\nslurm-conf = \"{}\"\nspool = \"{}\"\npoll-ms = 200\n\
+                 [slurm.accounts]\nlab = \"lab-account\"\n",
                 shared().conf.display(),
                 spool.display()
             ),
@@ -911,6 +1015,8 @@ fn a_daemon_with_executor_slurm_runs_stages_as_jobs() {
     assert_eq!(jobs.values().map(Vec::len).sum::<usize>(), 1, "{jobs:?}");
     let shown = scontrol(*jobs.keys().next().unwrap());
     assert!(shown.contains("JobState=COMPLETED"), "{shown}");
+    // The group's account from `[slurm.accounts]`.
+    assert!(shown.contains("Account=lab-account "), "{shown}");
 }
 
 #[test]

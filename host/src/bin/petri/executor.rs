@@ -39,6 +39,13 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     sbatch_args: Vec<String>,
+    /// Slurm: only stages on instruments of this class run as jobs; the others
+    /// run in this process (default: every class). Repeatable.
+    #[arg(long = "slurm-class", value_name = "CLASS")]
+    classes: Vec<String>,
+    /// Slurm: the account every job is charged to (`--account`).
+    #[arg(long, value_name = "ACCOUNT")]
+    slurm_account: Option<String>,
     /// Slurm: how often each stage's job is polled with scontrol, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     slurm_poll_ms: u64,
@@ -70,6 +77,8 @@ impl Args {
         config.default_partition = self.slurm_default_partition.clone();
         config.slurm_conf = std::env::var_os("SLURM_CONF").map(PathBuf::from);
         config.sbatch_args = self.sbatch_args.clone();
+        config.classes = (!self.classes.is_empty()).then(|| self.classes.iter().cloned().collect());
+        config.account = self.slurm_account.clone();
         config.poll = std::time::Duration::from_millis(self.slurm_poll_ms.max(1));
         let slurm = SlurmExecutor::new(config).context("setting up the Slurm executor")?;
         Ok(Some(Executor::Slurm(slurm)))

@@ -20,7 +20,7 @@ pub mod show;
 pub mod state;
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -60,6 +60,12 @@ pub struct SlurmConfig {
     pub slurm_conf: Option<PathBuf>,
     /// More `sbatch` options for every job (`--account=…`, `--qos=…`).
     pub sbatch_args: Vec<String>,
+    /// The instrument classes whose stages run on Slurm; `None`: every
+    /// class. A stage of any other class runs in the submitting process.
+    pub classes: Option<BTreeSet<String>>,
+    /// The account every job is charged to (`--account`, given after
+    /// `sbatch_args`, so it wins); the daemon sets it per group.
+    pub account: Option<String>,
     /// How often [`SlurmExecutor::wait`] asks `scontrol`.
     pub poll: Duration,
     /// Most tasks in one job array (Slurm's `MaxArraySize` is 1001 by
@@ -79,6 +85,8 @@ impl SlurmConfig {
             default_partition: None,
             slurm_conf: None,
             sbatch_args: Vec::new(),
+            classes: None,
+            account: None,
             poll: Duration::from_secs(1),
             max_array: 1000,
         }
@@ -183,7 +191,8 @@ pub enum SlurmError {
 /// Submits tasks to Slurm and follows them to their end.
 #[derive(Debug, Clone)]
 pub struct SlurmExecutor {
-    config: SlurmConfig,
+    /// Shared: every run and stage of a daemon holds a clone.
+    config: std::sync::Arc<SlurmConfig>,
 }
 
 impl SlurmExecutor {
@@ -198,11 +207,32 @@ impl SlurmExecutor {
             path: config.spool.clone(),
             source,
         })?;
-        Ok(SlurmExecutor { config })
+        Ok(SlurmExecutor {
+            config: config.into(),
+        })
     }
 
     pub fn config(&self) -> &SlurmConfig {
         &self.config
+    }
+
+    /// Whether a stage on an instrument of `class` runs on Slurm (else in this process).
+    pub fn runs_class(&self, class: &str) -> bool {
+        self.config
+            .classes
+            .as_ref()
+            .is_none_or(|c| c.contains(class))
+    }
+
+    /// This executor with its jobs charged to `account` (`None`: as configured).
+    pub fn charged_to(&self, account: Option<&str>) -> SlurmExecutor {
+        let mut config = SlurmConfig::clone(&self.config);
+        if let Some(a) = account {
+            config.account = Some(a.to_owned());
+        }
+        SlurmExecutor {
+            config: config.into(),
+        }
     }
 
     /// The partition for a task of `class`.
@@ -299,7 +329,11 @@ impl SlurmExecutor {
         if let Some(p) = partition {
             cmd.arg(format!("--partition={p}"));
         }
-        cmd.args(&self.config.sbatch_args).arg(&script);
+        cmd.args(&self.config.sbatch_args);
+        if let Some(a) = &self.config.account {
+            cmd.arg(format!("--account={a}"));
+        }
+        cmd.arg(&script);
         if let Some(url) = &self.config.database {
             cmd.env("PETRI_DATABASE_URL", url);
         }
@@ -516,7 +550,9 @@ mod tests {
             PathBuf::from("/shared/data dir"),
             PathBuf::from("/shared/spool"),
         );
-        let ex = SlurmExecutor { config };
+        let ex = SlurmExecutor {
+            config: config.into(),
+        };
         let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
         let s = ex.script(&[a, b]);
         assert!(s.starts_with("#!/bin/bash\n"));
@@ -532,13 +568,22 @@ mod tests {
         let mut config = SlurmConfig::new("/p".into(), "/d".into(), "/s".into());
         config.partitions.insert("sequencer".into(), "seq".into());
         let ex = SlurmExecutor {
-            config: config.clone(),
+            config: config.clone().into(),
         };
         assert_eq!(ex.partition(Some("sequencer")), Some("seq"));
         assert_eq!(ex.partition(Some("other")), None);
         assert_eq!(ex.partition(None), None);
         config.default_partition = Some("compute".into());
-        let ex = SlurmExecutor { config };
+        let ex = SlurmExecutor {
+            config: config.clone().into(),
+        };
         assert_eq!(ex.partition(Some("other")), Some("compute"));
+        // Every class runs on Slurm unless `classes` names some.
+        assert!(ex.runs_class("sequencer") && ex.runs_class("other"));
+        config.classes = Some(["sequencer".to_owned()].into());
+        let ex = SlurmExecutor {
+            config: config.into(),
+        };
+        assert!(ex.runs_class("sequencer") && !ex.runs_class("other"));
     }
 }

@@ -300,8 +300,12 @@ pub async fn run_plan(
                             no_cache: options.no_cache,
                             fence: options.fence.clone(),
                             quota: options.quota.clone(),
-                            remote: remote.as_ref().map(|(r, _)| r.clone()),
+                            remote: remote
+                                .as_ref()
+                                .filter(|(r, _)| r.runs(&stage))
+                                .map(|(r, _)| r.clone()),
                             priority,
+                            slack: a.slack,
                         };
                         let (places, instrument) = (options.places.clone(), a.instrument.clone());
                         let job = running.spawn(async move {

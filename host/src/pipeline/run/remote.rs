@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::executor::{Recovery, SlurmExecutor, SlurmJob, Submission, Task};
 use crate::pipeline::plan::PlanStage;
 use crate::provenance::StageRecord;
-use crate::schedule::Priority;
+use crate::schedule::{Priority, Span};
 use crate::stage::params::RawParam;
 use crate::stage::petri::{InputSource, Petri, RunRequest};
 use crate::store::digest::Digest;
@@ -97,6 +97,12 @@ impl Remote {
         (remote, batcher)
     }
 
+    /// Whether `stage` runs as a job (its instrument class goes to Slurm)
+    /// or in this process.
+    pub(super) fn runs(&self, stage: &PlanStage) -> bool {
+        self.slurm.runs_class(&stage.instrument)
+    }
+
     /// Once every stage holding a clone is gone: waits for the batcher's
     /// last cancels; how many jobs were cancelled because their stage was
     /// dropped.
@@ -109,7 +115,7 @@ impl Remote {
 
     /// Runs one attempt of `stage` for `sample` as a Slurm job: builds and
     /// stores its task, re-attaches to a job of this run that already runs
-    /// it or submits it at the sample's `priority` (no slack yet), again
+    /// it or submits it at the sample's `priority` and slack, again
     /// after a lost job or an operator's `scancel` up to [`MAX_REQUEUES`]
     /// times, and reads its sealed record.
     pub(super) async fn attempt(
@@ -118,7 +124,7 @@ impl Remote {
         sample: &str,
         stage: &PlanStage,
         request: &RunRequest,
-        priority: Priority,
+        (priority, slack): (Priority, Option<Span>),
     ) -> Result<Attempted, Error> {
         let task = task_of(petri, stage, request);
         let digest = task
@@ -127,6 +133,7 @@ impl Remote {
         let mut submission = Submission::new(digest, &task);
         submission.class = Some(stage.instrument.clone());
         submission.priority = priority;
+        submission.slack = slack;
         let owner = JobOwner {
             run_id: self.run_id.clone(),
             sample: sample.to_owned(),

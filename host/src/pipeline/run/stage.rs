@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::pipeline::plan::{DecisionKind, PlanStage};
 use crate::pipeline::record::{Attempt, CacheUse, RunStage, StageStatus};
 use crate::provenance::{Outcome, PortData, StageRecord};
-use crate::schedule::Priority;
+use crate::schedule::{Priority, Span};
 use crate::stage::bindings::Decision;
 use crate::stage::failure::Failure;
 use crate::stage::limits::Limits;
@@ -54,8 +54,10 @@ pub(super) struct Commit {
     /// Where attempts run: `None` in this process (`Petri::run_sealed`),
     /// else as Slurm jobs.
     pub(super) remote: Option<Remote>,
-    /// The sample's priority (a Slurm job's nice value).
+    /// The sample's priority and its slack when the stage started (a Slurm
+    /// job's nice value).
     pub(super) priority: Priority,
+    pub(super) slack: Option<Span>,
 }
 
 /// Runs one stage with its policy, or reuses a cached result.
@@ -261,7 +263,13 @@ async fn run_attempt(
         }
         Some(remote) => {
             remote
-                .attempt(petri, sample, stage, &request, commit.priority)
+                .attempt(
+                    petri,
+                    sample,
+                    stage,
+                    &request,
+                    (commit.priority, commit.slack),
+                )
                 .await
         }
     }
