@@ -1,5 +1,5 @@
-//! `petri export --url`: a daemon run's outputs as files, downloaded and verified, for the
-//! run's own group only; a sample id that could leave the directory is refused at submit.
+//! `petri export --url` and `petri report --url`: a daemon run's outputs as files, downloaded and verified,
+//! and its report page, for the run's own group only; a sample id that could leave the directory is refused at submit.
 
 use std::process::Command;
 
@@ -102,6 +102,20 @@ fn a_daemon_run_exports_for_its_own_group_only() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(!theirs.exists());
+
+    // The run's report page from the daemon (`petri report --url`), for its group only.
+    let page = dir.path().join("report.html");
+    let args = ["report", id, "-o", page.to_str().unwrap(), "--lower-is-better"];
+    let out = client(&url, &alice, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<section id=\"provenance\">"), "{html}");
+    assert!(html.contains(run["root"].as_str().unwrap()), "{html}");
+    let theirs = dir.path().join("their-report.html");
+    let out = client(&url, &bob, &["report", id, "-o", theirs.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("no run {id}")));
     assert!(!theirs.exists());
 
     daemon.kill().unwrap();

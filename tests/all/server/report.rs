@@ -32,6 +32,14 @@ fn the_report_route_serves_html_to_the_runs_group_only() {
         assert!(html.contains(part), "{part} missing: {html}");
     }
     assert!(!html.contains("<script"), "no script");
+    // `petri report`'s options as a query; an unknown one is a 400.
+    let chosen = d.get(
+        &format!("/v1/runs/{id}/report?metrics=first.bytes,second.bytes&lower-is-better=true"),
+        &d.alice,
+    );
+    assert_eq!(chosen.status, 200);
+    let unknown = d.get(&format!("/v1/runs/{id}/report?metric=x"), &d.alice);
+    unknown.error(400, "invalid_request");
 
     // Another group, and a run that does not exist: the same 404, naming only the id asked for.
     let theirs = d.get(&format!("/v1/runs/{id}/report"), &d.bob);

@@ -105,6 +105,16 @@ impl Client {
         what: &str,
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> anyhow::Result<T> {
+        let text = self.text(what, r)?;
+        serde_json::from_str(&text).with_context(|| format!("{what}: unexpected answer: {text}"))
+    }
+
+    /// The answer's text, or the daemon's error (with every problem) as an error.
+    fn text(
+        &self,
+        what: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> anyhow::Result<String> {
         let mut r = r.with_context(|| format!("{what}: cannot reach {}", self.url))?;
         let status = r.status();
         let text = r
@@ -114,8 +124,7 @@ impl Client {
             .read_to_string()
             .with_context(|| format!("{what}: reading the answer"))?;
         if status.is_success() {
-            return serde_json::from_str(&text)
-                .with_context(|| format!("{what}: unexpected answer: {text}"));
+            return Ok(text);
         }
         match serde_json::from_str::<ErrorBody>(&text) {
             Ok(e) => {
@@ -140,6 +149,18 @@ impl Client {
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<T> {
+        self.answer(&format!("GET {path}"), self.request(path, query).call())
+    }
+
+    fn get_text(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<String> {
+        self.text(&format!("GET {path}"), self.request(path, query).call())
+    }
+
+    fn request(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
         let mut req = self
             .agent
             .get(format!("{}{path}", self.url))
@@ -147,7 +168,7 @@ impl Client {
         for (k, v) in query {
             req = req.query(*k, v);
         }
-        self.answer(&format!("GET {path}"), req.call())
+        req
     }
 
     fn post_json<T: DeserializeOwned>(
@@ -173,6 +194,22 @@ impl Client {
             .send(f);
         self.answer(&format!("uploading {}", file.display()), r)
     }
+}
+
+/// `petri report --url`: the daemon's report page of run `id` (`metrics`
+/// and `lower_is_better` as for a local report).
+pub fn report(
+    url: &str,
+    token: &str,
+    id: &str,
+    metrics: &[String],
+    lower_is_better: bool,
+) -> anyhow::Result<String> {
+    let mut query = vec![("lower-is-better", lower_is_better.to_string())];
+    if !metrics.is_empty() {
+        query.push(("metrics", metrics.join(",")));
+    }
+    Client::with(url, token).get_text(&format!("/v1/runs/{id}/report"), &query)
 }
 
 /// `petri export --url`: the outputs of a daemon's run into `dir`, each
