@@ -671,3 +671,9 @@ mod authoring;
 
 #[path = "cli/report.rs"]
 mod report;
+
+#[path = "cli/browser.rs"]
+mod browser;
+
+#[path = "cli/ui.rs"]
+mod ui;

@@ -33,7 +33,7 @@ pub use record::{
     Attempt, CacheUse, Edge, PipelineRef, Preemption, RUN_SCHEMA, RunInput, RunRecord, RunStage,
     SheetRef, StageStatus, load_sealed_run,
 };
-pub use report::{Direction, ReportError, ReportOptions, report};
+pub use report::{Direction, ReportError, ReportOptions, escape, html_table, report};
 pub use results::{Row, RowStatus, cell, columns, rows};
 pub use run::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
 pub use samples::Sample;

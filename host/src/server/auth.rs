@@ -186,7 +186,29 @@ fn rate_limited(app: &AppState, wait: std::time::Duration) -> ApiError {
 /// Resolves the request's bearer token to a [`Caller`]: 401 when missing,
 /// unknown, revoked or expired; 429 past the token's rate limit.
 pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let digest = token_digest(bearer(headers)?);
+    authenticate_token(app, bearer(headers)?).await
+}
+
+/// The bearer token of a request, or 401 (for the event stream, which
+/// checks it again as it goes).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    bearer(headers)
+}
+
+/// Whether the token with SHA-256 `digest` still works (not revoked or
+/// expired since the caller was authenticated): what a long-lived stream or
+/// a dashboard session asks on the way.
+pub(crate) async fn still_live(app: &AppState, digest: &str) -> bool {
+    match lookup(app, digest).await {
+        Ok(row) => check_live(&row).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Resolves a token (from a header or the dashboard's session cookie) to a
+/// [`Caller`], exactly as [`authenticate`] does.
+pub(crate) async fn authenticate_token(app: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let digest = token_digest(token);
     let row = lookup(app, &digest).await?;
     check_live(&row)?;
     app.limiter

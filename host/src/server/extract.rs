@@ -2,7 +2,9 @@
 
 use axum::extract::FromRequest;
 use axum::extract::FromRequestParts;
-use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{
+    BytesRejection, FormRejection, JsonRejection, PathRejection, QueryRejection,
+};
 use axum::http::StatusCode;
 
 use super::error::ApiError;
@@ -11,6 +13,11 @@ use super::error::ApiError;
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Json<T>(pub T);
+
+/// A form body (the dashboard's).
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Form), rejection(ApiError))]
+pub struct Form<T>(pub T);
 
 /// Query parameters.
 #[derive(Debug, FromRequestParts)]
@@ -55,6 +62,11 @@ impl From<PathRejection> for ApiError {
 }
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> ApiError {
+        rejected(r.status(), r.body_text())
+    }
+}
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> ApiError {
         rejected(r.status(), r.body_text())
     }
 }

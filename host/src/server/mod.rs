@@ -7,7 +7,7 @@
 //! resource), `views` (the JSON shapes), `openapi`, `metrics`, `error`,
 //! `extract` (JSON rejections), `shutdown`, `app` (shared state), `audit`
 //! (the hash-chained log of every state-changing call), `anchor` (its head,
-//! kept outside the database).
+//! kept outside the database), `ui/` (the operators' dashboard at `/ui`).
 
 mod anchor;
 mod app;
@@ -24,6 +24,7 @@ mod routes;
 mod shutdown;
 mod slurm;
 mod trigger;
+mod ui;
 pub(crate) mod views;
 mod watch;
 mod worker;

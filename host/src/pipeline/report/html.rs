@@ -21,6 +21,16 @@ pub fn escape(text: &str) -> String {
 
 /// A table with id `id`; every header and cell is escaped.
 pub fn table<R: AsRef<[String]>>(id: &str, headers: &[&str], rows: &[R]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.as_ref().iter().map(|c| escape(c)).collect())
+        .collect();
+    html_table(id, headers, &rows)
+}
+
+/// A table with id `id` whose cells are HTML already escaped (links,
+/// badges); the headers are escaped.
+pub fn html_table<R: AsRef<[String]>>(id: &str, headers: &[&str], rows: &[R]) -> String {
     let mut out = format!("<table id=\"{}\"><thead><tr>", escape(id));
     for h in headers {
         let _ = write!(out, "<th>{}</th>", escape(h));
@@ -29,7 +39,7 @@ pub fn table<R: AsRef<[String]>>(id: &str, headers: &[&str], rows: &[R]) -> Stri
     for row in rows {
         out.push_str("<tr>");
         for cell in row.as_ref() {
-            let _ = write!(out, "<td>{}</td>", escape(cell));
+            let _ = write!(out, "<td>{cell}</td>");
         }
         out.push_str("</tr>");
     }

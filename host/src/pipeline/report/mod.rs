@@ -20,7 +20,7 @@ use crate::store::records::RecordStore;
 use super::record::RunRecord;
 pub use data::Direction;
 use data::ReportData;
-pub use html::escape;
+pub use html::{escape, html_table};
 
 /// What went wrong drawing a plot (reading the run never fails the report:
 /// what cannot be read is said on the page).

@@ -189,11 +189,22 @@ pub async fn set_state(
     Path(name): Path<String>,
     JsonBody(request): JsonBody<StateRequest>,
 ) -> Result<Json<InstrumentView>, ApiError> {
-    admin_only(&caller)?;
-    let mut instrument = find(&app, &name).await?;
-    instrument.state = request.state.into();
-    save(&app, &instrument).await?;
+    let instrument = change_state(&app, &caller, &name, request.state).await?;
     Ok(Json(InstrumentView::from(&instrument)))
+}
+
+/// Sets instrument `name`'s state as `caller` (an admin): the API's and the dashboard's.
+pub(crate) async fn change_state(
+    app: &AppState,
+    caller: &Caller,
+    name: &str,
+    state: StateName,
+) -> Result<Instrument, ApiError> {
+    admin_only(caller)?;
+    let mut instrument = find(app, name).await?;
+    instrument.state = state.into();
+    save(app, &instrument).await?;
+    Ok(instrument)
 }
 
 /// Adds a one-off maintenance window (admins); no stage starts on the
@@ -218,16 +229,28 @@ pub async fn add_maintenance(
     Path(name): Path<String>,
     JsonBody(request): JsonBody<MaintenanceRequest>,
 ) -> Result<(StatusCode, Json<InstrumentView>), ApiError> {
-    admin_only(&caller)?;
+    let instrument = add_window(&app, &caller, &name, request).await?;
+    Ok((StatusCode::CREATED, Json(InstrumentView::from(&instrument))))
+}
+
+/// Adds a maintenance window to instrument `name` as `caller` (an admin):
+/// the API's and the dashboard's.
+pub(crate) async fn add_window(
+    app: &AppState,
+    caller: &Caller,
+    name: &str,
+    request: MaintenanceRequest,
+) -> Result<Instrument, ApiError> {
+    admin_only(caller)?;
     let start = Timestamp::parse_rfc3339(&request.start).map_err(|e| field_problem("start", e))?;
     let end = Timestamp::parse_rfc3339(&request.end).map_err(|e| field_problem("end", e))?;
     if end <= start {
         return Err(field_problem("end", "must be after start".to_owned()));
     }
-    let mut instrument = find(&app, &name).await?;
+    let mut instrument = find(app, name).await?;
     let mut window = Window::once(start, end);
     window.note = request.note;
     instrument.maintenance.push(window);
-    save(&app, &instrument).await?;
-    Ok((StatusCode::CREATED, Json(InstrumentView::from(&instrument))))
+    save(app, &instrument).await?;
+    Ok(instrument)
 }

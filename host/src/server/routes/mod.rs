@@ -1,17 +1,19 @@
 //! The HTTP routes, one file per resource, collected with their OpenAPI descriptions.
 
-mod artifacts;
+pub(crate) mod artifacts;
 mod audit;
 mod blobs;
 mod body;
+pub(crate) mod events;
 mod health;
-mod instruments;
-mod modules;
-mod report;
-mod runs;
+pub(crate) mod instruments;
+pub(crate) mod modules;
+pub(crate) mod report;
+pub(crate) mod runs;
 mod tokens;
 mod triggers;
-mod usage;
+pub(crate) mod usage;
+pub(crate) mod verify;
 
 use std::sync::Arc;
 
@@ -48,6 +50,8 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::provenance))
         .routes(routes!(runs::outputs))
         .routes(routes!(report::run_report))
+        .routes(routes!(verify::verify_run_route))
+        .routes(routes!(events::events))
         .routes(routes!(artifacts::get_artifact))
         .routes(routes!(instruments::list_instruments))
         .routes(routes!(instruments::set_state))
@@ -59,6 +63,7 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(triggers::deliver))
         .split_for_parts();
     let router = router
+        .merge(super::ui::router())
         .route_layer(middleware::from_fn_with_state(app.clone(), record))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

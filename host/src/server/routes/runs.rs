@@ -38,14 +38,18 @@ fn summary(row: &RunRow) -> RunSummary {
 }
 
 /// The caller's run, or 404 (whether it does not exist or belongs to another group).
-async fn visible_run(app: &AppState, caller: &Caller, id: &str) -> Result<RunRow, ApiError> {
+pub(crate) async fn visible_run(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<RunRow, ApiError> {
     match app.store.run(id).await? {
         Some(row) if caller.sees(&row.group) => Ok(row),
         _ => Err(ApiError::not_found(format!("no run {id}"))),
     }
 }
 
-async fn run_view(app: &AppState, row: RunRow) -> Result<RunView, ApiError> {
+pub(crate) async fn run_view(app: &AppState, row: RunRow) -> Result<RunView, ApiError> {
     let stages = app
         .store
         .stages(&row.id)

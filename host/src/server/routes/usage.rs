@@ -25,17 +25,22 @@ pub async fn usage(
     State(app): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<UsageView>, ApiError> {
+    Ok(Json(usage_of(&app, &caller.group).await?))
+}
+
+/// `group`'s usage and quotas (the API's and the dashboard's).
+pub(crate) async fn usage_of(app: &AppState, group: &str) -> Result<UsageView, ApiError> {
     let state = app.store.state();
-    let quota = app.config.quota_for(&caller.group);
-    Ok(Json(UsageView {
-        fuel_today: fuel_today(state, &caller.group, epoch_ms(SystemTime::now())).await?,
-        stored_bytes: stored_bytes(state, &caller.group).await?,
-        group: caller.group,
+    let quota = app.config.quota_for(group);
+    Ok(UsageView {
+        fuel_today: fuel_today(state, group, epoch_ms(SystemTime::now())).await?,
+        stored_bytes: stored_bytes(state, group).await?,
+        group: group.to_owned(),
         quota: QuotaView {
             fuel_per_run: quota.fuel_per_run,
             fuel_per_day: quota.fuel_per_day,
             store_bytes: quota.store_bytes,
             upload_bytes: quota.upload_bytes,
         },
-    }))
+    })
 }
