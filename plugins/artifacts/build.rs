@@ -36,14 +36,20 @@ fn main() {
     plugins.sort();
     let python_plugins = python::plugins(plugins_dir);
 
-    for dir in ["sdk", "wit", "Cargo.lock"] {
+    // Not all of sdk/: CPython and pytest write caches under sdk/python.
+    for dir in ["sdk/src", "sdk/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     for p in &plugins {
         println!("cargo:rerun-if-changed={}", plugins_dir.join(p).display());
     }
+    python::rerun_if_changed(&workspace.join("sdk/python/petri_stage"));
     for p in &python_plugins {
         python::rerun_if_changed(&plugins_dir.join(p));
+        println!(
+            "cargo:rerun-if-changed={}",
+            plugins_dir.join(p).join("pyproject.toml").display()
+        );
     }
 
     let target_dir = out_dir.join("wasm-target");

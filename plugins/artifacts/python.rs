@@ -39,15 +39,12 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Watches what a build reads (not `tests/`, nor the `__pycache__` pytest writes).
+/// Watches the `*.py` files a build reads from `dir` (not `tests/`, nor the
+/// `__pycache__` CPython and pytest write).
 pub fn rerun_if_changed(dir: &Path) {
     for path in sources(dir) {
         println!("cargo:rerun-if-changed={}", path.display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        dir.join("pyproject.toml").display()
-    );
 }
 
 /// Copies the `*.py` files directly in `from` into `to`.
