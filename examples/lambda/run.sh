@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+# The Python stage (plugins/vcf-summary) is built by componentize-py.
+command -v componentize-py >/dev/null 2>&1 ||
+    python3 -m pip install -q componentize-py==0.25.1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/petri-target}"
 
 cargo build --release --locked -q -p petri-host

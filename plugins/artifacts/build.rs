@@ -3,7 +3,11 @@
 //! wasmtime's test-programs artifacts crate does: a nested cargo with its own
 //! target dir in OUT_DIR, then generated path constants and `foreach_plugin!`.
 //!
-//! Builds are reproducible: the release profile without debug info, and
+//! Python plugins (a directory with `pyproject.toml` and an `app.py`) are
+//! built with componentize-py against the same `wit/stage.wit`
+//! (`python.rs`).
+//!
+//! Rust builds are reproducible: the release profile without debug info, and
 //! `--remap-path-prefix` for $CARGO_HOME and the checkout, so the bytes (and
 //! so every module digest) do not depend on where the source or registry live.
 
@@ -12,6 +16,8 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod python;
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -28,12 +34,22 @@ fn main() {
         .filter_map(|e| e.file_name().to_str().map(str::to_owned))
         .collect();
     plugins.sort();
+    let python_plugins = python::plugins(plugins_dir);
 
-    for dir in ["sdk", "wit", "Cargo.lock"] {
+    // Not all of sdk/: CPython and pytest write caches under sdk/python.
+    for dir in ["sdk/src", "sdk/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     for p in &plugins {
         println!("cargo:rerun-if-changed={}", plugins_dir.join(p).display());
+    }
+    python::rerun_if_changed(&workspace.join("sdk/python/petri_stage"));
+    for p in &python_plugins {
+        python::rerun_if_changed(&plugins_dir.join(p));
+        println!(
+            "cargo:rerun-if-changed={}",
+            plugins_dir.join(p).join("pyproject.toml").display()
+        );
     }
 
     let target_dir = out_dir.join("wasm-target");
@@ -69,14 +85,28 @@ fn main() {
         "building plugins for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
     );
 
+    let mut built: Vec<(String, PathBuf)> = plugins
+        .iter()
+        .map(|p| {
+            let wasm = target_dir
+                .join("wasm32-wasip2/release")
+                .join(format!("petri_plugin_{}.wasm", p.replace('-', "_")));
+            (p.clone(), wasm)
+        })
+        .collect();
+    for p in &python_plugins {
+        built.push((
+            p.clone(),
+            python::build(workspace, &plugins_dir.join(p), &out_dir),
+        ));
+    }
+    built.sort();
+
     let mut code = String::new();
     let mut all = String::new();
     let mut each = String::new();
-    for p in &plugins {
+    for (p, wasm) in &built {
         let ident = p.replace('-', "_");
-        let wasm = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("petri_plugin_{ident}.wasm"));
         assert!(wasm.is_file(), "{} was not built", wasm.display());
         let konst = ident.to_uppercase();
         writeln!(code, "/// Path of the `{p}` plugin component.").unwrap();

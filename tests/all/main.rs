@@ -10,6 +10,7 @@ mod pipeline;
 mod plugins;
 #[path = "../support/postgres.rs"]
 mod postgres;
+mod python_stage;
 mod qc;
 mod schedule;
 mod server;

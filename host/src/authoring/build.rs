@@ -1,5 +1,6 @@
 //! Building a stage crate into its component: `cargo build --release
-//! --target wasm32-wasip2`, the `.wasm` found in cargo's own JSON messages.
+//! --target wasm32-wasip2`, the `.wasm` found in cargo's own JSON messages;
+//! a Python package (a `pyproject.toml`) is built by `python.rs`.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -11,9 +12,21 @@ pub const BUILD_ARGS: &[&str] = &["build", "--release", "--target", "wasm32-wasi
 /// Why a stage crate did not build into a component.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{} has no Cargo.toml: a stage crate's directory is expected", .0.display())]
+    #[error(
+        "{} has no Cargo.toml or pyproject.toml: a stage crate's or Python package's directory is expected",
+        .0.display()
+    )]
     NotACrate(PathBuf),
-    #[error("running cargo: {0}")]
+    #[error("{}: {message} (a Python stage's [tool.petri] names `wit` and `sdk`)", path.display())]
+    PyProject { path: PathBuf, message: String },
+    #[error(
+        "componentize-py was not found: `python3 -m pip install componentize-py=={}`",
+        super::python::COMPONENTIZE_PY
+    )]
+    NoComponentizePy,
+    #[error("componentize-py failed in {} (its errors are above)", .0.display())]
+    PythonFailed(PathBuf),
+    #[error("running the build (cargo or componentize-py): {0}")]
     Spawn(std::io::Error),
     #[error(
         "`cargo {}` failed in {} (its errors are above; is the target installed? \
@@ -25,11 +38,14 @@ pub enum BuildError {
     NoComponent(PathBuf),
 }
 
-/// Builds the crate in `dir` and returns its component's path. Cargo's own
-/// diagnostics go to stderr as usual.
+/// Builds the crate or Python package in `dir` and returns its component's
+/// path. The tools' own diagnostics go to stderr as usual.
 pub fn component(dir: &Path) -> Result<PathBuf, BuildError> {
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
+        if dir.join("pyproject.toml").is_file() {
+            return super::python::component(dir);
+        }
         return Err(BuildError::NotACrate(dir.to_owned()));
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -1,6 +1,7 @@
-//! `petri plugin new`: writes a stage crate from the templates under
-//! `templates/` (a manifest with one param and ports, plain logic with a unit
-//! test, `impl Stage` as glue, and golden cases for `petri plugin test`).
+//! `petri plugin new`: writes a stage crate or a Python stage package from
+//! the templates under `templates/` (a manifest with one param and ports,
+//! plain logic with a unit test, the SDK's glue, and golden cases for
+//! `petri plugin test`; both languages share the cases).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,14 @@ pub enum SdkSource {
     Path(PathBuf),
     /// A git repository and tag, for a `petri` installed away from a checkout.
     Git { url: String, tag: String },
+}
+
+/// Where a new Python package takes the WIT contract and `petri_stage` from
+/// (a petri checkout's `wit/stage.wit` and `sdk/python`, absolute).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonSdk {
+    pub wit: PathBuf,
+    pub sdk: PathBuf,
 }
 
 /// Why a crate could not be scaffolded.
@@ -43,6 +52,13 @@ const RESERVED: &[&str] = &[
     "proc-macro",
     "petri-sdk",
     "petri",
+    // Python: the entry module, the SDK and standard modules a stage imports.
+    "app",
+    "petri-stage",
+    "io",
+    "json",
+    "gzip",
+    "typing",
 ];
 
 /// The template files of a Rust stage: (path in the crate, text).
@@ -50,25 +66,50 @@ const RUST: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("templates/rust/Cargo.toml.tmpl")),
     (".gitignore", include_str!("templates/rust/gitignore.tmpl")),
     ("src/lib.rs", include_str!("templates/rust/lib.rs.tmpl")),
+];
+
+/// The template files of a Python stage (`{{module}}`: the name in snake_case).
+const PYTHON: &[(&str, &str)] = &[
+    (
+        "pyproject.toml",
+        include_str!("templates/python/pyproject.toml.tmpl"),
+    ),
+    (
+        ".gitignore",
+        include_str!("templates/python/gitignore.tmpl"),
+    ),
+    ("app.py", include_str!("templates/python/app.py.tmpl")),
+    (
+        "{{module}}.py",
+        include_str!("templates/python/stage.py.tmpl"),
+    ),
+    (
+        "tests/test_{{module}}.py",
+        include_str!("templates/python/test_stage.py.tmpl"),
+    ),
+];
+
+/// The golden cases both languages start with: the stage does the same thing.
+const GOLDEN: &[(&str, &str)] = &[
     (
         "tests/golden/basic/case.toml",
-        include_str!("templates/rust/case.toml.tmpl"),
+        include_str!("templates/golden/case.toml.tmpl"),
     ),
     (
         "tests/golden/basic/input.txt",
-        include_str!("templates/rust/input.txt"),
+        include_str!("templates/golden/input.txt"),
     ),
     (
         "tests/golden/basic/expected.toml",
-        include_str!("templates/rust/expected.toml.tmpl"),
+        include_str!("templates/golden/expected.toml.tmpl"),
     ),
     (
         "tests/golden/recover-io/case.toml",
-        include_str!("templates/rust/recover-case.toml.tmpl"),
+        include_str!("templates/golden/recover-case.toml.tmpl"),
     ),
     (
         "tests/golden/recover-io/expected.toml",
-        include_str!("templates/rust/recover-expected.toml.tmpl"),
+        include_str!("templates/golden/recover-expected.toml.tmpl"),
     ),
 ];
 
@@ -120,25 +161,26 @@ fn fill(template: &str, name: &str, sdk: &SdkSource) -> String {
         .replace("{{sdk}}", &sdk_dependency(sdk))
 }
 
-/// Writes a new Rust stage crate `name` into `dir` (which must not exist)
-/// and returns the files written. With a path SDK, the checkout's
-/// `Cargo.lock` is copied in, so the crate resolves the dependency versions
-/// petri is tested with (and builds offline).
-pub fn rust(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Vec<PathBuf>, ScaffoldError> {
+/// The files of a new stage `name` in `dir` (which must not exist).
+fn start(
+    name: &str,
+    dir: &Path,
+    templates: &[&[(&str, &str)]],
+    fill: impl Fn(&str) -> String,
+) -> Result<Vec<(PathBuf, Vec<u8>)>, ScaffoldError> {
     check_name(name)?;
     if dir.exists() {
         return Err(ScaffoldError::Exists(dir.to_owned()));
     }
-    let mut files: Vec<(PathBuf, Vec<u8>)> = RUST
+    Ok(templates
         .iter()
-        .map(|(path, text)| (dir.join(path), fill(text, name, sdk).into_bytes()))
-        .collect();
-    if let SdkSource::Path(sdk) = sdk
-        && let Some(lock) = sdk.parent().map(|p| p.join("Cargo.lock"))
-        && let Ok(bytes) = fs::read(&lock)
-    {
-        files.push((dir.join("Cargo.lock"), bytes));
-    }
+        .flat_map(|t| t.iter())
+        .map(|(path, text)| (dir.join(fill(path)), fill(text).into_bytes()))
+        .collect())
+}
+
+/// Writes `files` and returns their paths.
+fn write_all(files: Vec<(PathBuf, Vec<u8>)>) -> Result<Vec<PathBuf>, ScaffoldError> {
     for (path, bytes) in &files {
         let write = |path: &Path| {
             if let Some(parent) = path.parent() {
@@ -152,6 +194,46 @@ pub fn rust(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Vec<PathBuf>, Sca
         })?;
     }
     Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+/// Writes a new Rust stage crate `name` into `dir` (which must not exist)
+/// and returns the files written. With a path SDK, the checkout's
+/// `Cargo.lock` is copied in, so the crate resolves the dependency versions
+/// petri is tested with (and builds offline).
+pub fn rust(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Vec<PathBuf>, ScaffoldError> {
+    let mut files = start(name, dir, &[RUST, GOLDEN], |t| fill(t, name, sdk))?;
+    if let SdkSource::Path(sdk) = sdk
+        && let Some(lock) = sdk.parent().map(|p| p.join("Cargo.lock"))
+        && let Ok(bytes) = fs::read(&lock)
+    {
+        files.push((dir.join("Cargo.lock"), bytes));
+    }
+    write_all(files)
+}
+
+/// `gc-content` → `gc_content`: the Python module (and stage function) name.
+pub fn module_name(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// `template` with its `{{name}}`, `{{module}}`, `{{wit}}` and `{{sdk}}` filled in
+/// (the paths as TOML strings).
+fn fill_python(template: &str, name: &str, paths: &PythonSdk) -> String {
+    let toml = |p: &Path| format!("{:?}", p.display().to_string());
+    template
+        .replace("{{name}}", name)
+        .replace("{{module}}", &module_name(name))
+        .replace("{{wit}}", &toml(&paths.wit))
+        .replace("{{sdk}}", &toml(&paths.sdk))
+}
+
+/// Writes a new Python stage package `name` into `dir` (which must not
+/// exist) and returns the files written.
+pub fn python(name: &str, dir: &Path, paths: &PythonSdk) -> Result<Vec<PathBuf>, ScaffoldError> {
+    let files = start(name, dir, &[PYTHON, GOLDEN], |t| {
+        fill_python(t, name, paths)
+    })?;
+    write_all(files)
 }
 
 #[cfg(test)]
@@ -214,5 +296,24 @@ mod tests {
         assert!(matches!(err, ScaffoldError::Exists(_)));
         let files = rust("gc-content", &dir.path().join("new"), &sdk).unwrap();
         assert!(files.iter().any(|f| f.ends_with("src/lib.rs")));
+    }
+
+    #[test]
+    fn a_python_package_is_filled_and_named_by_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = PythonSdk {
+            wit: "/src/petri/wit/stage.wit".into(),
+            sdk: "/src/petri/sdk/python".into(),
+        };
+        let files = python("gc-content", &dir.path().join("new"), &paths).unwrap();
+        for f in ["gc_content.py", "tests/test_gc_content.py", "app.py"] {
+            assert!(files.iter().any(|p| p.ends_with(f)), "{f}");
+        }
+        let stage = fill_python(PYTHON[3].1, "gc-content", &paths);
+        assert!(stage.contains("name=\"gc-content\"") && stage.contains("def gc_content("));
+        let toml = fill_python(PYTHON[0].1, "gc-content", &paths);
+        assert!(toml.contains("sdk = \"/src/petri/sdk/python\""), "{toml}");
+        assert!(!toml.contains("{{"));
+        assert!(matches!(check_name("app"), Err(ScaffoldError::Reserved(_))));
     }
 }

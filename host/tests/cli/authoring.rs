@@ -32,21 +32,19 @@ fn plugin_test(data_dir: &Path, args: &[&str]) -> Output {
         .expect("running petri")
 }
 
+/// `petri plugin new NAME --lang LANG --dir DIR/NAME`, checked; its output and directory.
+fn plugin_new(dir: &Path, name: &str, lang: &str) -> (Output, PathBuf) {
+    let to = dir.join(name);
+    let args = ["plugin", "new", name, "--lang", lang, "--dir"];
+    let out = petri(dir, &[&args[..], &[to.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    (out, to)
+}
+
 #[test]
 fn a_new_plugin_builds_and_passes_its_golden_cases_until_one_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let crate_dir = dir.path().join("gc-content");
-    let out = petri(
-        dir.path(),
-        &[
-            "plugin",
-            "new",
-            "gc-content",
-            "--dir",
-            crate_dir.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, crate_dir) = plugin_new(dir.path(), "gc-content", "rust");
     assert!(crate_dir.join("src/lib.rs").is_file());
     assert!(
         stdout(&out).contains("cargo build --release --target wasm32-wasip2"),
@@ -88,25 +86,23 @@ fn a_new_plugin_builds_and_passes_its_golden_cases_until_one_changes() {
     assert_eq!(std::fs::read_to_string(&expected).unwrap(), golden);
 }
 
-#[test]
-fn fastq_qc_passes_its_golden_cases() {
+/// `petri plugin test plugins/NAME --wasm WASM` passes `cases` (and no others fail).
+fn bundled_cases_pass(name: &str, wasm: &str, cases: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let qc = plugin_dir("fastq-qc");
-    let out = petri(
-        dir.path(),
-        &[
-            "plugin",
-            "test",
-            qc.to_str().unwrap(),
-            "--wasm",
-            petri_plugins::FASTQ_QC,
-        ],
-    );
+    let plugin = plugin_dir(name);
+    let args = ["plugin", "test", plugin.to_str().unwrap(), "--wasm", wasm];
+    let out = petri(dir.path(), &args);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
-    for case in ["malformed", "paired", "recover-malformed"] {
+    for case in cases {
         assert!(text.contains(&format!("case {case:<24} ok")), "{text}");
     }
+}
+
+#[test]
+fn fastq_qc_passes_its_golden_cases() {
+    let cases = ["malformed", "paired", "recover-malformed"];
+    bundled_cases_pass("fastq-qc", petri_plugins::FASTQ_QC, &cases);
 }
 
 #[test]
@@ -220,4 +216,70 @@ fn inspect_prints_kinds_ranges_and_defaults_in_words() {
     assert!(!text.contains("ParamKind"), "{text}");
     // The SDK's own error kinds are declared without the author listing them.
     assert!(text.contains("  missing-input "), "{text}");
+}
+
+#[test]
+fn vcf_summary_passes_its_golden_cases_and_recover_case() {
+    let cases = ["lambda", "malformed", "recover-malformed"];
+    bundled_cases_pass("vcf-summary", petri_plugins::VCF_SUMMARY, &cases);
+}
+
+/// The `output`/`fuel` lines `petri run` prints.
+fn digest_and_fuel(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("fuel") || l.trim_start().starts_with("output"))
+        .collect()
+}
+
+#[test]
+fn the_python_stage_gives_the_same_digest_and_fuel_in_two_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let vcf = plugin_dir("vcf-summary").join("tests/golden/lambda/variants.vcf");
+    let input = format!("vcf={}", vcf.display());
+    let args = ["run", petri_plugins::VCF_SUMMARY, "-i", &input];
+    // The first process compiles the component; the second loads it from the
+    // compiled cache. Both execute it.
+    let first = petri(dir.path(), &args);
+    let second = petri(dir.path(), &args);
+    for out in [&first, &second] {
+        assert!(out.status.success(), "{}", stderr(out));
+    }
+    let (a, b) = (stdout(&first), stdout(&second));
+    assert_ne!(a.lines().next(), b.lines().next(), "two runs, two ids");
+    let lines = digest_and_fuel(&a);
+    assert_eq!(lines.len(), 2, "{a}");
+    assert_eq!(lines, digest_and_fuel(&b));
+}
+
+#[test]
+fn a_new_python_plugin_builds_and_passes_its_golden_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, pkg) = plugin_new(dir.path(), "line-filter", "python");
+    assert!(pkg.join("line_filter.py").is_file());
+    assert!(
+        stdout(&out).contains("componentize-py -d "),
+        "{}",
+        stdout(&out)
+    );
+
+    // The logic, natively.
+    let native = Command::new("python3")
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .current_dir(&pkg)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("running pytest");
+    assert!(native.status.success(), "{}", stdout(&native));
+    assert!(stdout(&native).contains("2 passed"), "{}", stdout(&native));
+
+    // Built by componentize-py and run sandboxed: the same golden cases as
+    // the Rust scaffold (the stage does the same thing, byte for byte).
+    let out = plugin_test(dir.path(), &[pkg.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(pkg.join("target/line-filter.wasm").is_file());
+    for case in ["basic", "recover-io"] {
+        assert!(text.contains(&format!("case {case:<24} ok")), "{text}");
+    }
+    assert!(text.contains("2 passed, 0 failed"), "{text}");
 }

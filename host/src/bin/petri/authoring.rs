@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use petri_host::Petri;
 use petri_host::authoring::golden::{self, Case, Expected};
-use petri_host::authoring::{build, scaffold};
+use petri_host::authoring::{build, python, scaffold};
 
 use crate::run::printable;
 
@@ -15,11 +15,12 @@ use crate::run::printable;
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Lang {
     Rust,
+    Python,
 }
 
 #[derive(clap::Args)]
 pub struct NewArgs {
-    /// The stage's name (a-z, 0-9, `-`): its manifest name and crate name.
+    /// The stage's name (a-z, 0-9, `-`): its manifest name and crate or package name.
     name: String,
     #[arg(long, value_enum, default_value = "rust")]
     lang: Lang,
@@ -27,7 +28,9 @@ pub struct NewArgs {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// A petri checkout's sdk/ directory to depend on (default: the checkout
-    /// this petri was built from, else petri's git repository at this version).
+    /// this petri was built from, else petri's git repository at this
+    /// version); for `--lang python`, its sdk/python directory (the WIT is
+    /// taken from the same checkout's wit/).
     #[arg(long, value_name = "PATH")]
     sdk: Option<PathBuf>,
 }
@@ -56,9 +59,40 @@ fn default_sdk() -> scaffold::SdkSource {
     }
 }
 
+/// `--sdk` (a checkout's sdk/python) or this petri's checkout: the WIT and `petri_stage`.
+fn python_sdk(sdk: Option<PathBuf>) -> anyhow::Result<scaffold::PythonSdk> {
+    let sdk = sdk.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python"));
+    let sdk = sdk.canonicalize().with_context(|| {
+        format!(
+            "no petri_stage SDK at {} (pass a petri checkout's sdk/python with --sdk)",
+            sdk.display()
+        )
+    })?;
+    let wit = sdk.join("../../wit/stage.wit");
+    let wit = wit
+        .canonicalize()
+        .with_context(|| format!("no WIT contract at {}", wit.display()))?;
+    Ok(scaffold::PythonSdk { wit, sdk })
+}
+
 pub fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
-    let Lang::Rust = args.lang;
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+    if let Lang::Python = args.lang {
+        let paths = python_sdk(args.sdk)?;
+        let files = scaffold::python(&args.name, &dir, &paths)?;
+        for f in &files {
+            println!("wrote {}", f.display());
+        }
+        let wasm = Path::new("target").join(format!("{}.wasm", args.name));
+        let build = python::command_line("app", &paths.wit, &paths.sdk, &wasm);
+        println!(
+            "\nnext:\n  cd {}\n  python3 -m pytest                           # the logic, natively\n  \
+             componentize-py {}   # the component\n  petri plugin test .                         # builds it, runs the golden cases sandboxed",
+            dir.display(),
+            build.join(" ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let sdk = match args.sdk {
         Some(p) => scaffold::SdkSource::Path(
             p.canonicalize()
