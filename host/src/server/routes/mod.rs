@@ -7,6 +7,7 @@ mod body;
 mod health;
 mod instruments;
 mod modules;
+mod notifications;
 mod report;
 mod runs;
 mod tokens;
@@ -57,6 +58,12 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list_audit))
         .routes(routes!(usage::usage))
         .routes(routes!(triggers::deliver))
+        .routes(routes!(
+            notifications::subscribe,
+            notifications::list_subscriptions
+        ))
+        .routes(routes!(notifications::unsubscribe))
+        .routes(routes!(notifications::deliveries))
         .split_for_parts();
     let router = router
         .route_layer(middleware::from_fn_with_state(app.clone(), record))
