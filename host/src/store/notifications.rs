@@ -384,6 +384,17 @@ impl Notifications {
         lease_until_ms: i64,
         limit: i64,
     ) -> Result<Vec<Due>, StateError> {
+        // A read first: an idle outbox takes no write lock at every poll.
+        let any: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM notification_deliveries
+             WHERE state = 'pending' AND next_attempt_ms <= $1 LIMIT 1",
+        )
+        .bind(now_ms)
+        .fetch_optional(self.state.pool())
+        .await?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         let db = self.state.db();
         let mut tx = db.begin_write().await?;
         let sql = match db.backend() {
