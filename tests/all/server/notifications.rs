@@ -3,6 +3,7 @@
 //! a daemon restart; each run event reaches only its subscribers; subscriptions are the
 //! group's own; a URL to a host the operator did not allow is refused.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -50,10 +51,11 @@ impl Receiver {
     fn on(listener: TcpListener, script: &[u16]) -> Receiver {
         let addr = listener.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
-        let (kept, mut script) = (got.clone(), script.to_vec().into_iter());
+        let kept = got.clone();
+        let mut script: VecDeque<u16> = script.iter().copied().collect();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let status = script.next().unwrap_or(200);
+                let status = script.pop_front().unwrap_or(200);
                 if let Some(r) = answer(stream.unwrap(), status) {
                     kept.lock().unwrap().push(r);
                 }
