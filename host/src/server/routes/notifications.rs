@@ -8,13 +8,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rand::TryRngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::server::app::AppState;
 use crate::server::audit::AuditTarget;
-use crate::server::auth::Caller;
+use crate::server::auth::{Caller, random_hex};
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Json as JsonBody, Path};
 use crate::server::now;
@@ -118,6 +117,7 @@ impl DeliveryView {
         (status = 400, description = "Not a subscription (JSON, or an unknown event)", body = ErrorBody),
         (status = 401, description = "No, unknown, revoked or expired token", body = ErrorBody),
         (status = 409, description = "The group has the most subscriptions it may", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 422, description = "A URL the daemon will not POST to, or no events (the field is named)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 pub async fn subscribe(
@@ -148,7 +148,7 @@ pub async fn subscribe(
         id: uuid::Uuid::now_v7().to_string(),
         group: caller.group.clone(),
         url: request.url,
-        secret: secret()?,
+        secret: random_hex().map_err(|e| ApiError::internal(e.to_string()))?,
         events,
         created_at: now(),
     };
@@ -233,13 +233,4 @@ pub async fn deliveries(
 
 fn no_such(id: &str) -> ApiError {
     ApiError::not_found(format!("no subscription {id}"))
-}
-
-/// A new signing secret: 32 bytes from the OS, in hex.
-fn secret() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| ApiError::internal(format!("the OS random source failed: {e}")))?;
-    Ok(hex::encode(bytes))
 }
