@@ -40,6 +40,9 @@ pub use store::keys::{
     KeyError, fingerprint as key_fingerprint, generate as generate_key, key_path, load as load_key,
 };
 pub use store::lease::{DEFAULT_LEASE, Fence, epoch_ms};
+pub use store::notifications::{
+    Attempted, DeliveryRow, DeliveryState, Due, Next, Notifications, NotifyEvent, Subscription,
+};
 pub use store::objects::{Directory, Objects, ReadSeek};
 pub use store::places::{Place, Places};
 pub use store::quota::{Exhausted, GroupQuota, Quota, QuotaKind};

@@ -1,9 +1,10 @@
 //! The store suite, run against both backends: SQLite (embedded) and a real PostgreSQL started
 //! for the test. Claims are exclusive, leases lapse and are rescued, and a stale fencing token
 //! commits nothing; the module registry is in `store/registry.rs`, the batch jobs runs submitted
-//! in `store/jobs.rs`.
+//! in `store/jobs.rs`, the notification outbox in `store/notifications.rs`.
 
 mod jobs;
+mod notifications;
 mod registry;
 
 use petri_host::server::{Claim, Claimed, GroupCaps, RunEnd, RunRow, RunStatus, ServerStore};

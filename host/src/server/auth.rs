@@ -57,15 +57,20 @@ pub async fn create_token_with(
             ),
         });
     }
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| std::io::Error::other(format!("the OS random source failed: {e}")))?;
-    let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
+    let token = format!("{TOKEN_PREFIX}{}", random_hex()?);
     store
         .add_token(&token_digest(&token), spec, &super::now())
         .await?;
     Ok(token)
+}
+
+/// 32 bytes from the OS's random source, in hex: a token's or a signing secret's.
+pub(crate) fn random_hex() -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| std::io::Error::other(format!("the OS random source failed: {e}")))?;
+    Ok(hex::encode(bytes))
 }
 
 /// Group names: what may appear in a URL query and a log line unescaped.

@@ -23,7 +23,8 @@
 //! ```
 //!
 //! `executor = "slurm"` and its `[slurm]` table: see `slurm.rs`; `[triggers.NAME]`: `trigger.rs`;
-//! `[watches.NAME]`: `watch.rs`.
+//! `[watches.NAME]`: `watch.rs`; `[notifications]` (the hosts run events may be POSTed to,
+//! retries): `notify.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ServerError;
+use super::notify::NotifyConfig;
 use super::slurm::{ExecutorKind, SlurmSection};
 use super::trigger::TriggerConfig;
 use super::watch::WatchConfig;
@@ -104,6 +106,8 @@ pub struct ServerConfig {
     pub triggers: BTreeMap<String, TriggerConfig>,
     /// Watched directories by name: complete run folders become runs (`watch.rs`).
     pub watches: BTreeMap<String, WatchConfig>,
+    /// Where groups' notifications may go and how they are retried (`notify.rs`).
+    pub notifications: NotifyConfig,
 }
 
 impl Default for ServerConfig {
@@ -133,6 +137,7 @@ impl Default for ServerConfig {
             slurm: SlurmSection::default(),
             triggers: BTreeMap::new(),
             watches: BTreeMap::new(),
+            notifications: NotifyConfig::default(),
         }
     }
 }
@@ -233,7 +238,7 @@ impl ServerConfig {
         if self.header_read_timeout_secs == 0 {
             return Err("header-read-timeout-secs must be at least 1".into());
         }
-        Ok(())
+        self.notifications.check()
     }
 }
 

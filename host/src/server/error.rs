@@ -108,6 +108,14 @@ impl ApiError {
             format!("the request body is larger than {by} ({limit} bytes)"),
         )
     }
+    /// 422: a request field with a value that cannot be used, named first.
+    pub fn invalid_field(field: &str, message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field}: {message}"),
+        )
+    }
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }

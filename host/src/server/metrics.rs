@@ -1,7 +1,7 @@
 //! Prometheus metrics: runs by status and queue depth (read from the store at each scrape),
-//! the scheduler's queue and instruments (read at each scrape), stage durations, fuel, cache hits
-//! and preemptions (recorded as they happen), rate-limited requests. Per-group series are
-//! rendered only for an admin's scrape.
+//! the scheduler's queue and instruments (read at each scrape), stage durations, fuel, cache
+//! hits, preemptions, trigger and notification deliveries (recorded as they happen),
+//! rate-limited requests. Per-group series are rendered only for an admin's scrape.
 
 use std::sync::OnceLock;
 
@@ -114,6 +114,12 @@ impl Metrics {
 pub fn trigger_delivery(trigger: &str, outcome: &'static str) {
     metrics::counter!("petri_trigger_deliveries_total", "trigger" => trigger.to_owned(), "outcome" => outcome)
         .increment(1);
+}
+
+/// Counts an attempt at a notification by what became of it (`delivered`,
+/// `retried`, `failed`: for good).
+pub fn notification_delivery(outcome: &'static str) {
+    metrics::counter!("petri_notification_deliveries_total", "outcome" => outcome).increment(1);
 }
 
 /// Counts a stage stopped and re-queued because of its instrument.

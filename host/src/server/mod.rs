@@ -7,7 +7,9 @@
 //! resource), `views` (the JSON shapes), `openapi`, `metrics`, `error`,
 //! `extract` (JSON rejections), `shutdown`, `app` (shared state), `audit`
 //! (the hash-chained log of every state-changing call), `anchor` (its head,
-//! kept outside the database), `ui/` (the operators' dashboard at `/ui`).
+//! kept outside the database), `trigger` and `watch` (runs started by events), `signature`
+//! (webhook HMACs), `notify` (run events POSTed to subscribers), `ui/` (the operators'
+//! dashboard at `/ui`).
 
 mod anchor;
 mod app;
@@ -18,10 +20,12 @@ mod error;
 mod extract;
 mod http;
 mod metrics;
+mod notify;
 mod openapi;
 mod ratelimit;
 mod routes;
 mod shutdown;
+mod signature;
 mod slurm;
 mod trigger;
 mod ui;
@@ -49,10 +53,12 @@ pub use auth::{TOKEN_PREFIX, create_token, create_token_with, token_digest, vali
 pub use config::ServerConfig;
 pub use error::{ApiError, ErrorBody, ErrorDetail, ProblemBody, ServerError};
 pub use metrics::Metrics;
+pub use notify::NotifyConfig;
 pub use ratelimit::RateLimiter;
 pub use routes::{ByteRange, Unsatisfiable, parse_range};
 pub use shutdown::signal;
-pub use trigger::{SIGNATURE_HEADER, TriggerConfig, is_signed, sign};
+pub use signature::{SIGNATURE_HEADER, is_signed, sign};
+pub use trigger::TriggerConfig;
 pub use views::{
     Accepted, AttemptView, BlobView, EventView, Health, LogPage, LogView, ModuleView, OutputsView,
     PortView, Priority, RunErrorView, RunPage, RunStatus, RunSummary, RunView, SheetFormat,
@@ -203,6 +209,7 @@ pub async fn serve(
     let worker = tokio::spawn(worker::run_queue(app.clone()));
     let heartbeat = tokio::spawn(worker::heartbeat(app.clone()));
     let watches = tokio::spawn(watch::run(app.clone()));
+    let notifications = tokio::spawn(notify::run(app.clone()));
     app.ready.store(true, Ordering::SeqCst);
 
     let stopping = app.stopping.clone();
@@ -219,5 +226,6 @@ pub async fn serve(
     let _ = worker.await;
     let _ = heartbeat.await;
     let _ = watches.await;
+    let _ = notifications.await;
     served.map_err(ServerError::Serve)
 }

@@ -24,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "usage", description = "A research group's usage against its quotas"),
         (name = "audit", description = "The audit log of every state-changing call (admins)"),
         (name = "triggers", description = "Webhook triggers: signed deliveries submit a configured pipeline"),
+        (name = "notifications", description = "A group's webhooks on its runs' events: signed, retried, with delivery state"),
         (name = "health", description = "Liveness, readiness, metrics"),
     )
 )]

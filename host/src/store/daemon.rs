@@ -11,6 +11,7 @@ use sqlx::{Any, Transaction};
 
 use crate::store::db::Backend;
 use crate::store::lease::{self, Fence};
+use crate::store::notifications;
 use crate::store::state::{StateError, StateStore};
 
 /// How many hex digits of a token's SHA-256 make its id (shown, never the whole digest).
@@ -512,9 +513,10 @@ impl ServerStore {
                 .bind(&id)
                 .bind(claim.now)
                 .bind("rescued")
-                .bind(detail)
+                .bind(&detail)
                 .execute(&mut *tx)
                 .await?;
+            notifications::enqueue(&mut tx, &id, "rescued", &detail, claim.now).await?;
         }
         tx.commit().await?;
         Ok(Some(Claimed {
@@ -584,6 +586,7 @@ impl ServerStore {
                 .bind(detail)
                 .execute(&mut *tx)
                 .await?;
+            notifications::enqueue(&mut tx, id, kind, detail, now).await?;
         }
         tx.commit().await?;
         Ok(done)
@@ -616,13 +619,15 @@ impl ServerStore {
         .await?;
         let ended = r.rows_affected() > 0;
         if ended {
+            let kind = end.status.as_str().to_lowercase();
             sqlx::query(INSERT_EVENT)
                 .bind(id)
                 .bind(end.now)
-                .bind(end.status.as_str().to_lowercase())
+                .bind(&kind)
                 .bind(end.detail)
                 .execute(&mut *tx)
                 .await?;
+            notifications::enqueue(&mut tx, id, &kind, end.detail, end.now).await?;
         }
         tx.commit().await?;
         Ok(ended)
@@ -729,6 +734,7 @@ impl ServerStore {
             .bind(detail)
             .execute(&mut *tx)
             .await?;
+        notifications::enqueue(&mut tx, run_id, kind, detail, now).await?;
         tx.commit().await?;
         Ok(())
     }

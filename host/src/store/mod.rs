@@ -1,6 +1,6 @@
 //! All persistent state, behind one seam: the content-addressed blob store, the data-dir
 //! layout, stage and run records, the module registry, run state (stage cache, runs, fuel
-//! history, group quotas, the batch jobs runs submitted) and the daemon's tables (tokens, queued runs, events, audit log, trigger deliveries).
+//! history, group quotas, the batch jobs runs submitted) and the daemon's tables (tokens, queued runs, events, audit log, trigger deliveries, notification subscriptions and their outbox).
 //!
 //! Nothing outside this folder opens a database or writes a file that outlives a run.
 
@@ -13,6 +13,7 @@ pub(crate) mod digest;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod lease;
+pub(crate) mod notifications;
 pub(crate) mod objects;
 pub(crate) mod places;
 pub(crate) mod quota;

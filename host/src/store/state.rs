@@ -88,6 +88,11 @@ impl StateStore {
         super::triggers::Deliveries::new(self.clone())
     }
 
+    /// Notification subscriptions and their outbox (`notification_*`).
+    pub fn notifications(&self) -> super::notifications::Notifications {
+        super::notifications::Notifications::new(self.clone())
+    }
+
     /// The connection pool.
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         self.db.pool()

@@ -106,9 +106,19 @@ fn a_daemon_run_exports_for_its_own_group_only() {
 
     // The run's report page from the daemon (`petri report --url`), for its group only.
     let page = dir.path().join("report.html");
-    let args = ["report", id, "-o", page.to_str().unwrap(), "--lower-is-better"];
+    let args = [
+        "report",
+        id,
+        "-o",
+        page.to_str().unwrap(),
+        "--lower-is-better",
+    ];
     let out = client(&url, &alice, &args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("<section id=\"provenance\">"), "{html}");
     assert!(html.contains(run["root"].as_str().unwrap()), "{html}");

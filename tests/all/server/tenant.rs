@@ -14,7 +14,7 @@ pub(super) fn blob(d: &Daemon, token: &str, bytes: &[u8]) -> String {
 }
 
 /// Submits a run for `token` (it must be accepted); returns its id.
-fn submit(d: &Daemon, token: &str, body: &Value) -> String {
+pub(super) fn submit(d: &Daemon, token: &str, body: &Value) -> String {
     let r = d.post_json("/v1/runs", token, body);
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
     r.json()["id"].as_str().unwrap().to_owned()
@@ -43,7 +43,7 @@ fn messages(r: &Reply) -> Vec<String> {
 }
 
 /// A one-stage pipeline copying the input at `path`.
-fn copy_of(path: &str) -> String {
+pub(super) fn copy_of(path: &str) -> String {
     format!(
         r#"
 [inputs.data]

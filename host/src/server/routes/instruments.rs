@@ -105,14 +105,6 @@ pub struct MaintenanceRequest {
     pub note: String,
 }
 
-fn field_problem(field: &str, message: String) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_field",
-        format!("{field}: {message}"),
-    )
-}
-
 fn admin_only(caller: &Caller) -> Result<(), ApiError> {
     if caller.admin {
         return Ok(());
@@ -242,10 +234,12 @@ pub(crate) async fn add_window(
     request: MaintenanceRequest,
 ) -> Result<Instrument, ApiError> {
     admin_only(caller)?;
-    let start = Timestamp::parse_rfc3339(&request.start).map_err(|e| field_problem("start", e))?;
-    let end = Timestamp::parse_rfc3339(&request.end).map_err(|e| field_problem("end", e))?;
+    let start = Timestamp::parse_rfc3339(&request.start)
+        .map_err(|e| ApiError::invalid_field("start", e))?;
+    let end =
+        Timestamp::parse_rfc3339(&request.end).map_err(|e| ApiError::invalid_field("end", e))?;
     if end <= start {
-        return Err(field_problem("end", "must be after start".to_owned()));
+        return Err(ApiError::invalid_field("end", "must be after start"));
     }
     let mut instrument = find(app, name).await?;
     let mut window = Window::once(start, end);

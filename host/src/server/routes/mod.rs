@@ -8,6 +8,7 @@ pub(crate) mod events;
 mod health;
 pub(crate) mod instruments;
 pub(crate) mod modules;
+mod notifications;
 pub(crate) mod report;
 pub(crate) mod runs;
 mod tokens;
@@ -61,6 +62,12 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list_audit))
         .routes(routes!(usage::usage))
         .routes(routes!(triggers::deliver))
+        .routes(routes!(
+            notifications::subscribe,
+            notifications::list_subscriptions
+        ))
+        .routes(routes!(notifications::unsubscribe))
+        .routes(routes!(notifications::deliveries))
         .split_for_parts();
     let router = router
         .merge(super::ui::router())

@@ -333,13 +333,14 @@ pub async fn verify(
     )))
 }
 
-/// `/ui/runs/{id}/report`: the API's report page.
+/// `/ui/runs/{id}/report`: the API's report page (with its query).
 pub async fn report(
     State(app): State<Arc<AppState>>,
     session: Session,
     Path(id): Path<String>,
+    query: Query<api_report::ReportQuery>,
 ) -> Result<Response, UiError> {
-    Ok(api_report::run_report(State(app), session.caller, Path(id)).await?)
+    Ok(api_report::run_report(State(app), session.caller, Path(id), query).await?)
 }
 
 /// `/ui/runs/{id}/provenance`: the API's run record (JSON).

@@ -22,7 +22,7 @@ use crate::server::app::AppState;
 use crate::server::audit::CallerSlot;
 use crate::server::auth::{Caller, authenticate_token, token_digest};
 use crate::server::error::ApiError;
-use crate::server::trigger::{is_signed, sign};
+use crate::server::signature::{is_signed, sign};
 
 /// The session cookie's name.
 const COOKIE_NAME: &str = "petri_session";
