@@ -671,3 +671,6 @@ mod authoring;
 
 #[path = "cli/report.rs"]
 mod report;
+
+#[path = "cli/promote.rs"]
+mod promote;

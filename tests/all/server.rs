@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use petri_host::server::{self, ServerConfig};
 use serde_json::{Value, json};
 
+mod promote;
 mod report;
 mod tenant;
 mod triggers;
