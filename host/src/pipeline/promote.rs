@@ -216,7 +216,10 @@ pub fn previous(history: &[Registration]) -> Option<&Registration> {
             _ => stack.push(r),
         }
     }
-    stack.len().checked_sub(2).and_then(|i| stack.get(i).copied())
+    stack
+        .len()
+        .checked_sub(2)
+        .and_then(|i| stack.get(i).copied())
 }
 
 #[cfg(test)]
@@ -236,11 +239,9 @@ mod tests {
 
     fn previous_of(history: &[(u8, Change)]) -> Option<u8> {
         let h: Vec<Registration> = history.iter().map(|&(n, k)| entry(n, k)).collect();
-        previous(&h).map(|r| r.sha256).map(|d| {
-            (0..=9)
-                .find(|&n| Digest::of(&[n]) == d)
-                .unwrap_or(u8::MAX)
-        })
+        previous(&h)
+            .map(|r| r.sha256)
+            .map(|d| (0..=9).find(|&n| Digest::of(&[n]) == d).unwrap_or(u8::MAX))
     }
 
     #[test]
@@ -250,11 +251,24 @@ mod tests {
         assert_eq!(previous_of(&[(1, Registered), (2, Promoted)]), Some(1));
         let three = [(1, Registered), (2, Registered), (3, Promoted)];
         assert_eq!(previous_of(&three), Some(2));
-        let back = [(1, Registered), (2, Registered), (3, Promoted), (2, RolledBack)];
+        let back = [
+            (1, Registered),
+            (2, Registered),
+            (3, Promoted),
+            (2, RolledBack),
+        ];
         assert_eq!(previous_of(&back), Some(1));
         // Back to the first, then `--to` a module popped before: it is pushed again.
-        let jump = [(1, Registered), (2, Promoted), (1, RolledBack), (2, RolledBack)];
+        let jump = [
+            (1, Registered),
+            (2, Promoted),
+            (1, RolledBack),
+            (2, RolledBack),
+        ];
         assert_eq!(previous_of(&jump), Some(1));
-        assert_eq!(previous_of(&[(1, Registered), (2, Promoted), (1, RolledBack)]), None);
+        assert_eq!(
+            previous_of(&[(1, Registered), (2, Promoted), (1, RolledBack)]),
+            None
+        );
     }
 }

@@ -62,8 +62,16 @@ fn promotions_are_shadowed_refused_on_difference_rolled_back_and_pinned() {
     let first = run(dir, &data, "testkit");
     let (module, flavour_00) = stage(&first, "flavour");
     assert_eq!(module, original);
-    let rebuilt = write(dir, "rebuilt.wasm", &petri_plugins::testkit_rebuilt().unwrap());
-    let reflavoured = write(dir, "reflavoured.wasm", &petri_plugins::testkit_reflavoured().unwrap());
+    let rebuilt = write(
+        dir,
+        "rebuilt.wasm",
+        &petri_plugins::testkit_rebuilt().unwrap(),
+    );
+    let reflavoured = write(
+        dir,
+        "reflavoured.wasm",
+        &petri_plugins::testkit_reflavoured().unwrap(),
+    );
 
     // A candidate whose `flavour` output differs: refused, the diff reported, the name unmoved.
     let refused = petri(
@@ -81,12 +89,19 @@ fn promotions_are_shadowed_refused_on_difference_rolled_back_and_pinned() {
         ],
     );
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
-    assert!(stderr(&refused).contains("1 of 2 executions differ"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("1 of 2 executions differ"),
+        "{}",
+        stderr(&refused)
+    );
     let report = json(&refused);
     assert_eq!(report["identical"], false, "{report}");
     let executions = report["executions"].as_array().unwrap();
     assert_eq!(executions.len(), 2, "{report}");
-    let differing: Vec<&Value> = executions.iter().filter(|e| e["identical"] == false).collect();
+    let differing: Vec<&Value> = executions
+        .iter()
+        .filter(|e| e["identical"] == false)
+        .collect();
     assert_eq!(differing.len(), 1, "{report}");
     let diff = differing[0];
     assert_eq!(diff["outputs"][0]["port"], "out");
@@ -103,7 +118,15 @@ fn promotions_are_shadowed_refused_on_difference_rolled_back_and_pinned() {
     // The same behaviour under another digest passes `--require identical`; the name moves.
     let passed = json(&ok(petri(
         &data,
-        &["plugin", "promote", "testkit", &rebuilt, "--require", "identical", "--json"],
+        &[
+            "plugin",
+            "promote",
+            "testkit",
+            &rebuilt,
+            "--require",
+            "identical",
+            "--json",
+        ],
     )));
     assert_eq!(passed["identical"], true, "{passed}");
     assert_eq!(passed["executions"].as_array().unwrap().len(), 2);
@@ -112,21 +135,33 @@ fn promotions_are_shadowed_refused_on_difference_rolled_back_and_pinned() {
 
     // Shadow runs are not runs: the rebuilt module's executions are a run's.
     let second = run(dir, &data, "testkit");
-    assert_eq!(stage(&second, "flavour"), (rebuilt_sha.clone(), flavour_00.clone()));
+    assert_eq!(
+        stage(&second, "flavour"),
+        (rebuilt_sha.clone(), flavour_00.clone())
+    );
 
     // Without `--require`, a differing candidate is reported and promoted all the same.
-    let promoted = ok(petri(&data, &["plugin", "promote", "testkit", &reflavoured]));
+    let promoted = ok(petri(
+        &data,
+        &["plugin", "promote", "testkit", &reflavoured],
+    ));
     let text = String::from_utf8_lossy(&promoted.stdout).into_owned();
     assert!(text.contains("2 of 10 executions shadowed"), "{text}");
     assert!(text.contains("DIFFERS"), "{text}");
-    assert!(text.contains(r#"metric flavour: {"text":"00"} -> {"text":"01"}"#), "{text}");
+    assert!(
+        text.contains(r#"metric flavour: {"text":"00"} -> {"text":"01"}"#),
+        "{text}"
+    );
     let reflavoured_sha = current(&data);
     assert_ne!(reflavoured_sha, rebuilt_sha);
     assert_eq!(stage(&run(dir, &data, "testkit"), "flavour").1, flavour_01);
 
     // A pin runs exactly its digest after the name moved.
     let pinned = run(dir, &data, &format!("testkit@sha256:{original}"));
-    assert_eq!(stage(&pinned, "flavour"), (original.clone(), flavour_00.clone()));
+    assert_eq!(
+        stage(&pinned, "flavour"),
+        (original.clone(), flavour_00.clone())
+    );
 
     // Rollback walks back: to the rebuilt module, then `--to` the original.
     let back = ok(petri(&data, &["plugin", "rollback", "testkit"]));
@@ -134,11 +169,20 @@ fn promotions_are_shadowed_refused_on_difference_rolled_back_and_pinned() {
     assert_eq!(current(&data), rebuilt_sha);
     ok(petri(
         &data,
-        &["plugin", "rollback", "testkit", "--to", &format!("sha256:{original}")],
+        &[
+            "plugin",
+            "rollback",
+            "testkit",
+            "--to",
+            &format!("sha256:{original}"),
+        ],
     ));
     assert_eq!(current(&data), original);
 
-    let history = json(&ok(petri(&data, &["plugin", "history", "testkit", "--json"])));
+    let history = json(&ok(petri(
+        &data,
+        &["plugin", "history", "testkit", "--json"],
+    )));
     let kinds: Vec<&str> = history["history"]
         .as_array()
         .unwrap()
@@ -147,12 +191,22 @@ fn promotions_are_shadowed_refused_on_difference_rolled_back_and_pinned() {
         .collect();
     assert_eq!(
         kinds,
-        ["registered", "promoted", "promoted", "rolled-back", "rolled-back"]
+        [
+            "registered",
+            "promoted",
+            "promoted",
+            "rolled-back",
+            "rolled-back"
+        ]
     );
     assert!(history["history"][1]["report"].is_string(), "{history}");
     let text = String::from_utf8_lossy(&ok(petri(&data, &["plugin", "history", "testkit"])).stdout)
         .into_owned();
-    assert!(text.lines().any(|l| l.starts_with("* ") && l.contains(&original)), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("* ") && l.contains(&original)),
+        "{text}"
+    );
     assert!(text.contains(&reflavoured_sha), "{text}");
 
     // Every move is in the data dir's audit log, as the local user.
@@ -172,10 +226,12 @@ fn promotions_are_shadowed_refused_on_difference_rolled_back_and_pinned() {
             "cli plugin rollback"
         ]
     );
-    assert!(audit[0]["target"]
-        .as_str()
-        .unwrap()
-        .contains(&format!("sha256:{original} -> sha256:{rebuilt_sha}")));
+    assert!(
+        audit[0]["target"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("sha256:{original} -> sha256:{rebuilt_sha}"))
+    );
 
     // A pin to bytes the name never pointed to: a located error, nothing runs.
     let file = dir.join("pipeline.toml");
@@ -184,10 +240,10 @@ fn promotions_are_shadowed_refused_on_difference_rolled_back_and_pinned() {
     let out = petri(&data, &["run", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
+    assert!(err.contains(&format!("{}:5:", file.display())), "{err}");
     assert!(
-        err.contains(&format!("{}:5:", file.display())),
+        err.contains(&format!("module `testkit@sha256:{other}`")),
         "{err}"
     );
-    assert!(err.contains(&format!("module `testkit@sha256:{other}`")), "{err}");
     assert!(err.contains("never pointed to"), "{err}");
 }

@@ -46,7 +46,12 @@ fn flavour_module(d: &Daemon, token: &str, accepted: &super::Reply) -> String {
 
 fn history(d: &Daemon, token: &str) -> Value {
     let reply = d.get("/v1/modules/testkit/history", token);
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     reply.json()
 }
 
@@ -65,7 +70,12 @@ fn promotions_are_admin_only_audited_and_pins_reach_every_group() {
     d.post_json(path, &d.alice, &request)
         .error(403, "forbidden");
     let refused = d.post_json(path, &d.admin, &request);
-    assert_eq!(refused.status, 409, "{}", String::from_utf8_lossy(&refused.body));
+    assert_eq!(
+        refused.status,
+        409,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
     let view = refused.json();
     assert_eq!(view["moved"], false, "{view}");
     let executions = view["report"]["executions"].as_array().unwrap();
@@ -89,7 +99,12 @@ fn promotions_are_admin_only_audited_and_pins_reach_every_group() {
             .to_string()
             .as_bytes(),
     );
-    assert_eq!(promoted.status, 201, "{}", String::from_utf8_lossy(&promoted.body));
+    assert_eq!(
+        promoted.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&promoted.body)
+    );
     let view = promoted.json();
     assert_eq!(view["moved"], true);
     assert_eq!(view["report"]["executions"].as_array().unwrap().len(), 1);
@@ -131,14 +146,21 @@ fn promotions_are_admin_only_audited_and_pins_reach_every_group() {
         .as_array()
         .unwrap_or_else(|| panic!("{audit}"))
         .iter()
-        .filter(|e| e["action"].as_str().unwrap().starts_with("POST /v1/modules/{name}/"))
+        .filter(|e| {
+            e["action"]
+                .as_str()
+                .unwrap()
+                .starts_with("POST /v1/modules/{name}/")
+        })
         .collect();
     assert_eq!(entries.len(), 2, "{audit}");
     assert_eq!(entries[0]["action"], "POST /v1/modules/{name}/promotions");
     assert_eq!(entries[0]["reason"], "flavour 01 for the spring batch");
     let target = entries[0]["target"].as_str().unwrap();
     assert!(
-        target.starts_with(&format!("testkit sha256:{original} -> sha256:{candidate} (report sha256:")),
+        target.starts_with(&format!(
+            "testkit sha256:{original} -> sha256:{candidate} (report sha256:"
+        )),
         "{target}"
     );
     assert_eq!(entries[1]["action"], "POST /v1/modules/{name}/rollbacks");

@@ -102,11 +102,26 @@ pub async fn promote(
         );
         return Ok(ExitCode::FAILURE);
     };
-    let target = format!("{} sha256:{} -> sha256:{}", args.name, report.current, moved.sha256);
+    let target = format!(
+        "{} sha256:{} -> sha256:{}",
+        args.name, report.current, moved.sha256
+    );
     let detail = format!("report sha256:{report_sha256}");
     let store = server::open_store(data_dir, database).await?;
-    crate::token::audit(&store, data_dir, "plugin promote", &target, &args.reason, &detail).await?;
-    eprintln!("petri: {target} ({} {})", moved.version, moved.kind.as_str());
+    crate::token::audit(
+        &store,
+        data_dir,
+        "plugin promote",
+        &target,
+        &args.reason,
+        &detail,
+    )
+    .await?;
+    eprintln!(
+        "petri: {target} ({} {})",
+        moved.version,
+        moved.kind.as_str()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -126,7 +141,15 @@ pub async fn rollback(
         .with_context(|| format!("rolling back `{}`", args.name))?;
     let target = format!("{} sha256:{from} -> sha256:{}", args.name, moved.sha256);
     let store = server::open_store(data_dir, database).await?;
-    crate::token::audit(&store, data_dir, "plugin rollback", &target, &args.reason, "").await?;
+    crate::token::audit(
+        &store,
+        data_dir,
+        "plugin rollback",
+        &target,
+        &args.reason,
+        "",
+    )
+    .await?;
     println!("{target} ({} {})", moved.version, moved.kind.as_str());
     Ok(ExitCode::SUCCESS)
 }
@@ -146,7 +169,11 @@ pub async fn history(
         return Ok(ExitCode::SUCCESS);
     }
     for r in &named.history {
-        let current = if r.sha256 == named.entry.sha256 { "*" } else { " " };
+        let current = if r.sha256 == named.entry.sha256 {
+            "*"
+        } else {
+            " "
+        };
         println!("{current} {}", line(r));
     }
     Ok(ExitCode::SUCCESS)

@@ -231,17 +231,12 @@ pub async fn rollback_module(
     JsonBody(request): JsonBody<RollbackRequest>,
 ) -> Result<Response, ApiError> {
     admin_only(&caller)?;
-    let to = request
-        .to
-        .as_deref()
-        .map(|d| digest("to", d))
-        .transpose()?;
+    let to = request.to.as_deref().map(|d| digest("to", d)).transpose()?;
     let (from, moved) = rollback(&app.registry(), &name, to)
         .await
         .map_err(api_error)?;
     let target = format!("{name} sha256:{from} -> sha256:{}", moved.sha256);
-    let mut response =
-        (StatusCode::CREATED, Json(RegistrationView::from(&moved))).into_response();
+    let mut response = (StatusCode::CREATED, Json(RegistrationView::from(&moved))).into_response();
     response.extensions_mut().insert(AuditTarget(target));
     Ok(response)
 }
