@@ -110,6 +110,17 @@ pub struct PromotionView {
     pub report: ShadowReport,
 }
 
+/// What a 409 from a promotion carries: the report `require` refused, or an
+/// error (the candidate is already current, or the name moved meanwhile).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PromotionConflict {
+    Refused(PromotionView),
+    // Built by `ApiError`'s response; named here so the document says both shapes.
+    #[allow(dead_code)]
+    Error(ErrorBody),
+}
+
 fn admin_only(caller: &Caller) -> Result<(), ApiError> {
     if caller.admin {
         return Ok(());
@@ -160,7 +171,7 @@ fn api_error(e: PromoteError) -> ApiError {
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not an admin token", body = ErrorBody),
         (status = 404, description = "No such name", body = ErrorBody),
-        (status = 409, description = "Refused by `require` (the report; the name did not move), or the name is already there or moved meanwhile", body = PromotionView),
+        (status = 409, description = "Refused by `require` (the report; the name did not move), or the candidate is already current or the name moved meanwhile (an error)", body = PromotionConflict),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 422, description = "The candidate is missing, not a stage, or another stage", body = ErrorBody),
@@ -203,7 +214,10 @@ pub async fn promote_module(
         report_sha256: report_sha256.to_hex(),
         report,
     };
-    let mut response = (status, Json(view)).into_response();
+    let mut response = match status {
+        StatusCode::CONFLICT => (status, Json(PromotionConflict::Refused(view))).into_response(),
+        _ => (status, Json(view)).into_response(),
+    };
     response.extensions_mut().insert(AuditTarget(target));
     Ok(response)
 }
