@@ -430,6 +430,7 @@ async fn pinned(petri: &Petri, name: &str, hex: &str) -> Result<Digest, (String,
         None => None,
     };
     let Some(named) = named else {
+        // An unknown name: its problem and hint, as for an unpinned module.
         let _ = registered(petri, name).await?;
         return Err((format!("{field}: `{name}` is not registered"), None));
     };
