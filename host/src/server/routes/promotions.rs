@@ -115,7 +115,7 @@ pub struct PromotionView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum PromotionConflict {
-    Refused(PromotionView),
+    Refused(Box<PromotionView>),
     // Built by `ApiError`'s response; named here so the document says both shapes.
     #[allow(dead_code)]
     Error(ErrorBody),
@@ -215,7 +215,9 @@ pub async fn promote_module(
         report,
     };
     let mut response = match status {
-        StatusCode::CONFLICT => (status, Json(PromotionConflict::Refused(view))).into_response(),
+        StatusCode::CONFLICT => {
+            (status, Json(PromotionConflict::Refused(Box::new(view)))).into_response()
+        }
         _ => (status, Json(view)).into_response(),
     };
     response.extensions_mut().insert(AuditTarget(target));
