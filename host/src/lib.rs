@@ -48,7 +48,7 @@ pub use store::places::{Place, Places};
 pub use store::quota::{Exhausted, GroupQuota, Quota, QuotaKind};
 pub use store::records::{RecordError, RecordStore};
 pub use store::registry::{
-    Added, NamedModule, Registration, Registry, RegistryEntry, RegistryError,
+    Added, Change, Move, NamedModule, Registration, Registry, RegistryEntry, RegistryError,
 };
 pub use store::state::{StateError, StateStore};
 pub use store::triggers::{Deliveries, Delivery};

@@ -677,3 +677,6 @@ mod browser;
 
 #[path = "cli/ui.rs"]
 mod ui;
+
+#[path = "cli/promote.rs"]
+mod promote;

@@ -9,6 +9,7 @@ use petri_host::server::{self, ServerConfig};
 use serde_json::{Value, json};
 
 mod notifications;
+mod promote;
 mod report;
 mod tenant;
 mod triggers;

@@ -6,12 +6,14 @@ mod export;
 mod file;
 mod files;
 mod plan;
+mod promote;
 mod publish;
 mod record;
 mod report;
 mod results;
 mod run;
 mod samples;
+mod shadow;
 mod sniff;
 mod sweep;
 mod validate;
@@ -25,6 +27,9 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use export::{prov_json, ro_crate_metadata, write_ro_crate};
 pub use files::{Files, MAX_CLIMB, Uploaded, normalise};
 pub use plan::{DecisionKind, Plan, PlanInput, PlanStage, Policy, Texts, Wire};
+pub use promote::{
+    Promote, PromoteError, Promotion, Require, Verdict, previous, promote, rollback,
+};
 pub use publish::{
     Layout, MANIFEST, Output, Placement, PublishError, Published, WriteError, outputs,
     publish_from_store, write_new,
@@ -37,6 +42,10 @@ pub use report::{Direction, ReportError, ReportOptions, escape, html_table, repo
 pub use results::{Row, RowStatus, cell, columns, rows};
 pub use run::{DEFAULT_SAMPLE, EventCallback, RunEvent, RunOptions, cache_key, run_plan};
 pub use samples::Sample;
+pub use shadow::{
+    FuelDiff, MetricDiff, MetricView, OutputDiff, ShadowError, ShadowReport, ShadowRun,
+    latest_executions,
+};
 pub use sweep::{Combination, MAX_COMBINATIONS};
 pub use validate::{Source, validate, validate_source};
 pub use verify::{Mismatch, verify_run};

@@ -373,7 +373,10 @@ async fn resolve_module(
                     .map_err(|e| (format!("{e}"), None))
             })
     } else {
-        let digest = registered(petri, reference).await?;
+        let digest = match reference.split_once("@sha256:") {
+            Some((name, hex)) => pinned(petri, name, hex).await?,
+            None => registered(petri, reference).await?,
+        };
         let bytes = petri
             .blobs()
             .read(&digest)
@@ -413,6 +416,41 @@ async fn registered(petri: &Petri, name: &str) -> Result<Digest, (String, Option
         )
     };
     Err((unknown(), Some(hint)))
+}
+
+/// The module `name@sha256:<hex>` pins: that digest, if it is one `name`
+/// has ever pointed to (its registry history; the daemon's groups see every
+/// registered name's history, as they see its current module).
+async fn pinned(petri: &Petri, name: &str, hex: &str) -> Result<Digest, (String, Option<String>)> {
+    let field = format!("module `{name}@sha256:{hex}`");
+    let digest: Digest = hex.parse().map_err(|e| (format!("{field}: {e}"), None))?;
+    let failed = |e: crate::store::registry::RegistryError| (format!("{field}: {e}"), None);
+    let named = match petri.registry() {
+        Some(registry) => registry.history(name).await.map_err(failed)?,
+        None => None,
+    };
+    let Some(named) = named else {
+        // An unknown name: its problem and hint, as for an unpinned module.
+        let _ = registered(petri, name).await?;
+        return Err((format!("{field}: `{name}` is not registered"), None));
+    };
+    if named.history.iter().any(|r| r.sha256 == digest) {
+        return Ok(digest);
+    }
+    let known: Vec<String> = named
+        .history
+        .iter()
+        .rev()
+        .take(5)
+        .map(|r| format!("{} sha256:{}", r.version, r.sha256))
+        .collect();
+    Err((
+        format!("{field}: `{name}` never pointed to sha256:{digest}"),
+        Some(format!(
+            "pin one of its history (`petri plugin history {name}`): {}",
+            known.join(", ")
+        )),
+    ))
 }
 
 fn check_params(

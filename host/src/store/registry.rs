@@ -10,7 +10,9 @@
 //! registration checks and inserts in one write transaction (the write lock on
 //! SQLite, a lock on `registry_history` on PostgreSQL), so adders in several
 //! processes at once lose nothing. Older data dirs' `registry.json` is
-//! imported when the registry is opened (`registry_file`).
+//! imported when the registry is opened (`registry_file`). A promotion or a
+//! rollback (`pipeline::promote`) moves a name with [`Registry::move_name`],
+//! recorded in the same history with its [`Change`].
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -45,6 +47,53 @@ pub struct Registration {
     /// Whether it replaced other bytes registered under this name and version.
     #[serde(default)]
     pub forced: bool,
+    /// How it became current.
+    #[serde(default)]
+    pub kind: Change,
+    /// A promotion's shadow report (a blob).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Digest>,
+}
+
+/// How a registration became its name's current module.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// `petri plugin add` or an admin's upload.
+    #[default]
+    Registered,
+    /// `petri plugin promote`, after its shadow runs.
+    Promoted,
+    /// `petri plugin rollback`: back to an earlier module of the name.
+    RolledBack,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Registered => "registered",
+            Change::Promoted => "promoted",
+            Change::RolledBack => "rolled-back",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Change> {
+        [Change::Registered, Change::Promoted, Change::RolledBack]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// A promotion or rollback: `name` moves from `from` (which must still be
+/// current) to `to`, as `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub name: String,
+    pub version: String,
+    pub from: Digest,
+    pub to: Digest,
+    pub kind: Change,
+    pub report: Option<Digest>,
 }
 
 /// A name's current entry and every registration of it, oldest first.
@@ -94,6 +143,18 @@ pub enum RegistryError {
     /// A digest in the registry's tables that is not a SHA-256 (edited by hand).
     #[error("module registry: `{name}` has a damaged digest `{value}`")]
     Damaged { name: String, value: String },
+    #[error("no module is registered as `{0}`")]
+    Unknown(String),
+    /// A move found the name pointing elsewhere than it was told (another
+    /// promotion or registration came first); nothing moved.
+    #[error(
+        "`{name}` moved to sha256:{current} meanwhile (expected sha256:{expected}); nothing was changed"
+    )]
+    Moved {
+        name: String,
+        expected: Digest,
+        current: Digest,
+    },
     #[error("module registry: {0}")]
     State(#[from] StateError),
 }
@@ -113,8 +174,8 @@ pub struct Registry {
 /// A row of `registry_current`: name, version, sha256.
 type EntryRow = (String, String, String);
 
-/// A row of `registry_history`: name, version, sha256, added_at, forced.
-type HistoryRow = (String, String, String, String, i64);
+/// A row of `registry_history`: name, version, sha256, added_at, forced, kind, report.
+type HistoryRow = (String, String, String, String, i64, String, Option<String>);
 
 impl Registry {
     /// The registry in `state`'s database.
@@ -155,7 +216,8 @@ impl Registry {
                 .fetch_all(&mut *tx)
                 .await?;
         let rows: Vec<HistoryRow> = sqlx::query_as(
-            "SELECT name, version, sha256, added_at, forced FROM registry_history ORDER BY seq",
+            "SELECT name, version, sha256, added_at, forced, kind, report FROM registry_history
+             ORDER BY seq",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -184,6 +246,74 @@ impl Registry {
                 .fetch_optional(self.db.pool())
                 .await?;
         row.map(entry_of).transpose()
+    }
+
+    /// `name`'s current entry and every registration of it, if registered
+    /// (one snapshot).
+    pub async fn history(&self, name: &str) -> Result<Option<NamedModule>, RegistryError> {
+        let mut tx = self.db.begin_snapshot().await?;
+        let Some(entry) = current(&mut tx, name).await? else {
+            return Ok(None);
+        };
+        let rows: Vec<HistoryRow> = sqlx::query_as(
+            "SELECT name, version, sha256, added_at, forced, kind, report FROM registry_history
+             WHERE name = $1 ORDER BY seq",
+        )
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let history = rows
+            .into_iter()
+            .map(|row| registration_of(row).map(|(_, r)| r))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(NamedModule { entry, history }))
+    }
+
+    /// Whether `digest` is or was registered under any name.
+    pub async fn ever_registered(&self, digest: &Digest) -> Result<bool, RegistryError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT name FROM registry_history WHERE sha256 = $1 LIMIT 1")
+                .bind(digest.to_hex())
+                .fetch_optional(self.db.pool())
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// Moves a name (a promotion or a rollback) if it still points to
+    /// `m.from`, recording the move in its history; the check and the move
+    /// are one write transaction. Registering `m.to` under a version that
+    /// names other bytes is allowed here (the move is its own authority) and
+    /// recorded as forced.
+    pub async fn move_name(&self, m: &Move) -> Result<Registration, RegistryError> {
+        let mut tx = self.db.begin_exclusive(LOCKED).await?;
+        let Some(now) = current(&mut tx, &m.name).await? else {
+            return Err(RegistryError::Unknown(m.name.clone()));
+        };
+        if now.sha256 != m.from {
+            return Err(RegistryError::Moved {
+                name: m.name.clone(),
+                expected: m.from,
+                current: now.sha256,
+            });
+        }
+        let entry = RegistryEntry {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            sha256: m.to,
+        };
+        let registration = Registration {
+            version: m.version.clone(),
+            sha256: m.to,
+            added_at: humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
+            forced: clash(&mut tx, &entry).await?.is_some(),
+            kind: m.kind,
+            report: m.report,
+        };
+        append(&mut tx, &m.name, &registration).await?;
+        set_current(&mut tx, &entry).await?;
+        tx.commit().await?;
+        Ok(registration)
     }
 
     /// Makes `entry` the current module of its name and records it in the
@@ -219,6 +349,8 @@ impl Registry {
             sha256: entry.sha256,
             added_at: humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
             forced: clash.is_some(),
+            kind: Change::Registered,
+            report: None,
         };
         append(&mut tx, &entry.name, &registration).await?;
         set_current(&mut tx, &entry).await?;
@@ -268,14 +400,16 @@ pub(super) async fn append(
     r: &Registration,
 ) -> Result<(), RegistryError> {
     sqlx::query(
-        "INSERT INTO registry_history (name, version, sha256, added_at, forced)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO registry_history (name, version, sha256, added_at, forced, kind, report)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(name)
     .bind(&r.version)
     .bind(r.sha256.to_hex())
     .bind(&r.added_at)
     .bind(i64::from(r.forced))
+    .bind(r.kind.as_str())
+    .bind(r.report.map(|d| d.to_hex()))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -325,13 +459,24 @@ fn entries_of(rows: Vec<EntryRow>) -> Result<Vec<RegistryEntry>, RegistryError> 
 }
 
 fn registration_of(row: HistoryRow) -> Result<(String, Registration), RegistryError> {
-    let (name, version, hex, added_at, forced) = row;
+    let (name, version, hex, added_at, forced, kind, report) = row;
     let sha256 = digest(&name, &hex)?;
+    let damaged = |value: &str| RegistryError::Damaged {
+        name: name.clone(),
+        value: value.to_owned(),
+    };
+    let kind = Change::parse(&kind).ok_or_else(|| damaged(&kind))?;
+    let report = match report {
+        Some(hex) => Some(hex.parse().map_err(|_| damaged(&hex))?),
+        None => None,
+    };
     let registration = Registration {
         version,
         sha256,
         added_at,
         forced: forced != 0,
+        kind,
+        report,
     };
     Ok((name, registration))
 }

@@ -81,6 +81,8 @@ fn registrations(m: &NamedModule) -> Vec<Registration> {
             sha256: m.entry.sha256,
             added_at: String::new(),
             forced: false,
+            kind: Default::default(),
+            report: None,
         }];
     }
     let mut out: Vec<Registration> = Vec::with_capacity(m.history.len());

@@ -224,6 +224,26 @@ impl StateStore {
         .await?)
     }
 
+    /// The stage records the stage cache names, with their seals, newest
+    /// first (ids are UUIDv7s): up to `limit` of them older than `before`
+    /// (an id; empty for the newest).
+    pub async fn cached_records(
+        &self,
+        before: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StateError> {
+        Ok(sqlx::query_as(
+            "SELECT DISTINCT c.record_id, s.sha256 FROM stage_cache c
+             JOIN record_seals s ON s.record_id = c.record_id
+             WHERE $1 = '' OR c.record_id < $1
+             ORDER BY c.record_id DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Forgets a cache entry whose outputs are gone.
     pub async fn forget(&self, key: &str) -> Result<(), StateError> {
         sqlx::query("DELETE FROM stage_cache WHERE cache_key = $1")

@@ -12,7 +12,9 @@
 //! kind the manifest does not declare), `shout` (terminal control characters in its
 //! stdout and error message). For recovery tests: `fail` (a stage
 //! error at a given record; see `recover`) and `burn` (needs `record` million
-//! iterations of fuel).
+//! iterations of fuel). For shadow runs: `flavour` (a copy followed by the two bytes
+//! after the marker in [`FLAVOUR`], which a test may patch in the component's
+//! bytes to get a module that behaves differently under the same manifest).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -124,6 +126,17 @@ fn io_err(e: std::io::Error) -> StageError {
     StageError::new("io", e.to_string())
 }
 
+/// A marker found once in the component's data: `flavour` mode appends its
+/// last two bytes, read at run time, so patching them changes the output.
+pub static FLAVOUR: [u8; 24] = *b"petri-testkit-flavour:00";
+
+/// The flavour tag, read from memory (never folded into the code).
+fn flavour() -> [u8; 2] {
+    // SAFETY: a volatile read of a `'static` byte array, aligned and initialised.
+    let marker = unsafe { std::ptr::read_volatile(&FLAVOUR) };
+    [marker[22], marker[23]]
+}
+
 pub struct Testkit;
 
 impl Stage for Testkit {
@@ -159,6 +172,7 @@ impl Stage for Testkit {
                 "undeclared-error",
                 "flood-both",
                 "shout",
+                "flavour",
             ],
             "copy",
             "Behaviour",
@@ -187,6 +201,18 @@ impl Stage for Testkit {
                     None => 0,
                 };
                 return Ok(Report::new().integer("bytes", n as i64, "bytes"));
+            }
+            "flavour" => {
+                let n = match ports.input("data") {
+                    Some(input) => copy(input, &mut out).map_err(io_err)?,
+                    None => 0,
+                };
+                let tag = flavour();
+                out.write_all(&tag).map_err(io_err)?;
+                let tag = String::from_utf8_lossy(&tag).into_owned();
+                return Ok(Report::new()
+                    .integer("bytes", n as i64, "bytes")
+                    .text("flavour", &tag));
             }
             "probe" => {
                 let json = probe().to_string();

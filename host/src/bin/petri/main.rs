@@ -14,6 +14,7 @@ mod key;
 mod logs;
 mod pipeline;
 mod plugin;
+mod promote;
 mod provenance;
 mod report;
 mod results;

@@ -1,6 +1,7 @@
 //! `petri plugin add | list`: name stage modules in the registry of the state database
 //! (`--database`, else the data dir's). A name and version keep their bytes unless `--force`;
-//! every registration is kept in the name's history. `petri plugin new | test`: a plugin
+//! every registration is kept in the name's history. `promote | rollback | history`: in
+//! `promote.rs`. `petri plugin new | test`: a plugin
 //! author's scaffold and golden-case harness (`petri_host::authoring`).
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,12 @@ pub enum Command {
         #[arg(long)]
         history: bool,
     },
+    /// Shadow a name's latest executions with a candidate module, report, then move the name.
+    Promote(crate::promote::PromoteArgs),
+    /// Move a name back to the module it pointed to before (or `--to` one of its history).
+    Rollback(crate::promote::RollbackArgs),
+    /// A name's registrations, promotions and rollbacks, oldest first (`*`: current).
+    History(crate::promote::HistoryArgs),
     /// Scaffold a new stage crate: manifest, one param, ports, a unit test, golden cases.
     New(crate::authoring::NewArgs),
     /// Run a plugin's golden cases (DIR/tests/golden/<case>/) through the sandbox.
@@ -43,6 +50,9 @@ pub async fn main(
     match cmd {
         Command::New(args) => return crate::authoring::new(args),
         Command::Test(args) => return crate::authoring::test(args).await,
+        Command::Promote(args) => return crate::promote::promote(data_dir, database, args).await,
+        Command::Rollback(args) => return crate::promote::rollback(data_dir, database, args).await,
+        Command::History(args) => return crate::promote::history(data_dir, database, args).await,
         Command::Add { stages, force } => {
             let (petri, state) = crate::host::open(data_dir, database).await?;
             let registry = Registry::new(&state);
@@ -94,13 +104,7 @@ async fn list(registry: &Registry, json: bool, history: bool) -> anyhow::Result<
         let e = &m.entry;
         println!("{:<20} {:<10} sha256:{}", e.name, e.version, e.sha256);
         for r in m.history.iter().filter(|_| history) {
-            let when = if r.added_at.is_empty() {
-                "(before history was kept)"
-            } else {
-                &r.added_at
-            };
-            let forced = if r.forced { "  (forced)" } else { "" };
-            println!("    {:<10} sha256:{}  {when}{forced}", r.version, r.sha256);
+            println!("    {}", crate::promote::line(r));
         }
     }
     Ok(())

@@ -126,7 +126,7 @@ fn describe(spec: &TokenSpec) -> String {
 }
 
 /// Records a local command in the audit log, as `cli:$USER`.
-async fn audit(
+pub async fn audit(
     store: &ServerStore,
     data_dir: &Path,
     action: &str,

@@ -9,6 +9,7 @@ mod health;
 pub(crate) mod instruments;
 pub(crate) mod modules;
 mod notifications;
+mod promotions;
 pub(crate) mod report;
 pub(crate) mod runs;
 mod tokens;
@@ -44,6 +45,9 @@ pub fn router(app: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(blobs::upload_blob))
         .routes(routes!(modules::upload_module, modules::list_modules))
         .routes(routes!(modules::get_module))
+        .routes(routes!(promotions::promote_module))
+        .routes(routes!(promotions::rollback_module))
+        .routes(routes!(promotions::module_history))
         .routes(routes!(runs::submit_run, runs::list_runs))
         .routes(routes!(runs::get_run))
         .routes(routes!(runs::cancel_run))

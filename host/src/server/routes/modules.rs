@@ -192,13 +192,16 @@ pub async fn list_modules(
 }
 
 /// A group sees the modules it uploaded and the registered catalogue (the
-/// admin's); another group's unregistered module is as absent as a missing one.
+/// admin's: every module a name points or pointed to, which pipelines may
+/// pin); another group's unregistered module is as absent as a missing one.
 async fn sees_module(app: &AppState, caller: &Caller, hex: &str) -> Result<bool, ApiError> {
     if caller.admin || app.store.owns_blob(&caller.group, hex).await? {
         return Ok(true);
     }
-    let registered = app.registry().list().await?;
-    Ok(registered.iter().any(|e| e.sha256.to_hex() == hex))
+    match hex.parse::<Digest>() {
+        Ok(digest) => Ok(app.registry().ever_registered(&digest).await?),
+        Err(_) => Ok(false),
+    }
 }
 
 /// One module and its manifest.
