@@ -41,9 +41,11 @@ pub enum RequireView {
 #[serde(deny_unknown_fields)]
 pub struct PromotionRequest {
     /// The candidate module (`sha256:<hex>`), uploaded with POST /v1/modules.
+    #[schema(pattern = "^(sha256:)?[0-9a-fA-F]{64}$")]
     pub candidate: String,
     /// How many of the name's latest executions to shadow (default 10).
-    #[serde(default = "default_shadow")]
+    #[serde(default = "default_shadow", deserialize_with = "whole_number")]
+    #[schema(value_type = u32)]
     pub shadow: usize,
     #[serde(default)]
     pub require: Option<RequireView>,
@@ -53,11 +55,26 @@ fn default_shadow() -> usize {
     10
 }
 
+/// A count given as any JSON number with no fraction (`3` or `3.0`: JSON
+/// does not tell them apart, and neither does the schema's `integer`).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+                .map(|f| f as u64)
+        })
+        .and_then(|u| usize::try_from(u).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number")))
+}
+
 /// A rollback: to the previous module, or to `to` from the name's history.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     #[serde(default)]
+    #[schema(pattern = "^(sha256:)?[0-9a-fA-F]{64}$")]
     pub to: Option<String>,
 }
 
