@@ -16,8 +16,7 @@ use utoipa::ToSchema;
 use crate::error::Error;
 use crate::provenance::{Outcome, StageRecord};
 use crate::stage::bindings::{MetricValue, Report};
-use crate::stage::params::RawParam;
-use crate::stage::petri::{InputSource, LoadedStage, Petri, RunRequest};
+use crate::stage::petri::{LoadedStage, Petri, RunRequest};
 use crate::store::digest::Digest;
 use crate::store::records::RecordError;
 use crate::store::state::{StateError, StateStore};
@@ -196,22 +195,9 @@ async fn run(
     candidate: &LoadedStage,
     old: &StageRecord,
 ) -> Result<StageRecord, Error> {
-    let params = match &old.params {
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| (k.clone(), RawParam::Json(v.clone())))
-            .collect(),
-        _ => Vec::new(),
-    };
     let request = RunRequest {
-        params,
-        inputs: old
-            .inputs
-            .iter()
-            .map(|p| (p.port.clone(), InputSource::Blob(p.sha256)))
-            .collect(),
-        limits: old.limits,
         attempt: 1,
+        ..RunRequest::replaying(old)
     };
     let (record, seal) = petri.run_sealed(candidate, request).await?;
     state.seal(&record.id, &seal.to_hex()).await?;

@@ -7,8 +7,7 @@ use serde::Serialize;
 use super::record::{RunRecord, StageStatus};
 use crate::error::Error;
 use crate::provenance::Outcome;
-use crate::stage::params::RawParam;
-use crate::stage::petri::{InputSource, Petri, RunRequest};
+use crate::stage::petri::{Petri, RunRequest};
 use crate::store::digest::Digest;
 use crate::store::records::RecordError;
 
@@ -137,23 +136,7 @@ pub async fn verify_run(petri: &Petri, run: &RunRecord) -> Result<Vec<Mismatch>,
             continue;
         }
         let stage = petri.load(&wasm)?;
-        let params = match &record.params {
-            serde_json::Value::Object(m) => m
-                .iter()
-                .map(|(k, v)| (k.clone(), RawParam::Json(v.clone())))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let request = RunRequest {
-            params,
-            inputs: record
-                .inputs
-                .iter()
-                .map(|i| (i.port.clone(), InputSource::Blob(i.sha256)))
-                .collect(),
-            limits: record.limits,
-            attempt: record.attempt,
-        };
+        let request = RunRequest::replaying(&record);
         let again = petri.run(&stage, request).await?;
         if !matches!(again.outcome, Outcome::Succeeded { .. }) {
             miss(

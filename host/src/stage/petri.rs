@@ -50,6 +50,30 @@ pub struct RunRequest {
     pub attempt: u32,
 }
 
+impl RunRequest {
+    /// The request that re-executes `record`: its canonical params, its
+    /// inputs as the stored blobs they were, its limits and attempt.
+    pub fn replaying(record: &StageRecord) -> RunRequest {
+        let params = match &record.params {
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| (k.clone(), RawParam::Json(v.clone())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        RunRequest {
+            params,
+            inputs: record
+                .inputs
+                .iter()
+                .map(|p| (p.port.clone(), InputSource::Blob(p.sha256)))
+                .collect(),
+            limits: record.limits,
+            attempt: record.attempt,
+        }
+    }
+}
+
 /// An opened input and, for files, the blob its bytes are copied into.
 type OpenedInput = (
     Box<dyn std::io::Read + Send>,
