@@ -53,6 +53,10 @@ def test_a_sweep_gives_a_row_per_combination(lab):
     assert all(r["status"] == "completed" for r in rows)
     kept = [r["qc.reads-out"] for r in rows]
     assert kept == sorted(kept, reverse=True) and kept[0] > kept[-1]
+    frame = run.results_frame()
+    assert list(frame["combination"]) == [r["combination"] for r in rows]
+    assert list(frame["qc.reads-out"]) == kept
+    assert frame.shape == (3, len(rows[0]))
 
 
 def test_ctrl_c_stops_a_run_cleanly(tmp_path):
