@@ -200,6 +200,69 @@ module = "junk.wasm"
 }
 
 #[test]
+fn a_sweep_validates_each_copy_with_its_values_and_rewires_it() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"bytes").unwrap();
+    let sweep = "\n[sweep.axes]\n\"first.record\" = [4, 5]\n";
+    let path = f.pipeline("sweep.toml", &format!("{CHAIN}{sweep}"));
+    let plan = block_on(validate(&f.petri, &path, None)).unwrap();
+    let stages: Vec<(String, String, String)> = plan
+        .stages
+        .iter()
+        .map(|s| {
+            let wire = serde_json::to_string(&s.inputs).unwrap();
+            (s.id.clone(), s.params.to_json()["record"].to_string(), wire)
+        })
+        .collect();
+    let wire =
+        |from: &str| format!(r#"[["data",{{"from":"stage","stage":"{from}","port":"out"}}]]"#);
+    let input = r#"[["data",{"from":"input","name":"data"}]]"#.to_owned();
+    // `second` is downstream of the swept `first`: one copy per combination,
+    // each reading its own `first`, in run order; its own params unchanged.
+    assert_eq!(
+        stages,
+        [
+            ("first_c1".into(), "4".into(), input.clone()),
+            ("first_c2".into(), "5".into(), input),
+            ("second_c1".into(), "1".into(), wire("first_c1")),
+            ("second_c2".into(), "1".into(), wire("first_c2")),
+        ]
+    );
+    assert_eq!(plan.combinations.len(), 2);
+    assert_eq!(plan.combinations[1].stages["second"], "second_c2");
+
+    // A swept value outside the param's range is checked per copy and
+    // reported at the sweep, once per copy that has it.
+    let sweep = "\n[sweep.axes]\n\"second.record\" = [1, -3, 2000000000000]\n";
+    let path = f.pipeline("bad-sweep.toml", &format!("{CHAIN}{sweep}"));
+    let problems = block_on(validate(&f.petri, &path, None)).err().unwrap();
+    let messages: Vec<(usize, &str)> = problems
+        .iter()
+        .map(|p| (p.line, p.message.as_str()))
+        .collect();
+    let line = format!("{CHAIN}{sweep}")
+        .lines()
+        .position(|l| l == "[sweep.axes]")
+        .unwrap()
+        + 1;
+    assert_eq!(messages.len(), 2, "{problems:#?}");
+    assert!(
+        messages[0]
+            .1
+            .starts_with("stage `second_c2`: param `record`: -3 is below")
+    );
+    assert!(
+        messages[1]
+            .1
+            .starts_with("stage `second_c3`: param `record`: 2000000000000 is above")
+    );
+    assert!(
+        messages.iter().all(|(l, _)| *l == line),
+        "{messages:?}, sweep at {line}"
+    );
+}
+
+#[test]
 fn syntax_errors_and_duplicate_ids_have_a_location() {
     let f = Fixture::new();
     let dup = f.pipeline(

@@ -17,7 +17,9 @@
 //! Combination `cN` runs stage `S` (swept or downstream of a swept stage) as
 //! stage `S_cN`; its params are the stage's own with the combination's values
 //! on top, and its inputs from upstream repeated stages are rewired to
-//! `U_cN`. Validation then checks every expanded stage like any other.
+//! `U_cN`. The pipeline's stages are checked once as declared; each copy's
+//! params are then checked with its combination's values (`validate.rs`), so
+//! expansion costs one param check per copy, not a whole declaration.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -26,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::diagnostic::Diagnostics;
-use super::file::{PipelineFile, StageDecl};
+use super::file::PipelineFile;
 
 /// Most combinations one sweep may expand to.
 pub const MAX_COMBINATIONS: usize = 1_000_000;
@@ -78,30 +80,58 @@ pub struct Combination {
     pub stages: BTreeMap<String, String>,
 }
 
+/// A sweep expanded: its combinations and, per repeated stage, its copies.
+#[derive(Debug)]
+pub struct Expansion {
+    pub combinations: Vec<Combination>,
+    /// Pipeline stage → its copies, in combination order.
+    pub copies: HashMap<String, Vec<Copy>>,
+    /// The `[sweep]` table's span: where a copy's swept values were written.
+    pub span: Range<usize>,
+}
+
+/// One copy of a repeated stage.
+#[derive(Debug)]
+pub struct Copy {
+    /// `S_cN`.
+    pub id: String,
+    /// The combination it was made for (an index into `combinations`).
+    pub combination: usize,
+    /// Param → the combination's value for it.
+    pub overrides: Vec<(String, toml::Value)>,
+}
+
+impl Expansion {
+    /// The stage copy `c` runs for `stage` (`stage` itself if it is shared).
+    pub fn source<'a>(&'a self, c: &Copy, stage: &'a str) -> &'a str {
+        self.combinations
+            .get(c.combination)
+            .and_then(|combo| combo.stages.get(stage))
+            .map_or(stage, String::as_str)
+    }
+}
+
 /// A `stage.param` axis with its values.
 struct Axis {
     name: String,
     values: Vec<toml::Value>,
 }
 
-/// Expands `file`'s sweep (if any) in place; returns the combinations.
-/// Problems are reported to `d`, naming the sweep's line.
-pub fn expand(file: &mut PipelineFile, d: &mut Diagnostics<'_>) -> Vec<Combination> {
-    let Some(sweep) = file.sweep.take() else {
-        return Vec::new();
-    };
+/// Expands `file`'s sweep (if any): its combinations and the copies of the
+/// stages it repeats. Problems are reported to `d`, naming the sweep's line.
+pub fn expand(file: &mut PipelineFile, d: &mut Diagnostics<'_>) -> Option<Expansion> {
+    let sweep = file.sweep.take()?;
     let span = sweep.span();
     let sweep = sweep.into_inner();
-    let Some(rows) = combinations(&sweep, file, d) else {
-        return Vec::new();
-    };
+    let table = combinations(&sweep, file, d)?;
+    let rows = &table.rows;
     if rows.is_empty() {
         d.error(Some(span), "the sweep leaves no combinations", None);
-        return Vec::new();
+        return None;
     }
-    let keys: BTreeSet<&str> = rows
-        .iter()
-        .flat_map(|r| r.keys().map(String::as_str))
+    let keys: BTreeSet<&str> = (table.keys.iter().enumerate())
+        .filter(|(i, _)| rows.iter().any(|r| r[*i].is_some()))
+        .map(|(_, k)| k.as_str())
         .collect();
     let swept: BTreeSet<String> = keys
         .iter()
@@ -109,46 +139,79 @@ pub fn expand(file: &mut PipelineFile, d: &mut Diagnostics<'_>) -> Vec<Combinati
         .map(|(s, _)| s.to_owned())
         .collect();
     let repeated = downstream(file, &swept);
-    let relevant = relevant_keys(file, &repeated, &keys);
+    let relevant: Vec<(String, Vec<usize>)> = relevant_keys(file, &repeated, &keys)
+        .into_iter()
+        .map(|(stage, keys)| {
+            (
+                stage,
+                keys.into_iter().filter_map(|k| table.at(k)).collect(),
+            )
+        })
+        .collect();
     let width = rows.len().to_string().len();
-    let mut first: HashMap<(String, String), String> = HashMap::new();
-    let mut copies = Vec::new();
+    let mut first: HashMap<(&str, String), String> = HashMap::new();
+    let mut copies: HashMap<String, Vec<Copy>> = HashMap::new();
     let mut combos = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         let id = format!("c{:0width$}", i + 1);
         let mut stages = BTreeMap::new();
         for (stage, keys) in &relevant {
-            let key = keys
-                .iter()
-                .map(|k| row.get(*k).map(ToString::to_string))
-                .collect::<Vec<_>>();
             let copy = first
-                .entry((stage.clone(), format!("{key:?}")))
+                .entry((stage.as_str(), copy_key(row, keys)))
                 .or_insert_with(|| {
-                    copies.push((stage.clone(), i));
-                    repeated_id(stage, &id)
+                    let copy = Copy {
+                        id: repeated_id(stage, &id),
+                        combination: i,
+                        overrides: table.overrides(stage, row),
+                    };
+                    let id = copy.id.clone();
+                    copies.entry(stage.clone()).or_default().push(copy);
+                    id
                 });
             stages.insert(stage.clone(), copy.clone());
         }
-        combos.push(combination(id, row, stages));
+        combos.push(table.combination(id, row, stages));
     }
-    if let Some((clash, _)) = copies
-        .iter()
-        .map(|(stage, i)| (combos[*i].stages.get(stage), i))
-        .find(|(id, _)| id.is_some_and(|id| file.stages.keys().any(|k| k.get_ref() == id)))
+    if let Some(clash) = copies
+        .values()
+        .flatten()
+        .find(|c| file.stages.contains_key(c.id.as_str()))
     {
         d.error(
             Some(span),
             format!(
                 "the sweep's stage `{}` would clash with a stage of that name",
-                clash.map_or("", |s| s.as_str())
+                clash.id
             ),
             Some("rename that stage".into()),
         );
-        return Vec::new();
+        return None;
     }
-    repeat_stages(file, &combos, &rows, &copies, span);
-    combos
+    Some(Expansion {
+        combinations: combos,
+        copies,
+        span,
+    })
+}
+
+/// What decides whether two combinations share a copy of a stage: the
+/// values of the sweep keys (indices into the table's keys) that reach it.
+fn copy_key(row: &Row, keys: &[usize]) -> String {
+    use std::fmt::Write as _;
+    use toml::Value::{Boolean, Float, Integer, String as Text};
+    let mut key = String::new();
+    for v in keys.iter().map(|k| row.get(*k).and_then(Option::as_ref)) {
+        // Writing to a String cannot fail.
+        let _ = match v {
+            Some(Integer(i)) => write!(key, "i{i}\u{1f}"),
+            Some(Float(f)) => write!(key, "f{}\u{1f}", f.to_bits()),
+            Some(Boolean(b)) => write!(key, "b{b}\u{1f}"),
+            Some(Text(t)) => write!(key, "s{t:?}\u{1f}"),
+            Some(other) => write!(key, "v{other}\u{1f}"),
+            None => write!(key, "\u{1e}"),
+        };
+    }
+    key
 }
 
 /// The id stage `stage` runs under for combination `combo`.
@@ -156,21 +219,44 @@ fn repeated_id(stage: &str, combo: &str) -> String {
     format!("{stage}_{combo}")
 }
 
-fn combination(
-    id: String,
-    params: &BTreeMap<String, toml::Value>,
-    stages: BTreeMap<String, String>,
-) -> Combination {
-    let params = params
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
-            )
-        })
-        .collect();
-    Combination { id, params, stages }
+/// A combination's value for each of the table's keys (`None`: it has none).
+type Row = Vec<Option<toml::Value>>;
+
+/// Every combination of a sweep, one row each, over the sweep's keys.
+struct Table {
+    /// Every `stage.param` the sweep names, sorted.
+    keys: Vec<String>,
+    rows: Vec<Row>,
+}
+
+impl Table {
+    /// The index of `key`.
+    fn at(&self, key: &str) -> Option<usize> {
+        self.keys.binary_search_by(|k| k.as_str().cmp(key)).ok()
+    }
+
+    /// `stage`'s own swept params in `row`, with their values.
+    fn overrides(&self, stage: &str, row: &Row) -> Vec<(String, toml::Value)> {
+        (self.keys.iter().zip(row))
+            .filter_map(|(key, value)| match (key.split_once('.'), value) {
+                (Some((s, param)), Some(value)) if s == stage => {
+                    Some((param.to_owned(), value.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Combination `id`: `row`'s values and the copies it runs.
+    fn combination(&self, id: String, row: &Row, stages: BTreeMap<String, String>) -> Combination {
+        let params = (self.keys.iter().zip(row))
+            .filter_map(|(k, v)| {
+                let json = serde_json::to_value(v.as_ref()?).unwrap_or(serde_json::Value::Null);
+                Some((k.clone(), json))
+            })
+            .collect();
+        Combination { id, params, stages }
+    }
 }
 
 /// For each repeated stage, the sweep keys whose values reach it: its own
@@ -222,11 +308,7 @@ fn relevant_keys<'k>(
 
 /// Every combination's `stage.param` values: the grid (with zipped axes
 /// moving together), filtered, then the explicit combinations.
-fn combinations(
-    sweep: &SweepDecl,
-    file: &PipelineFile,
-    d: &mut Diagnostics<'_>,
-) -> Option<Vec<BTreeMap<String, toml::Value>>> {
+fn combinations(sweep: &SweepDecl, file: &PipelineFile, d: &mut Diagnostics<'_>) -> Option<Table> {
     let before = d.list.len();
     let axes: Vec<Axis> = sweep
         .axes
@@ -234,21 +316,37 @@ fn combinations(
         .filter_map(|(name, decl)| axis(name, decl, file, d))
         .collect();
     let groups = groups(&axes, &sweep.zip, d);
-    let filters: Vec<Filter> = sweep
-        .filter
-        .iter()
-        .filter_map(|f| Filter::parse(f, &axes, d))
-        .collect();
-    let mut explicit = Vec::new();
     for c in &sweep.combinations {
         for key in c.get_ref().keys() {
             param_key(key, c.span(), file, d);
         }
-        explicit.push(c.get_ref().clone());
     }
+    let names = axes.iter().map(|a| &a.name);
+    let explicit_names = sweep.combinations.iter().flat_map(|c| c.get_ref().keys());
+    let keys: BTreeSet<&String> = names.chain(explicit_names).collect();
+    let mut table = Table {
+        keys: keys.into_iter().cloned().collect(),
+        rows: Vec::new(),
+    };
+    let filters: Vec<Filter> = sweep
+        .filter
+        .iter()
+        .filter_map(|f| Filter::parse(f, &axes, &table, d))
+        .collect();
     if d.list.len() > before {
         return None;
     }
+    let explicit: Vec<Row> = (sweep.combinations.iter())
+        .map(|c| {
+            let mut row = vec![None; table.keys.len()];
+            for (key, value) in c.get_ref() {
+                if let Some(i) = table.at(key) {
+                    row[i] = Some(value.clone());
+                }
+            }
+            row
+        })
+        .collect();
     let total = groups
         .iter()
         .map(|g| g.len)
@@ -263,15 +361,17 @@ fn combinations(
         return None;
     };
     let grid_size = if groups.is_empty() { 0 } else { total };
+    let columns: Vec<Option<usize>> = axes.iter().map(|a| table.at(&a.name)).collect();
     let mut rows = Vec::with_capacity(grid_size + explicit.len());
     for index in 0..grid_size {
-        let row = grid_row(index, &groups, &axes);
+        let row = grid_row(index, &groups, &axes, &columns, table.keys.len());
         if filters.iter().all(|f| f.holds(&row)) {
             rows.push(row);
         }
     }
     rows.extend(explicit);
-    Some(rows)
+    table.rows = rows;
+    Some(table)
 }
 
 /// Axes that move together: one zip group, or a lone axis.
@@ -324,13 +424,22 @@ fn groups(axes: &[Axis], zip: &[Spanned<Vec<String>>], d: &mut Diagnostics<'_>) 
 }
 
 /// Combination number `index` of the grid (the last group varies fastest).
-fn grid_row(mut index: usize, groups: &[Group], axes: &[Axis]) -> BTreeMap<String, toml::Value> {
-    let mut row = BTreeMap::new();
+/// `columns` gives each axis's index among the `width` keys of a row.
+fn grid_row(
+    mut index: usize,
+    groups: &[Group],
+    axes: &[Axis],
+    columns: &[Option<usize>],
+    width: usize,
+) -> Row {
+    let mut row = vec![None; width];
     for g in groups.iter().rev() {
         let at = index % g.len;
         index /= g.len;
         for &a in &g.axes {
-            row.insert(axes[a].name.clone(), axes[a].values[at].clone());
+            if let Some(column) = columns[a] {
+                row[column] = Some(axes[a].values[at].clone());
+            }
         }
     }
     row
@@ -485,89 +594,51 @@ fn downstream(file: &PipelineFile, swept: &BTreeSet<String>) -> BTreeSet<String>
     }
 }
 
-/// Replaces each repeated stage by its copies: one per distinct value of
-/// its relevant keys, made from the first combination that has it.
-fn repeat_stages(
-    file: &mut PipelineFile,
-    combos: &[Combination],
-    rows: &[BTreeMap<String, toml::Value>],
-    copies: &[(String, usize)],
-    span: Range<usize>,
-) {
-    let originals: HashMap<String, (Spanned<String>, Spanned<StageDecl>)> = combos
-        .first()
-        .map(|c| c.stages.keys())
-        .into_iter()
-        .flatten()
-        .filter_map(|id| {
-            let key = file.stages.keys().find(|k| k.get_ref() == id)?.clone();
-            let decl = file.stages.remove(id.as_str())?;
-            Some((id.clone(), (key, decl)))
-        })
-        .collect();
-    for (stage, i) in copies {
-        let (Some((key, decl)), Some(c), Some(row)) =
-            (originals.get(stage), combos.get(*i), rows.get(*i))
-        else {
-            continue;
-        };
-        let copy = repeat(stage, decl, c, row, span.clone());
-        let id = repeated_id(stage, &c.id);
-        file.stages.insert(Spanned::new(key.span(), id), copy);
-    }
-}
-
-/// Stage `id`'s copy for combination `c`: its params overridden, its inputs rewired.
-fn repeat(
-    id: &str,
-    decl: &Spanned<StageDecl>,
-    c: &Combination,
-    row: &BTreeMap<String, toml::Value>,
-    span: Range<usize>,
-) -> Spanned<StageDecl> {
-    let mut copy = decl.get_ref().clone();
-    for (key, value) in row {
-        match key.split_once('.') {
-            Some((stage, param)) if stage == id => {
-                copy.params.retain(|k, _| k.get_ref() != param);
-                copy.params.insert(
-                    Spanned::new(span.clone(), param.to_owned()),
-                    Spanned::new(span.clone(), value.clone()),
-                );
-            }
-            _ => {}
-        }
-    }
-    for source in copy.inputs.values_mut() {
-        if let Some((from, port)) = source.get_ref().split_once('.')
-            && let Some(to) = c.stages.get(from)
-        {
-            *source = Spanned::new(source.span(), format!("{to}.{port}"));
-        }
-    }
-    Spanned::new(decl.span(), copy)
-}
-
 /// A filter: `LEFT OP RIGHT`, each side an axis or a number.
 struct Filter {
     left: Operand,
-    op: &'static str,
+    op: Op,
     right: Operand,
 }
 
+#[derive(Clone, Copy)]
+enum Op {
+    Le,
+    Ge,
+    Ne,
+    Eq,
+    Lt,
+    Gt,
+}
+
 enum Operand {
-    Axis(String),
+    /// The axis's column in a row.
+    Axis(usize),
     Number(f64),
 }
 
 impl Filter {
-    const OPS: [&'static str; 6] = ["<=", ">=", "!=", "==", "<", ">"];
+    /// Two-character operators first, so `<=` is not read as `<`.
+    const OPS: [(&'static str, Op); 6] = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("!=", Op::Ne),
+        ("==", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ];
 
-    fn parse(text: &Spanned<String>, axes: &[Axis], d: &mut Diagnostics<'_>) -> Option<Filter> {
+    fn parse(
+        text: &Spanned<String>,
+        axes: &[Axis],
+        table: &Table,
+        d: &mut Diagnostics<'_>,
+    ) -> Option<Filter> {
         let s = text.get_ref();
-        let parsed = Filter::OPS.iter().find_map(|op| {
-            let (l, r) = s.split_once(op)?;
-            Some((operand(l.trim(), axes)?, *op, operand(r.trim(), axes)?))
+        let operand = |text: &str| operand(text.trim(), axes, table);
+        let parsed = Filter::OPS.iter().find_map(|(written, op)| {
+            let (l, r) = s.split_once(written)?;
+            Some((operand(l)?, *op, operand(r)?))
         });
         match parsed {
             Some((left, op, right)) => Some(Filter { left, op, right }),
@@ -578,34 +649,36 @@ impl Filter {
         }
     }
 
-    fn holds(&self, row: &BTreeMap<String, toml::Value>) -> bool {
+    fn holds(&self, row: &Row) -> bool {
         let value = |o: &Operand| match o {
             Operand::Number(n) => Some(*n),
             Operand::Axis(a) => row
-                .get(a)
+                .get(*a)
+                .and_then(Option::as_ref)
                 .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64))),
         };
         let (Some(l), Some(r)) = (value(&self.left), value(&self.right)) else {
             return true; // not a number on one side: the filter does not apply
         };
         match self.op {
-            "<=" => l <= r,
-            ">=" => l >= r,
-            "!=" => l != r,
-            "==" => l == r,
-            "<" => l < r,
-            _ => l > r,
+            Op::Le => l <= r,
+            Op::Ge => l >= r,
+            Op::Ne => l != r,
+            Op::Eq => l == r,
+            Op::Lt => l < r,
+            Op::Gt => l > r,
         }
     }
 }
 
-fn operand(text: &str, axes: &[Axis]) -> Option<Operand> {
+fn operand(text: &str, axes: &[Axis], table: &Table) -> Option<Operand> {
     if let Ok(n) = text.parse::<f64>() {
         return Some(Operand::Number(n));
     }
-    axes.iter()
-        .any(|a| a.name == text)
-        .then(|| Operand::Axis(text.to_owned()))
+    if !axes.iter().any(|a| a.name == text) {
+        return None;
+    }
+    table.at(text).map(Operand::Axis)
 }
 
 #[cfg(test)]
@@ -635,10 +708,18 @@ inputs = { variants = "call.out", reads = "qc.out" }
         let text = format!("{STAGES}\n{sweep}");
         let mut parsed = file::parse(&text).unwrap();
         let mut d = Diagnostics::new(Path::new("p.toml"), &text);
-        let combos = expand(&mut parsed, &mut d);
-        let ids = parsed.stages.keys().map(|k| k.get_ref().clone()).collect();
+        let expansion = expand(&mut parsed, &mut d);
+        let copies = expansion.as_ref().map(|e| &e.copies);
+        let ids = parsed
+            .stages
+            .keys()
+            .flat_map(|k| match copies.and_then(|c| c.get(k.get_ref())) {
+                Some(copies) => copies.iter().map(|c| c.id.clone()).collect(),
+                None => vec![k.get_ref().clone()],
+            })
+            .collect();
         (
-            combos,
+            expansion.map(|e| e.combinations).unwrap_or_default(),
             ids,
             d.list.iter().map(|p| p.message.clone()).collect(),
         )
@@ -678,6 +759,27 @@ inputs = { variants = "call.out", reads = "qc.out" }
         assert_eq!(combos[1].stages["call"], "call_c1");
         assert_eq!(combos[1].stages["consensus"], "consensus_c2");
         assert!(!combos[0].stages.contains_key("qc"));
+    }
+
+    #[test]
+    fn a_copy_carries_its_combinations_values_and_reads_its_upstream_copy() {
+        let text =
+            format!("{STAGES}\n[sweep.axes]\n\"call.depth\" = [2, 4]\n\"consensus.x\" = [7, 8]\n");
+        let mut parsed = file::parse(&text).unwrap();
+        let mut d = Diagnostics::new(Path::new("p.toml"), &text);
+        let e = expand(&mut parsed, &mut d).unwrap();
+        let calls: Vec<_> = e.copies["call"]
+            .iter()
+            .map(|c| (c.id.as_str(), c.combination, c.overrides.clone()))
+            .collect();
+        let depth = |n| vec![("depth".to_owned(), toml::Value::Integer(n))];
+        assert_eq!(calls, [("call_c1", 0, depth(2)), ("call_c3", 2, depth(4))]);
+        let last = &e.copies["consensus"][3];
+        assert_eq!(last.id, "consensus_c4");
+        assert_eq!(last.overrides, [("x".to_owned(), toml::Value::Integer(8))]);
+        assert_eq!(e.source(last, "call"), "call_c3");
+        assert_eq!(e.source(last, "qc"), "qc");
+        assert!(!e.copies.contains_key("qc") && !e.copies.contains_key("align"));
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<
             return Err(d.list);
         }
     };
-    let combinations = super::sweep::expand(&mut parsed, &mut d);
+    let sweep = super::sweep::expand(&mut parsed, &mut d);
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     if parsed.stages.is_empty() {
         d.error(
@@ -159,7 +159,16 @@ pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<
         let Some((module, manifest)) = resolved.get(id.get_ref()).cloned().flatten() else {
             continue;
         };
-        let params = check_params(&mut d, id, decl.get_ref(), &manifest);
+        // A repeated stage's params are checked per copy (`repeat_swept`).
+        let params = match &sweep {
+            Some(s) if s.copies.contains_key(id.get_ref()) => Some(ParamSet::default()),
+            _ => check_params(
+                &mut d,
+                (id.get_ref(), id.span()),
+                &given(decl.get_ref(), &[], 0..0),
+                &manifest,
+            ),
+        };
         let wires = check_wiring(
             &mut d,
             id,
@@ -189,6 +198,19 @@ pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<
         }
     }
     let order = check_cycles(&mut d, &parsed.stages);
+    let mut by_id: HashMap<String, PlanStage> =
+        stages.into_iter().map(|s| (s.id.clone(), s)).collect();
+    let stages: Vec<PlanStage> = order
+        .into_iter()
+        .filter_map(|id| by_id.remove(&id))
+        .collect();
+    let (stages, combinations) = match sweep {
+        Some(sweep) => (
+            repeat_swept(stages, &sweep, &parsed, &mut d),
+            sweep.combinations,
+        ),
+        None => (stages, Vec::new()),
+    };
     if !d.list.is_empty() || !sheet_problems.is_empty() {
         let mut list = d.list;
         list.extend(sheet_problems);
@@ -197,12 +219,6 @@ pub async fn validate_source(petri: &Petri, source: Source) -> Result<Plan, Vec<
         list.dedup();
         return Err(list);
     }
-    let mut by_id: HashMap<String, PlanStage> =
-        stages.into_iter().map(|s| (s.id.clone(), s)).collect();
-    let stages = order
-        .into_iter()
-        .filter_map(|id| by_id.remove(&id))
-        .collect();
     // Shared inputs fill in what a sample does not give.
     let mut samples = samples;
     for s in &mut samples {
@@ -453,19 +469,99 @@ async fn pinned(petri: &Petri, name: &str, hex: &str) -> Result<Digest, (String,
     ))
 }
 
+/// Replaces each repeated stage of `stages` (in run order) by its copies:
+/// the declaration's params with the combination's values on top (each
+/// copy's checked), its inputs from repeated stages rewired to their copies.
+fn repeat_swept(
+    stages: Vec<PlanStage>,
+    sweep: &super::sweep::Expansion,
+    parsed: &file::PipelineFile,
+    d: &mut Diagnostics<'_>,
+) -> Vec<PlanStage> {
+    let mut out = Vec::with_capacity(stages.len() + sweep.combinations.len());
+    for stage in stages {
+        let (Some(copies), Some((id, decl))) = (
+            sweep.copies.get(&stage.id),
+            parsed.stages.get_key_value(stage.id.as_str()),
+        ) else {
+            out.push(stage);
+            continue;
+        };
+        for copy in copies {
+            let given = given(decl.get_ref(), &copy.overrides, sweep.span.clone());
+            let Some(params) = check_params(d, (&copy.id, id.span()), &given, &stage.manifest)
+            else {
+                continue;
+            };
+            let inputs = stage
+                .inputs
+                .iter()
+                .map(|(port, wire)| {
+                    let wire = match wire {
+                        Wire::Stage { stage: from, port } => Wire::Stage {
+                            stage: sweep.source(copy, from).to_owned(),
+                            port: port.clone(),
+                        },
+                        input => input.clone(),
+                    };
+                    (port.clone(), wire)
+                })
+                .collect();
+            out.push(PlanStage {
+                id: copy.id.clone(),
+                params,
+                inputs,
+                ..stage.clone()
+            });
+        }
+    }
+    out
+}
+
+/// One param as written: its name, value and where.
+struct Given<'a> {
+    name: &'a str,
+    value: &'a toml::Value,
+    span: std::ops::Range<usize>,
+}
+
+/// A declaration's params, with `overrides` (written at `at`) on top.
+fn given<'a>(
+    decl: &'a StageDecl,
+    overrides: &'a [(String, toml::Value)],
+    at: std::ops::Range<usize>,
+) -> Vec<Given<'a>> {
+    let own = decl
+        .params
+        .iter()
+        .filter(|(name, _)| !overrides.iter().any(|(o, _)| o == name.get_ref()))
+        .map(|(name, value)| Given {
+            name: name.get_ref(),
+            value: value.get_ref(),
+            span: value.span(),
+        });
+    let swept = overrides.iter().map(|(name, value)| Given {
+        name,
+        value,
+        span: at.clone(),
+    });
+    own.chain(swept).collect()
+}
+
+/// `params` checked against the manifest of stage `id` (declared at its span).
 fn check_params(
     d: &mut Diagnostics<'_>,
-    id: &Spanned<String>,
-    decl: &StageDecl,
+    (id, at): (&str, std::ops::Range<usize>),
+    params: &[Given<'_>],
     manifest: &Manifest,
 ) -> Option<ParamSet> {
-    let mut given = Vec::new();
-    for (name, value) in &decl.params {
-        match serde_json::to_value(value.get_ref()) {
-            Ok(json) => given.push((name.get_ref().clone(), RawParam::Json(json))),
+    let mut given = Vec::with_capacity(params.len());
+    for p in params {
+        match serde_json::to_value(p.value) {
+            Ok(json) => given.push((p.name.to_owned(), RawParam::Json(json))),
             Err(e) => d.error(
-                Some(value.span()),
-                format!("param `{}`: {e}", name.get_ref()),
+                Some(p.span.clone()),
+                format!("param `{}`: {e}", p.name),
                 None,
             ),
         }
@@ -474,11 +570,10 @@ fn check_params(
         Ok(p) => Some(p),
         Err(problems) => {
             for p in problems {
-                let span = decl
-                    .params
+                let span = params
                     .iter()
-                    .find(|(n, _)| n.get_ref() == &p.param)
-                    .map_or(id.span(), |(_, v)| v.span());
+                    .find(|g| g.name == p.param)
+                    .map_or(at.clone(), |g| g.span.clone());
                 let hint = manifest
                     .params
                     .iter()
@@ -486,12 +581,7 @@ fn check_params(
                     .map(|s| s.doc.clone());
                 d.error(
                     Some(span),
-                    format!(
-                        "stage `{}`: param `{}`: {}",
-                        id.get_ref(),
-                        p.param,
-                        p.problem
-                    ),
+                    format!("stage `{id}`: param `{}`: {}", p.param, p.problem),
                     hint,
                 );
             }

@@ -3,7 +3,6 @@
 //! The canonical form is a JSON object with every declared param (defaults
 //! filled in), keys sorted, plain JSON values; its SHA-256 is the params digest.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -33,10 +32,13 @@ impl fmt::Display for ParamProblem {
     }
 }
 
-/// A complete, checked set of params in canonical order.
-#[derive(Debug, Clone, PartialEq)]
+/// A complete, checked set of params in canonical order. The default is the
+/// empty set: what a stage that declares no params takes.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParamSet {
-    values: BTreeMap<String, Value>,
+    /// Sorted by name, each name once (a sweep holds one set per copy: a
+    /// vector is one allocation where a map is a node of eleven slots).
+    values: Vec<(String, Value)>,
 }
 
 impl ParamSet {
@@ -46,7 +48,7 @@ impl ParamSet {
         given: &[(String, RawParam)],
     ) -> Result<ParamSet, Vec<ParamProblem>> {
         let mut problems = Vec::new();
-        let mut values = BTreeMap::new();
+        let mut values = Vec::with_capacity(specs.len());
         let mut problem = |param: &str, problem: String| {
             problems.push(ParamProblem {
                 param: param.to_owned(),
@@ -67,20 +69,16 @@ impl ParamSet {
                 continue;
             };
             match parse(spec, raw).and_then(|v| check(spec, v)) {
-                Ok(v) => {
-                    values.insert(name.clone(), v);
-                }
+                Ok(v) => values.push((name.clone(), v)),
                 Err(msg) => problem(name, msg),
             }
         }
         for spec in specs {
-            if values.contains_key(&spec.name) || given.iter().any(|(n, _)| n == &spec.name) {
+            if given.iter().any(|(n, _)| n == &spec.name) {
                 continue;
             }
             match &spec.default {
-                Some(d) => {
-                    values.insert(spec.name.clone(), d.clone());
-                }
+                Some(d) => values.push((spec.name.clone(), d.clone())),
                 None => problem(
                     &spec.name,
                     format!("required ({}) and not given", kind_name(spec.kind)),
@@ -88,6 +86,7 @@ impl ParamSet {
             }
         }
         if problems.is_empty() {
+            values.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
             Ok(ParamSet { values })
         } else {
             Err(problems)

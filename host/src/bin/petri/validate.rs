@@ -1,5 +1,6 @@
 //! `petri validate`: check a pipeline file whole, reporting every problem with its location.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -42,11 +43,14 @@ pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow
                     )?
                 );
             } else {
-                println!(
+                // One write per line would be one syscall per stage of a sweep.
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                writeln!(
+                    out,
                     "{}: valid, {} stage(s)",
                     args.pipeline.display(),
                     plan.stages.len()
-                );
+                )?;
                 for s in &plan.stages {
                     let from: Vec<String> = s
                         .inputs
@@ -56,14 +60,16 @@ pub async fn main(data_dir: &Path, database: Option<&str>, args: Args) -> anyhow
                             Wire::Stage { stage, port: out } => format!("{port}←{stage}.{out}"),
                         })
                         .collect();
-                    println!(
+                    writeln!(
+                        out,
                         "  {:<16} {} {}  {}",
                         s.id,
                         s.manifest.name,
                         s.manifest.version,
                         from.join(" ")
-                    );
+                    )?;
                 }
+                out.flush()?;
             }
             Ok(ExitCode::SUCCESS)
         }
