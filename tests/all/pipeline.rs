@@ -684,3 +684,123 @@ fn sample_sheet_problems_name_row_and_column() {
     assert_eq!(at("priority `asap`"), ("bad.csv".into(), 4, 5));
     assert_eq!(at("empty sample id"), ("bad.csv".into(), 5, 1));
 }
+
+#[test]
+fn two_failed_branches_each_skip_their_own_downstream_once() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"hello").unwrap();
+    let path = f.pipeline(
+        "branches.toml",
+        r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.left]
+module = "TESTKIT"
+params = { mode = "panic" }
+inputs = { data = "inputs.data" }
+
+[stages.right]
+module = "TESTKIT"
+params = { mode = "panic" }
+inputs = { data = "inputs.data" }
+
+[stages.after-left]
+module = "TESTKIT"
+inputs = { data = "left.out" }
+
+[stages.after-right]
+module = "TESTKIT"
+inputs = { data = "right.out" }
+"#,
+    );
+    // Whichever branch fails second finds the first one's downstream
+    // already recorded: each skipped stage is recorded once.
+    let r = f.run(&path, false);
+    assert_eq!(r.status, "failed");
+    assert_eq!(r.stages.len(), 4, "{:?}", r.stages);
+    for (failed, after) in [("left", "after-left"), ("right", "after-right")] {
+        assert_eq!(stage(&r, failed).status, "failed");
+        let skipped = stage(&r, after);
+        assert_eq!(skipped.status, "skipped");
+        assert_eq!(
+            skipped.reason.as_deref(),
+            Some(format!("upstream stage `{failed}` failed").as_str())
+        );
+    }
+}
+
+#[test]
+fn an_input_changed_after_validation_is_refused_by_its_pinned_digest() {
+    let f = Fixture::new();
+    let data = f.dir.path().join("data.bin");
+    std::fs::write(&data, b"hello").unwrap();
+    let pinned = petri_host::Digest::of(b"hello");
+    let path = f.pipeline(
+        "pinned.toml",
+        &format!(
+            r#"
+[inputs.data]
+path = "data.bin"
+sha256 = "{}"
+
+[stages.first]
+module = "TESTKIT"
+params = {{ mode = "copy" }}
+inputs = {{ data = "inputs.data" }}
+"#,
+            pinned.to_hex()
+        ),
+    );
+    let plan = block_on(validate(&f.petri, &path, None)).unwrap_or_else(|d| panic!("{d:#?}"));
+    std::fs::write(&data, b"HELLO").unwrap();
+    let err = block_on(run_plan(
+        f.petri.clone(),
+        &f.state,
+        &plan,
+        &RunOptions::default(),
+    ))
+    .unwrap_err();
+    let changed = petri_host::Digest::of(b"HELLO");
+    match err {
+        petri_host::Error::Request(problems) => {
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].field, "input `data`");
+            assert_eq!(
+                problems[0].problem,
+                format!(
+                    "{}: sha256 is {changed}, the pipeline expects {pinned}",
+                    data.display()
+                )
+            );
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn run_options_debug_shows_the_settings_and_the_executor() {
+    let options = RunOptions {
+        no_cache: true,
+        ..RunOptions::default()
+    };
+    assert_eq!(
+        format!("{options:?}"),
+        r#"RunOptions { no_cache: true, instruments: None, executor: "local", .. }"#
+    );
+}
+
+#[test]
+fn an_ro_crate_that_cannot_be_written_names_its_directory() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"hello").unwrap();
+    let run = f.run(&f.pipeline("chain.toml", CHAIN), false);
+    // A file where a directory has to be made: even root cannot write there.
+    let file = f.dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let dir = file.join("crate");
+    match petri_host::pipeline::write_ro_crate(&f.petri, &run, &dir) {
+        Err(petri_host::Error::Read { path, .. }) => assert_eq!(path, dir),
+        r => panic!("{r:?}"),
+    }
+}

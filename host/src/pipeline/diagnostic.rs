@@ -20,22 +20,18 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        let hint = self
+            .hint
+            .as_ref()
+            .map(|h| format!("\n    hint: {h}"))
+            .unwrap_or_default();
         if self.line > 0 {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file.display(),
-                self.line,
-                self.column,
-                self.message
-            )?;
+            let (line, column) = (self.line, self.column);
+            write!(f, "{file}:{line}:{column}: {}{hint}", self.message)
         } else {
-            write!(f, "{}: {}", self.file.display(), self.message)?;
+            write!(f, "{file}: {}{hint}", self.message)
         }
-        if let Some(h) = &self.hint {
-            write!(f, "\n    hint: {h}")?;
-        }
-        Ok(())
     }
 }
 
@@ -101,5 +97,26 @@ mod tests {
         assert_eq!(d.line_col(4), (2, 2));
         assert_eq!(d.line_col(8), (3, 1));
         assert_eq!(d.line_col(6), (2, 3), "inside a multi-byte char");
+    }
+
+    #[test]
+    fn a_problem_shows_its_place_when_it_has_one_and_its_hint() {
+        let at = |line, hint: Option<&str>| Diagnostic {
+            file: PathBuf::from("p.toml"),
+            line,
+            column: 7,
+            message: "bad".into(),
+            hint: hint.map(str::to_owned),
+        };
+        assert_eq!(at(3, None).to_string(), "p.toml:3:7: bad");
+        assert_eq!(
+            at(3, Some("fix it")).to_string(),
+            "p.toml:3:7: bad\n    hint: fix it"
+        );
+        assert_eq!(at(0, None).to_string(), "p.toml: bad");
+        assert_eq!(
+            at(0, Some("fix it")).to_string(),
+            "p.toml: bad\n    hint: fix it"
+        );
     }
 }

@@ -258,3 +258,35 @@ pub async fn load_sealed_run(
     let (id, seal) = records.find(state, id).await?;
     Ok((records.read(&id, seal.as_ref())?, seal.is_some()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_and_cache_names_are_their_json_names() {
+        let statuses = [
+            (StageStatus::Pending, "pending"),
+            (StageStatus::Running, "running"),
+            (StageStatus::Succeeded, "succeeded"),
+            (StageStatus::Failed, "failed"),
+            (StageStatus::Skipped, "skipped"),
+            (StageStatus::Salvaged, "salvaged"),
+        ];
+        for (status, name) in statuses {
+            assert_eq!(
+                (status.as_str(), status.to_string()),
+                (name, name.to_owned())
+            );
+            assert_eq!(serde_json::to_value(status).unwrap(), name);
+        }
+        for (cache, name) in [
+            (CacheUse::Hit, "hit"),
+            (CacheUse::Miss, "miss"),
+            (CacheUse::None, "none"),
+        ] {
+            assert_eq!(cache.as_str(), name);
+            assert_eq!(serde_json::to_value(cache).unwrap(), name);
+        }
+    }
+}

@@ -283,3 +283,43 @@ pub(crate) fn parse_sheet(
     }
     samples
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(collected_at: &str, priority: &str) -> Sample {
+        Sample {
+            id: "s1".into(),
+            line: 2,
+            inputs: BTreeMap::new(),
+            collected_at: Some(collected_at.into()),
+            expires_at: None,
+            stability_hours: Some(24.0),
+            priority: priority.into(),
+        }
+    }
+
+    #[test]
+    fn a_row_the_scheduler_cannot_take_names_its_sample() {
+        let profile = row("2026-11-20T08:00:00Z", "urgent").profile().unwrap();
+        assert_eq!(profile.id, "s1");
+        assert_eq!(
+            profile.deadline,
+            Some(Timestamp::parse_rfc3339("2026-11-21T08:00:00Z").unwrap()),
+            "collected plus 24 h of stability"
+        );
+        for bad in [
+            row("yesterday", "normal"),
+            row("2026-11-20T08:00:00Z", "asap"),
+        ] {
+            match bad.profile() {
+                Err(ScheduleError::Sample { sample, message }) => {
+                    assert_eq!(sample, "s1");
+                    assert!(!message.is_empty());
+                }
+                r => panic!("{r:?}"),
+            }
+        }
+    }
+}

@@ -67,3 +67,31 @@ pub fn guess_format(
         .into_iter()
         .find(|f| open().is_some_and(|r| check_format(r, f).is_ok()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsv_unknown_and_empty_files() {
+        assert_eq!(check_format(&b"a\tb\n"[..], "tsv"), Ok(()));
+        assert_eq!(
+            check_format(&b"a,b\n"[..], "tsv"),
+            Err("it starts with `a,b`".to_owned())
+        );
+        assert_eq!(
+            check_format(&b"anything"[..], "bam"),
+            Ok(()),
+            "unknown format"
+        );
+        assert_eq!(
+            check_format(&b""[..], "fasta"),
+            Err("it is empty".to_owned())
+        );
+        assert_eq!(
+            check_format(&b"\n  \n"[..], "fasta"),
+            Err("it starts with ``".to_owned()),
+            "blank lines are not empty bytes"
+        );
+    }
+}

@@ -26,15 +26,16 @@ pub struct Mismatch {
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let port = self
+            .port
+            .as_ref()
+            .map(|p| format!(" `{p}`"))
+            .unwrap_or_default();
         write!(
             f,
-            "sample `{}` stage `{}`: {}",
-            self.sample, self.stage, self.what
-        )?;
-        if let Some(p) = &self.port {
-            write!(f, " `{p}`")?;
-        }
-        write!(f, ": expected {}, got {}", self.expected, self.got)
+            "sample `{}` stage `{}`: {}{port}: expected {}, got {}",
+            self.sample, self.stage, self.what, self.expected, self.got
+        )
     }
 }
 

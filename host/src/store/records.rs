@@ -331,4 +331,43 @@ mod tests {
         fs::remove_dir_all(dir.path().join("runs")).unwrap();
         assert!(matches!(find("dd"), Err(RecordError::NotFound(_))));
     }
+
+    #[test]
+    fn storage_that_fails_names_the_record() {
+        let (records, dir) = store();
+        // Not representable as JSON: a map whose keys are not strings.
+        let not_json: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        match records.write("r0", &not_json) {
+            Err(e @ RecordError::Parse { .. }) => {
+                assert!(
+                    e.to_string().starts_with("record r0: not a petri record"),
+                    "{e}"
+                );
+            }
+            r => panic!("{r:?}"),
+        }
+        // The store has the blob but cannot read it: a directory in its place.
+        let seal = Digest::of(b"{}");
+        fs::create_dir_all(records.blobs.local_path(&seal).unwrap()).unwrap();
+        match records.read::<serde_json::Value>("r1", Some(&seal)) {
+            Err(RecordError::Blob {
+                id,
+                source: CasError::Io { .. },
+            }) => assert_eq!(id, "r1"),
+            r => panic!("{r:?}"),
+        }
+        // The store cannot stage a new blob: its `tmp` is a file.
+        let tmp = dir.path().join("blobs/tmp");
+        fs::remove_dir_all(&tmp).unwrap();
+        fs::write(&tmp, b"").unwrap();
+        match records.write("r2", &serde_json::json!({"n": 2})) {
+            Err(e @ RecordError::Blob { .. }) => {
+                assert!(
+                    e.to_string().starts_with("record r2: blob store at "),
+                    "{e}"
+                );
+            }
+            r => panic!("{r:?}"),
+        }
+    }
 }

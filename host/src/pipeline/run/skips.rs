@@ -1,5 +1,5 @@
 //! Stages that will not run, and why: recorded as skipped, and taken out of the scheduler.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
 use crate::dispatcher::Dispatcher;
@@ -30,15 +30,15 @@ impl Skips<'_> {
     }
 
     /// After a stage of `sample` failed for good: records every stage the
-    /// scheduler skipped because of it (in topological order, so each names
-    /// the upstream stage that stopped it).
+    /// scheduler skipped because of it (in the plan's topological order, so
+    /// each names the upstream stage that stopped it).
     pub(super) fn after_failure(
         &self,
         sample: &str,
         results: &mut HashMap<(String, String), RunStage>,
     ) {
         let key = self.sample_keys.get(sample).map_or(sample, String::as_str);
-        let skipped: Vec<String> = self.dispatcher.with(|scheduler| {
+        let skipped: HashSet<String> = self.dispatcher.with(|scheduler| {
             scheduler
                 .sample_tasks(key)
                 .into_iter()
@@ -47,14 +47,11 @@ impl Skips<'_> {
                 .map(|task| task.stage.clone())
                 .collect()
         });
-        for name in skipped {
-            let key = (sample.to_owned(), name.clone());
+        for stage in self.plan.stages.iter().filter(|s| skipped.contains(&s.id)) {
+            let key = (sample.to_owned(), stage.id.clone());
             if results.contains_key(&key) {
                 continue;
             }
-            let Some(stage) = self.plan.stages.iter().find(|s| s.id == name) else {
-                continue;
-            };
             let (_, blocked) = wiring(self.plan, stage, sample, results, self.inputs);
             let reason = blocked.unwrap_or_else(|| "an upstream stage failed".into());
             let skipped = skipped_stage(sample, stage, reason);
