@@ -521,22 +521,7 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
 #[test]
 fn a_samples_slack_to_its_deadline_is_its_nice_within_its_tier() {
     let dir = shared_tempdir();
-    std::fs::write(dir.path().join("s1.bin"), b"fresh sample").unwrap();
-    // Collected now, stable for 2 h: about 120 minutes of slack.
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-    std::fs::write(
-        dir.path().join("samples.tsv"),
-        format!(
-            "sample\tdata\tcollected_at\tstability_hours\tpriority\ns1\ts1.bin\t{now}\t2\tnormal\n"
-        ),
-    )
-    .unwrap();
-    let pipeline = dir.path().join("fan-out.toml");
-    std::fs::write(
-        &pipeline,
-        FAN_OUT.replace("TESTKIT", petri_plugins::TESTKIT),
-    )
-    .unwrap();
+    let pipeline = normal_sample_due_in_two_hours(dir.path(), b"fresh sample");
     let spool = dir.path().join("spool");
     let run = run_json(
         &dir.path().join("data"),
@@ -551,17 +536,35 @@ fn a_samples_slack_to_its_deadline_is_its_nice_within_its_tier() {
         ],
     );
     assert_eq!(run["status"], "completed", "{run}");
-    let jobs = spooled_jobs(&spool);
-    let shown = scontrol(*jobs.keys().next().unwrap());
-    let nice: u32 = shown
-        .split_once("Nice=")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let job = *spooled_jobs(&spool).keys().next().unwrap();
     // Normal tier (20,000–29,999), plus the slack in minutes (under 120:
     // the stage's predicted work and the time to start come off it).
-    assert!((20_060..20_120).contains(&nice), "{shown}");
+    assert!(
+        (20_060..20_120).contains(&nice_of(job)),
+        "{}",
+        scontrol(job)
+    );
+}
+
+/// In `dir`: `s1.bin` holding `data`, `samples.tsv` with sample s1 of it (normal priority,
+/// collected now, stable for 2 h: about 120 minutes of slack) and `fan-out.toml` copying it.
+fn normal_sample_due_in_two_hours(dir: &Path, data: &[u8]) -> PathBuf {
+    std::fs::write(dir.join("s1.bin"), data).unwrap();
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    std::fs::write(
+        dir.join("samples.tsv"),
+        format!(
+            "sample\tdata\tcollected_at\tstability_hours\tpriority\ns1\ts1.bin\t{now}\t2\tnormal\n"
+        ),
+    )
+    .unwrap();
+    let pipeline = dir.join("fan-out.toml");
+    std::fs::write(
+        &pipeline,
+        FAN_OUT.replace("TESTKIT", petri_plugins::TESTKIT),
+    )
+    .unwrap();
+    pipeline
 }
 
 const TWO_CLASSES: &str = r#"
@@ -940,6 +943,30 @@ impl DaemonSetup {
         }
     }
 
+    /// Run `id` once `daemon` finished it (then the daemon is killed): it
+    /// must have completed with burn's output, its input; its JSON and the log.
+    fn completed(
+        &self,
+        mut daemon: std::process::Child,
+        url: &str,
+        id: &str,
+        input: &[u8],
+    ) -> (serde_json::Value, String) {
+        let status = self.wait_for(url, id, super::daemon::finished);
+        let run = super::daemon::client(url, &self.token, &["status", id, "--json"]);
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert_eq!(status, "COMPLETED", "{log}");
+        let run = super::daemon::ok_json(run);
+        assert_eq!(
+            run["stages"][0]["outputs"][0]["sha256"].as_str().unwrap(),
+            Digest::of(input).to_hex(),
+            "{run}"
+        );
+        (run, log)
+    }
+
     /// The job scripts sbatch was given: one per submitted array.
     fn submissions(&self) -> usize {
         std::fs::read_dir(&self.spool)
@@ -1140,20 +1167,9 @@ fn a_job_whose_row_was_never_written_is_found_by_its_run_name_not_submitted_agai
     first.wait().unwrap();
     assert_eq!(forget_recorded_jobs(&setup.data), 1);
 
-    let (mut second, url) = setup.start();
-    let status = setup.wait_for(&url, &id, super::daemon::finished);
-    let run = super::daemon::client(&url, &setup.token, &["status", &id, "--json"]);
-    second.kill().unwrap();
-    second.wait().unwrap();
-    let log = std::fs::read_to_string(&setup.log).unwrap_or_default();
-    assert_eq!(status, "COMPLETED", "{log}");
-    let run = super::daemon::ok_json(run);
+    let (second, url) = setup.start();
+    let (run, log) = setup.completed(second, &url, &id, input);
     let stage = &run["stages"][0];
-    assert_eq!(
-        stage["outputs"][0]["sha256"].as_str().unwrap(),
-        Digest::of(input).to_hex(),
-        "{run}"
-    );
     // The second daemon adopted the job it found under the run's name (and
     // recorded it again) instead of submitting the task a second time.
     assert_eq!(setup.submissions(), 1, "{log}");
@@ -1175,7 +1191,7 @@ fn a_job_lost_with_its_node_is_submitted_again_and_the_run_completes() {
         input,
         "{ mode = \"burn\", record = 30000 }",
     );
-    let (mut daemon, url) = setup.start();
+    let (daemon, url) = setup.start();
     let id = setup.submit(&url);
     let lost = running_job_on(cluster, &setup.spool);
 
@@ -1207,21 +1223,10 @@ fn a_job_lost_with_its_node_is_submitted_again_and_the_run_completes() {
         .output()
         .unwrap();
 
-    let status = setup.wait_for(&url, &id, super::daemon::finished);
-    let run = super::daemon::client(&url, &setup.token, &["status", &id, "--json"]);
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
-    let log = std::fs::read_to_string(&setup.log).unwrap_or_default();
-    assert_eq!(status, "COMPLETED", "{log}");
-    let run = super::daemon::ok_json(run);
+    // The output of a clean run, from one attempt: a lost job is not the
+    // stage's failure.
+    let (run, log) = setup.completed(daemon, &url, &id, input);
     let stage = &run["stages"][0];
-    // The output of a clean run (burn's output is its input), from one
-    // attempt: a lost job is not the stage's failure.
-    assert_eq!(
-        stage["outputs"][0]["sha256"].as_str().unwrap(),
-        Digest::of(input).to_hex(),
-        "{run}"
-    );
     assert_eq!(stage["attempts"].as_array().unwrap().len(), 1, "{run}");
     // Two arrays: the lost job, then the same task again, completed.
     let jobs = setup.cluster_jobs();
@@ -1247,21 +1252,7 @@ fn nice_of(job: u64) -> u32 {
 #[test]
 fn a_pending_jobs_nice_follows_its_samples_shrinking_slack() {
     let dir = shared_tempdir();
-    std::fs::write(dir.path().join("s1.bin"), b"waiting in the queue").unwrap();
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-    std::fs::write(
-        dir.path().join("samples.tsv"),
-        format!(
-            "sample\tdata\tcollected_at\tstability_hours\tpriority\ns1\ts1.bin\t{now}\t2\tnormal\n"
-        ),
-    )
-    .unwrap();
-    let pipeline = dir.path().join("fan-out.toml");
-    std::fs::write(
-        &pipeline,
-        FAN_OUT.replace("TESTKIT", petri_plugins::TESTKIT),
-    )
-    .unwrap();
+    let pipeline = normal_sample_due_in_two_hours(dir.path(), b"waiting in the queue");
     let spool = dir.path().join("spool");
     // Held (`--hold`): the job stays pending, as behind a busy cluster.
     let child = Command::new(env!("CARGO_BIN_EXE_petri"))
