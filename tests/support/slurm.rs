@@ -22,6 +22,14 @@ pub fn shared() -> &'static Slurm {
     SLURM.get_or_init(start)
 }
 
+/// A second cluster of this test process, for tests that take its node down
+/// (on the shared one, the other tests' jobs would fail with it).
+#[allow(dead_code)]
+pub fn expendable() -> &'static Slurm {
+    static SLURM: OnceLock<Slurm> = OnceLock::new();
+    SLURM.get_or_init(start)
+}
+
 fn start() -> Slurm {
     let dir = tempfile::Builder::new()
         .prefix("petri-slurm")

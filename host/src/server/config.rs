@@ -24,7 +24,7 @@
 //!
 //! `executor = "slurm"` and its `[slurm]` table: see `slurm.rs`; `[triggers.NAME]`: `trigger.rs`;
 //! `[watches.NAME]`: `watch.rs`; `[notifications]` (the hosts run events may be POSTed to,
-//! retries): `notify.rs`.
+//! retries): `notify.rs`; `[ui]` (`secure-cookie = true` behind a TLS proxy): `ui/session.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,7 @@ use super::error::ServerError;
 use super::notify::NotifyConfig;
 use super::slurm::{ExecutorKind, SlurmSection};
 use super::trigger::TriggerConfig;
+use super::ui::UiConfig;
 use super::watch::WatchConfig;
 use crate::store::quota::GroupQuota;
 
@@ -108,6 +109,8 @@ pub struct ServerConfig {
     pub watches: BTreeMap<String, WatchConfig>,
     /// Where groups' notifications may go and how they are retried (`notify.rs`).
     pub notifications: NotifyConfig,
+    /// The dashboard (`/ui`): its session cookie.
+    pub ui: UiConfig,
 }
 
 impl Default for ServerConfig {
@@ -138,6 +141,7 @@ impl Default for ServerConfig {
             triggers: BTreeMap::new(),
             watches: BTreeMap::new(),
             notifications: NotifyConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }

@@ -59,6 +59,7 @@ pub use routes::{ByteRange, Unsatisfiable, parse_range};
 pub use shutdown::signal;
 pub use signature::{SIGNATURE_HEADER, is_signed, sign};
 pub use trigger::TriggerConfig;
+pub use ui::UiConfig;
 pub use views::{
     Accepted, AttemptView, BlobView, EventView, Health, LogPage, LogView, ModuleView, OutputsView,
     PortView, Priority, RunErrorView, RunPage, RunStatus, RunSummary, RunView, SheetFormat,

@@ -62,7 +62,7 @@ pub struct JobOwner {
 }
 
 /// A job: array task `index` of array job `array_job`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct JobId {
     pub array_job: u64,
     pub index: u32,

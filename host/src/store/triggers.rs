@@ -83,6 +83,17 @@ impl Deliveries {
         Ok(())
     }
 
+    /// The delivery that started run `run_id`: its trigger (`watch:NAME`
+    /// for a watched folder) and when it was received (RFC 3339).
+    pub async fn of_run(&self, run_id: &str) -> Result<Option<(String, String)>, StateError> {
+        Ok(sqlx::query_as(
+            "SELECT trigger_name, received_at FROM trigger_deliveries WHERE run_id = $1 LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(self.state.pool())
+        .await?)
+    }
+
     /// Forgets a taken delivery whose run was refused.
     pub async fn forget(&self, trigger: &str, body_sha256: &str) -> Result<(), StateError> {
         sqlx::query(

@@ -16,7 +16,7 @@ use petri_host::executor::{
 use petri_host::schedule::Priority;
 use petri_host::{BlobStore, DataDir, Digest, EngineProfile, Limits};
 
-use super::slurm::shared;
+use super::slurm::{Slurm, expendable, shared};
 use super::{json, petri, stderr};
 
 /// A data dir with the testkit module in its store; returns the store and the module digest.
@@ -418,7 +418,11 @@ fn spooled_jobs(spool: &Path) -> BTreeMap<u64, Vec<u32>> {
 
 /// `scontrol show job -o JOB`: one line per array task.
 fn scontrol(job: u64) -> String {
-    let out = shared()
+    scontrol_on(shared(), job)
+}
+
+fn scontrol_on(cluster: &Slurm, job: u64) -> String {
+    let out = cluster
         .command("scontrol")
         .args(["show", "job", "-o", &job.to_string()])
         .output()
@@ -517,22 +521,7 @@ fn a_sample_sheet_fan_out_is_one_job_array() {
 #[test]
 fn a_samples_slack_to_its_deadline_is_its_nice_within_its_tier() {
     let dir = shared_tempdir();
-    std::fs::write(dir.path().join("s1.bin"), b"fresh sample").unwrap();
-    // Collected now, stable for 2 h: about 120 minutes of slack.
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-    std::fs::write(
-        dir.path().join("samples.tsv"),
-        format!(
-            "sample\tdata\tcollected_at\tstability_hours\tpriority\ns1\ts1.bin\t{now}\t2\tnormal\n"
-        ),
-    )
-    .unwrap();
-    let pipeline = dir.path().join("fan-out.toml");
-    std::fs::write(
-        &pipeline,
-        FAN_OUT.replace("TESTKIT", petri_plugins::TESTKIT),
-    )
-    .unwrap();
+    let pipeline = normal_sample_due_in_two_hours(dir.path(), b"fresh sample");
     let spool = dir.path().join("spool");
     let run = run_json(
         &dir.path().join("data"),
@@ -547,17 +536,35 @@ fn a_samples_slack_to_its_deadline_is_its_nice_within_its_tier() {
         ],
     );
     assert_eq!(run["status"], "completed", "{run}");
-    let jobs = spooled_jobs(&spool);
-    let shown = scontrol(*jobs.keys().next().unwrap());
-    let nice: u32 = shown
-        .split_once("Nice=")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let job = *spooled_jobs(&spool).keys().next().unwrap();
     // Normal tier (20,000–29,999), plus the slack in minutes (under 120:
     // the stage's predicted work and the time to start come off it).
-    assert!((20_060..20_120).contains(&nice), "{shown}");
+    assert!(
+        (20_060..20_120).contains(&nice_of(job)),
+        "{}",
+        scontrol(job)
+    );
+}
+
+/// In `dir`: `s1.bin` holding `data`, `samples.tsv` with sample s1 of it (normal priority,
+/// collected now, stable for 2 h: about 120 minutes of slack) and `fan-out.toml` copying it.
+fn normal_sample_due_in_two_hours(dir: &Path, data: &[u8]) -> PathBuf {
+    std::fs::write(dir.join("s1.bin"), data).unwrap();
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    std::fs::write(
+        dir.join("samples.tsv"),
+        format!(
+            "sample\tdata\tcollected_at\tstability_hours\tpriority\ns1\ts1.bin\t{now}\t2\tnormal\n"
+        ),
+    )
+    .unwrap();
+    let pipeline = dir.join("fan-out.toml");
+    std::fs::write(
+        &pipeline,
+        FAN_OUT.replace("TESTKIT", petri_plugins::TESTKIT),
+    )
+    .unwrap();
+    pipeline
 }
 
 const TWO_CLASSES: &str = r#"
@@ -844,6 +851,7 @@ fn sigint_stops_petri_run_and_cancels_its_slurm_jobs() {
 /// executor = "slurm" spooling to `dir/spool`; `data.bin` holds `input` and `pipeline.toml`
 /// runs testkit's `params` on it.
 struct DaemonSetup {
+    cluster: &'static Slurm,
     data: PathBuf,
     spool: PathBuf,
     token: String,
@@ -854,6 +862,10 @@ struct DaemonSetup {
 
 impl DaemonSetup {
     fn new(dir: &Path, input: &[u8], params: &str) -> DaemonSetup {
+        DaemonSetup::on(shared(), dir, input, params)
+    }
+
+    fn on(cluster: &'static Slurm, dir: &Path, input: &[u8], params: &str) -> DaemonSetup {
         let data = dir.join("data");
         let spool = dir.join("spool");
         assert!(
@@ -869,7 +881,7 @@ impl DaemonSetup {
             format!(
                 "executor = \"slurm\"\n[slurm]\nslurm-conf = \"{}\"\nspool = \"{}\"\npoll-ms = 200\n\
                  [slurm.accounts]\nlab = \"lab-account\"\n",
-                shared().conf.display(),
+                cluster.conf.display(),
                 spool.display()
             ),
         )
@@ -886,6 +898,7 @@ impl DaemonSetup {
         .unwrap();
         let log = dir.join("daemon.log");
         DaemonSetup {
+            cluster,
             data,
             spool,
             token,
@@ -930,6 +943,30 @@ impl DaemonSetup {
         }
     }
 
+    /// Run `id` once `daemon` finished it (then the daemon is killed): it
+    /// must have completed with burn's output, its input; its JSON and the log.
+    fn completed(
+        &self,
+        mut daemon: std::process::Child,
+        url: &str,
+        id: &str,
+        input: &[u8],
+    ) -> (serde_json::Value, String) {
+        let status = self.wait_for(url, id, super::daemon::finished);
+        let run = super::daemon::client(url, &self.token, &["status", id, "--json"]);
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert_eq!(status, "COMPLETED", "{log}");
+        let run = super::daemon::ok_json(run);
+        assert_eq!(
+            run["stages"][0]["outputs"][0]["sha256"].as_str().unwrap(),
+            Digest::of(input).to_hex(),
+            "{run}"
+        );
+        (run, log)
+    }
+
     /// The job scripts sbatch was given: one per submitted array.
     fn submissions(&self) -> usize {
         std::fs::read_dir(&self.spool)
@@ -945,7 +982,8 @@ impl DaemonSetup {
 
     /// The array jobs Slurm knows that run in this set-up's spool.
     fn cluster_jobs(&self) -> Vec<String> {
-        let out = shared()
+        let out = self
+            .cluster
             .command("scontrol")
             .args(["show", "job", "-o"])
             .output()
@@ -962,6 +1000,10 @@ impl DaemonSetup {
 
 /// The first job of `spool`, once it runs (at most 120 s to start).
 fn running_job(spool: &Path) -> u64 {
+    running_job_on(shared(), spool)
+}
+
+fn running_job_on(cluster: &Slurm, spool: &Path) -> u64 {
     let started = Instant::now();
     let job = loop {
         if spool.is_dir()
@@ -972,7 +1014,7 @@ fn running_job(spool: &Path) -> u64 {
         assert!(started.elapsed() < Duration::from_secs(120), "no job ran");
         std::thread::sleep(Duration::from_millis(100));
     };
-    wait_for_job(job, "RUNNING");
+    wait_for_job_on(cluster, job, "RUNNING");
     job
 }
 
@@ -985,12 +1027,16 @@ fn kill(child: &std::process::Child, signal: &str) {
 
 /// Waits until `job` is in `state` (at most 300 s).
 fn wait_for_job(job: u64, state: &str) {
+    wait_for_job_on(shared(), job, state);
+}
+
+fn wait_for_job_on(cluster: &Slurm, job: u64, state: &str) {
     let started = Instant::now();
-    while !scontrol(job).contains(&format!("JobState={state} ")) {
+    while !scontrol_on(cluster, job).contains(&format!("JobState={state} ")) {
         assert!(
             started.elapsed() < Duration::from_secs(300),
             "not {state}: {}",
-            scontrol(job)
+            scontrol_on(cluster, job)
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -1073,4 +1119,210 @@ fn a_restarted_daemon_re_attaches_to_its_running_job_and_reads_its_result_once()
     assert_eq!(jobs.len(), 1, "{jobs:#?}");
     assert!(jobs[0].contains(&format!("JobId={job} ")), "{jobs:#?}");
     assert_eq!(stage["attempts"].as_array().unwrap().len(), 1, "{run}");
+}
+
+/// Deletes every `slurm_jobs` row of `data`'s database (as an owner killed between sbatch and
+/// the row leaves it); how many there were.
+fn forget_recorded_jobs(data: &Path) -> u64 {
+    let db = petri_host::DataDir::new(data).state_db();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let pool = sqlx::sqlite::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+                .await
+                .unwrap();
+            let done = sqlx::query("DELETE FROM slurm_jobs")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            done.rows_affected()
+        })
+}
+
+#[test]
+fn a_job_whose_row_was_never_written_is_found_by_its_run_name_not_submitted_again() {
+    let dir = shared_tempdir();
+    let input = b"submitted, then its owner died";
+    let setup = DaemonSetup::new(dir.path(), input, "{ mode = \"burn\", record = 30000 }");
+    let (mut first, url) = setup.start();
+    let id = setup.submit(&url);
+    let job = running_job(&setup.spool);
+    // Named after the run (its run-loop id, a UUID), not after a task.
+    let shown = scontrol(job);
+    let name = shown
+        .split_once("JobName=petri-")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap();
+    assert!(
+        name.len() == 36 && name.matches('-').count() == 4,
+        "{shown}"
+    );
+
+    // Killed outright; then the row goes too: what a daemon killed between
+    // sbatch and writing the row leaves (a job in Slurm, none in the database).
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(forget_recorded_jobs(&setup.data), 1);
+
+    let (second, url) = setup.start();
+    let (run, log) = setup.completed(second, &url, &id, input);
+    let stage = &run["stages"][0];
+    // The second daemon adopted the job it found under the run's name (and
+    // recorded it again) instead of submitting the task a second time.
+    assert_eq!(setup.submissions(), 1, "{log}");
+    let jobs = setup.cluster_jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert!(jobs[0].contains(&format!("JobId={job} ")), "{jobs:#?}");
+    assert_eq!(stage["attempts"].as_array().unwrap().len(), 1, "{run}");
+    assert_eq!(forget_recorded_jobs(&setup.data), 1);
+}
+
+#[test]
+fn a_job_lost_with_its_node_is_submitted_again_and_the_run_completes() {
+    let cluster = expendable();
+    let dir = shared_tempdir();
+    let input = b"on a node that fails";
+    let setup = DaemonSetup::on(
+        cluster,
+        dir.path(),
+        input,
+        "{ mode = \"burn\", record = 30000 }",
+    );
+    let (daemon, url) = setup.start();
+    let id = setup.submit(&url);
+    let lost = running_job_on(cluster, &setup.spool);
+
+    // The node goes down under its running job. Jobs are submitted
+    // `--no-requeue`, so Slurm ends it NODE_FAIL instead of requeueing it
+    // itself; the node comes back (`ReturnToService=2`, or the resume).
+    let out = cluster
+        .command("sinfo")
+        .args(["-h", "-o", "%N"])
+        .output()
+        .unwrap();
+    let node = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let down = cluster
+        .command("scontrol")
+        .args([
+            "update",
+            &format!("nodename={node}"),
+            "state=down",
+            "reason=petri-test",
+        ])
+        .status()
+        .unwrap();
+    assert!(down.success());
+    wait_for_job_on(cluster, lost, "NODE_FAIL");
+    // Already back on its own when slurmd answers; an error here only says so.
+    let _ = cluster
+        .command("scontrol")
+        .args(["update", &format!("nodename={node}"), "state=resume"])
+        .output()
+        .unwrap();
+
+    // The output of a clean run, from one attempt: a lost job is not the
+    // stage's failure.
+    let (run, log) = setup.completed(daemon, &url, &id, input);
+    let stage = &run["stages"][0];
+    assert_eq!(stage["attempts"].as_array().unwrap().len(), 1, "{run}");
+    // Two arrays: the lost job, then the same task again, completed.
+    let jobs = setup.cluster_jobs();
+    assert_eq!(jobs.len(), 2, "{jobs:#?}");
+    let (first, again): (Vec<_>, Vec<_>) = jobs
+        .iter()
+        .partition(|j| j.contains(&format!("JobId={lost} ")));
+    assert!(first[0].contains("JobState=NODE_FAIL "), "{jobs:#?}");
+    assert!(again[0].contains("JobState=COMPLETED "), "{jobs:#?}");
+    assert_eq!(setup.submissions(), 2, "{log}");
+}
+
+/// The `Nice=` of `scontrol show job -o JOB`.
+fn nice_of(job: u64) -> u32 {
+    let shown = scontrol(job);
+    shown
+        .split_once("Nice=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no Nice= in {shown}"))
+}
+
+#[test]
+fn a_pending_jobs_nice_follows_its_samples_shrinking_slack() {
+    let dir = shared_tempdir();
+    let pipeline = normal_sample_due_in_two_hours(dir.path(), b"waiting in the queue");
+    let spool = dir.path().join("spool");
+    // Held (`--hold`): the job stays pending, as behind a busy cluster.
+    let child = Command::new(env!("CARGO_BIN_EXE_petri"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("run")
+        .arg(&pipeline)
+        .arg("--samples")
+        .arg(dir.path().join("samples.tsv"))
+        .args(["--executor", "slurm", "--slurm-sbatch-arg=--hold", "--json"])
+        .arg("--slurm-spool")
+        .arg(&spool)
+        .env("SLURM_CONF", &shared().conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ours = format!("|{}", spool.display());
+    let started = Instant::now();
+    let job: u64 = loop {
+        let queue = shared()
+            .command("squeue")
+            .args(["-h", "-o", "%F|%Z"])
+            .output()
+            .unwrap();
+        let queue = String::from_utf8(queue.stdout).unwrap();
+        if let Some(line) = queue.lines().find(|l| l.ends_with(&ours)) {
+            break line.split('|').next().unwrap().parse().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{queue}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Submitted in the normal tier at its slack in minutes (under 120).
+    let submitted = nice_of(job);
+    assert!((20_000..20_120).contains(&submitted), "{}", scontrol(job));
+
+    // Each minute it waits, its slack is a minute shorter: petri re-nices it
+    // (Slurm's order among pending jobs follows), within its tier.
+    let started = Instant::now();
+    let reniced = loop {
+        let nice = nice_of(job);
+        if nice != submitted {
+            break nice;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "{}",
+            scontrol(job)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        (20_000..submitted).contains(&reniced),
+        "{submitted} → {}",
+        scontrol(job)
+    );
+    assert!(
+        scontrol(job).contains("JobState=PENDING "),
+        "{}",
+        scontrol(job)
+    );
+
+    // Released, it runs and the run completes.
+    let released = shared()
+        .command("scontrol")
+        .args(["release", &job.to_string()])
+        .status()
+        .unwrap();
+    assert!(released.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["status"], "completed");
 }

@@ -530,12 +530,39 @@ fn the_dashboard_shows_live_runs_to_their_group_only_behind_csrf_checked_forms()
     );
     browser.goto(&format!("{url}/ui/instruments"));
     shot(&mut browser, &shots, "instruments");
+    // A promotion (shadowed on the runs above) is in the name's history with its verdict.
+    let rebuilt = lab.dir.path().join("rebuilt.wasm");
+    std::fs::write(&rebuilt, petri_plugins::testkit_rebuilt().unwrap()).unwrap();
+    let promoted = petri(
+        &lab.data,
+        &[
+            "plugin",
+            "promote",
+            "testkit",
+            rebuilt.to_str().unwrap(),
+            "--shadow",
+            "3",
+            "--json",
+        ],
+    );
+    ok_output(&promoted);
+    let report: Value = serde_json::from_slice(&promoted.stdout).unwrap();
+    let compared = report["executions"].as_array().unwrap().len();
+    assert!(compared > 0, "{report}");
     browser.goto(&format!("{url}/ui/modules"));
     let modules = browser.dom();
     assert!(
         modules.contains("id=\"registry\"") && modules.contains(">testkit<"),
         "{modules}"
     );
+    for part in [
+        ">registered<".to_owned(),
+        ">promoted<".to_owned(),
+        "data-shadow=\"identical\"".to_owned(),
+        format!("{compared} of {compared} execution(s) identical"),
+    ] {
+        assert!(modules.contains(&part), "{part}: {modules}");
+    }
     shot(&mut browser, &shots, "modules");
     browser.goto(&format!("{url}/ui/usage"));
     let usage = browser.dom();
@@ -634,4 +661,137 @@ fn the_dashboard_shows_live_runs_to_their_group_only_behind_csrf_checked_forms()
     assert_eq!(status, 200, "{body}");
     assert_eq!(ui_get(&url, &cookie_c, "/ui/runs").1, "/ui/login");
     assert_eq!(login(&url, &c).unwrap_err().0, 401);
+}
+
+#[test]
+fn the_session_cookie_is_secure_only_where_the_config_asks_for_it() {
+    for (config, secure) in [("", false), ("[ui]\nsecure-cookie = true\n", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let lab = token(&data, "lab-a", false);
+        let file = dir.path().join("petri.toml");
+        std::fs::write(&file, config).unwrap();
+        let (mut daemon, url) = start(
+            &data,
+            &dir.path().join("daemon.log"),
+            &["--config", file.to_str().unwrap()],
+        );
+        let r = agent()
+            .post(format!("{url}/ui/login"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(format!("token={lab}"))
+            .unwrap();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{cookie}");
+        assert!(cookie.starts_with("petri_session=petri_"), "{cookie}");
+        assert_eq!(
+            cookie.split("; ").any(|a| a == "Secure"),
+            secure,
+            "{config}: {cookie}"
+        );
+    }
+}
+
+#[test]
+fn a_webhook_delivery_is_a_trigger_event_of_its_groups_stream_and_on_its_run_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok_output(&petri(&data, &["plugin", "add", petri_plugins::TESTKIT]));
+    let (a, b) = (token(&data, "lab-a", false), token(&data, "lab-b", false));
+    let pipeline = dir.path().join("sheet-copy.toml");
+    std::fs::write(
+        &pipeline,
+        "[inputs.data]\n\n[stages.copy]\nmodule = \"testkit\"\nparams = { mode = \"copy\" }\n\
+         inputs = { data = \"inputs.data\" }\n",
+    )
+    .unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let config = dir.path().join("petri.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[triggers.lims]\npipeline = \"{}\"\ngroup = \"lab-a\"\nsecret-file = \"{}\"\n",
+            pipeline.display(),
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let (mut daemon, url) = start(
+        &data,
+        &dir.path().join("daemon.log"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let (sa, sb) = (listen(&url, &a, ""), listen(&url, &b, ""));
+    read_until(&sa, |n, _| n == "synced");
+
+    // A LIMS delivers a sheet naming a blob of lab-a's.
+    let uploaded = agent()
+        .post(format!("{url}/v1/blobs"))
+        .header("Authorization", &format!("Bearer {a}"))
+        .send(&b"reads of s1\n"[..])
+        .unwrap();
+    let (_, _, uploaded) = answer(uploaded);
+    let sha: Value = serde_json::from_str(&uploaded).unwrap();
+    let body = json!({
+        "samples": "sample\tdata\ns1\treads/s1.bin\n",
+        "files": { "reads/s1.bin": sha["sha256"] },
+    })
+    .to_string();
+    let delivered = agent()
+        .post(format!("{url}/v1/triggers/lims"))
+        .header("Content-Type", "application/json")
+        .header(
+            "X-Petri-Signature",
+            &petri_host::server::sign(b"s3cret", body.as_bytes()),
+        )
+        .send(body.as_bytes())
+        .unwrap();
+    let (status, _, accepted) = answer(delivered);
+    assert_eq!(status, 202, "{accepted}");
+    let id = serde_json::from_str::<Value>(&accepted).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // lab-a's stream names the delivery before the run's events go on.
+    let seen = read_until(&sa, |n, d| {
+        n == "run" && d["run_id"] == id.as_str() && d["status"] == "COMPLETED"
+    });
+    let trigger = seen
+        .iter()
+        .position(|(n, d)| n == "trigger" && d["run_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no trigger event: {seen:?}"));
+    assert_eq!(seen[trigger].1["trigger"], "lims", "{seen:?}");
+    assert!(
+        seen[trigger].1["received_at"].as_str().unwrap().len() >= 20,
+        "{seen:?}"
+    );
+    assert!(
+        !seen[trigger..]
+            .iter()
+            .skip(1)
+            .any(|(n, d)| n == "trigger" && d["run_id"] == id.as_str()),
+        "sent twice: {seen:?}"
+    );
+    // lab-b's stream carried nothing of it (a poll later, still nothing).
+    std::thread::sleep(Duration::from_secs(1));
+    let other: Vec<(String, Value)> = sb.try_iter().collect();
+    assert!(!mentions(&other, &id), "{other:?}");
+
+    // The run page says which trigger started the run.
+    let cookie = login(&url, &a).unwrap();
+    let (status, _, page) = ui_get(&url, &cookie, &format!("/ui/runs/{id}"));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"trigger\""), "{page}");
+    assert!(page.contains(">lims</span>"), "{page}");
 }

@@ -14,6 +14,7 @@
 //! its node is petri's to run again ([`Recovery::Requeue`]), so retries are
 //! counted in one place.
 
+pub mod find;
 pub mod priority;
 pub mod resources;
 pub mod show;
@@ -66,6 +67,10 @@ pub struct SlurmConfig {
     /// The account every job is charged to (`--account`, given after
     /// `sbatch_args`, so it wins); the daemon sets it per group.
     pub account: Option<String>,
+    /// The name (`--job-name`) of every array; `None`: `petri-` and the
+    /// first task's digest. A run names its jobs after itself, so a restarted
+    /// owner finds them ([`SlurmExecutor::named_jobs`]).
+    pub job_name: Option<String>,
     /// How often [`SlurmExecutor::wait`] asks `scontrol`.
     pub poll: Duration,
     /// Most tasks in one job array (Slurm's `MaxArraySize` is 1001 by
@@ -87,6 +92,7 @@ impl SlurmConfig {
             sbatch_args: Vec::new(),
             classes: None,
             account: None,
+            job_name: None,
             poll: Duration::from_secs(1),
             max_array: 1000,
         }
@@ -142,6 +148,8 @@ pub enum JobStatus {
         reason: String,
         exit_code: i32,
         signal: i32,
+        /// `Nice=`, when shown.
+        nice: Option<u32>,
     },
     /// Slurm no longer knows the job (purged after `MinJobAge`).
     Gone,
@@ -235,6 +243,15 @@ impl SlurmExecutor {
         }
     }
 
+    /// This executor with its arrays named `name` (`--job-name`).
+    pub fn named(&self, name: &str) -> SlurmExecutor {
+        let mut config = SlurmConfig::clone(&self.config);
+        config.job_name = Some(name.to_owned());
+        SlurmExecutor {
+            config: config.into(),
+        }
+    }
+
     /// The partition for a task of `class`.
     pub fn partition(&self, class: Option<&str>) -> Option<&str> {
         class
@@ -316,10 +333,14 @@ impl SlurmExecutor {
             source,
         })?;
         let spool = &self.config.spool;
+        let name = match &self.config.job_name {
+            Some(name) => name.clone(),
+            None => format!("petri-{}", short(&tasks[0])),
+        };
         let mut cmd = self.command("sbatch");
         cmd.arg("--parsable")
             .arg(format!("--array=0-{}", tasks.len().saturating_sub(1)))
-            .arg(format!("--job-name=petri-{}", &short(&tasks[0])))
+            .arg(format!("--job-name={name}"))
             .arg(format!("--output={}", spool.join("%A_%a.out").display()))
             .arg(format!("--error={}", spool.join("%A_%a.err").display()))
             .arg(format!("--chdir={}", spool.display()))
@@ -396,6 +417,7 @@ impl SlurmExecutor {
                     reason: i.reason.clone(),
                     exit_code: i.exit_code,
                     signal: i.signal,
+                    nice: i.field("Nice").and_then(|n| n.parse().ok()),
                 },
                 None => JobStatus::Gone,
             });
@@ -411,6 +433,18 @@ impl SlurmExecutor {
         let mut cmd = self.command("scancel");
         cmd.args(jobs.iter().map(SlurmJob::id));
         checked("scancel", self.output("scancel", cmd).await?).map(drop)
+    }
+
+    /// Sets a job's nice value (`scontrol update jobid=ARRAY_INDEX nice=N`;
+    /// a task of a pending array is split off into a record of its own).
+    pub async fn renice(&self, job: &SlurmJob, nice: u32) -> Result<(), SlurmError> {
+        let mut cmd = self.command("scontrol");
+        cmd.args([
+            "update".to_owned(),
+            format!("jobid={}", job.id()),
+            format!("nice={nice}"),
+        ]);
+        checked("scontrol", self.output("scontrol", cmd).await?).map(drop)
     }
 
     /// Cancels the jobs now, without a runtime (a stage's drop guard: its run
@@ -454,6 +488,18 @@ impl SlurmExecutor {
     /// shared filesystem's attribute cache) is read again for up to
     /// [`REPORT_POLLS`] polls before it is returned without one.
     pub async fn wait(&self, jobs: &[SlurmJob]) -> Result<Vec<SlurmEnd>, SlurmError> {
+        self.wait_renicing(jobs, || None).await
+    }
+
+    /// [`Self::wait`], and at each poll a job still pending whose nice value
+    /// is not `nice()` is re-niced to it (its priority follows a slack that
+    /// shrinks while it waits). A job that starts between the poll and the
+    /// update keeps its old value: only pending jobs are ordered by it.
+    pub async fn wait_renicing(
+        &self,
+        jobs: &[SlurmJob],
+        nice: impl Fn() -> Option<u32>,
+    ) -> Result<Vec<SlurmEnd>, SlurmError> {
         let mut ends: Vec<Option<SlurmEnd>> = vec![None; jobs.len()];
         let mut unreported = vec![0u32; jobs.len()];
         loop {
@@ -462,7 +508,21 @@ impl SlurmExecutor {
                 return Ok(ends.into_iter().flatten().collect());
             }
             let pending: Vec<SlurmJob> = open.iter().map(|&i| jobs[i].clone()).collect();
+            let wanted = nice();
             for (i, status) in open.into_iter().zip(self.status(&pending).await?) {
+                if let (
+                    Some(want),
+                    JobStatus::Known {
+                        state: JobState::Pending,
+                        nice: Some(has),
+                        ..
+                    },
+                ) = (wanted, &status)
+                    && *has != want
+                {
+                    // Refused only if the job left the queue meanwhile.
+                    let _ = self.renice(&jobs[i], want).await;
+                }
                 ends[i] = self.end_of(&jobs[i], status).filter(|end| {
                     let waiting = end.report.is_none()
                         && matches!(end.outcome, TaskOutcome::Exited { exit } if exit.has_record());

@@ -14,17 +14,20 @@
 //! (`store/jobs.rs`). An attempt first looks there for a job of the same
 //! run, sample, stage and task that was not given up: a run resumed after a
 //! daemon restart follows that job (or reads the end it reached while no
-//! daemon watched) instead of submitting the task again.
+//! daemon watched) instead of submitting the task again. Every array is
+//! named `petri-RUN_ID`, so a job whose owner died between sbatch and its
+//! row is found in Slurm (`SlurmExecutor::named_jobs`) and adopted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
+use crate::executor::slurm::priority;
 use crate::executor::{Recovery, SlurmExecutor, SlurmJob, Submission, Task};
 use crate::pipeline::plan::PlanStage;
 use crate::provenance::StageRecord;
@@ -71,7 +74,13 @@ pub(super) struct Remote {
     keep_jobs: Option<CancellationToken>,
     /// Jobs cancelled because their stage was dropped.
     cancelled: Arc<AtomicUsize>,
+    /// Jobs of this run that Slurm knows and no row records, by task: read
+    /// once, before the run's first submission (see [`Remote::adopt`]).
+    orphans: Arc<tokio::sync::Mutex<Option<Orphans>>>,
 }
+
+/// Unrecorded jobs by task, oldest first.
+type Orphans = HashMap<Digest, Vec<SlurmJob>>;
 
 impl Remote {
     /// Starts the batcher (a tokio task that ends with the last `Remote`;
@@ -82,7 +91,7 @@ impl Remote {
         run_id: &str,
         keep_jobs: Option<CancellationToken>,
     ) -> (Remote, tokio::task::JoinHandle<()>) {
-        let slurm = Arc::new(slurm);
+        let slurm = Arc::new(slurm.named(&format!("petri-{run_id}")));
         let cancelled = Arc::new(AtomicUsize::new(0));
         let (queue, rx) = mpsc::unbounded_channel();
         let batcher = tokio::spawn(batcher(slurm.clone(), rx, cancelled.clone()));
@@ -93,6 +102,7 @@ impl Remote {
             run_id: run_id.to_owned(),
             keep_jobs,
             cancelled,
+            orphans: Arc::default(),
         };
         (remote, batcher)
     }
@@ -126,6 +136,7 @@ impl Remote {
         request: &RunRequest,
         (priority, slack): (Priority, Option<Span>),
     ) -> Result<Attempted, Error> {
+        let measured = Instant::now();
         let task = task_of(petri, stage, request);
         let digest = task
             .store(petri.blobs())
@@ -141,15 +152,18 @@ impl Remote {
             attempt: request.attempt,
             task: digest,
         };
-        let mut attached = self.jobs.attachable(&owner).await?.map(|t| SlurmJob {
-            task: digest,
-            array_job: t.id.array_job,
-            index: t.id.index,
-        });
+        let mut attached = match self.jobs.attachable(&owner).await? {
+            Some(t) => Some(SlurmJob {
+                task: digest,
+                array_job: t.id.array_job,
+                index: t.id.index,
+            }),
+            None => self.adopt(&owner).await?,
+        };
         let mut requeues = 0;
         loop {
             let end = self
-                .run_once(&owner, attached.take(), submission.clone())
+                .run_once(&owner, attached.take(), submission.clone(), measured)
                 .await?;
             let state = if matches!(end.recovery(), Recovery::Requeue | Recovery::Stop) {
                 TrackedState::Requeued
@@ -183,6 +197,49 @@ impl Remote {
         }
     }
 
+    /// The newest job of this run that runs `owner`'s task but that no row
+    /// records (sbatch named it, then its owner died before writing the
+    /// row), recorded now: followed instead of submitting the task again.
+    async fn adopt(&self, owner: &JobOwner) -> Result<Option<SlurmJob>, Error> {
+        let mut orphans = self.orphans.lock().await;
+        if orphans.is_none() {
+            *orphans = Some(self.unrecorded().await?);
+        }
+        let Some(job) = orphans
+            .as_mut()
+            .and_then(|o| o.get_mut(&owner.task))
+            .and_then(Vec::pop)
+        else {
+            return Ok(None);
+        };
+        let now = epoch_ms(SystemTime::now());
+        self.jobs.submitted(owner, job_id(&job), now).await?;
+        Ok(Some(job))
+    }
+
+    /// This run's jobs in Slurm that no row records, by task.
+    async fn unrecorded(&self) -> Result<Orphans, Error> {
+        let recorded: HashSet<JobId> = self
+            .jobs
+            .of_run(&self.run_id)
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        let named = self
+            .slurm
+            .named_jobs()
+            .await
+            .map_err(|e| Error::State(format!("looking for this run's slurm jobs: {e}")))?;
+        let mut orphans = Orphans::new();
+        for job in named {
+            if !recorded.contains(&job_id(&job)) {
+                orphans.entry(job.task).or_default().push(job);
+            }
+        }
+        Ok(orphans)
+    }
+
     /// Follows `attached`, or submits through the batcher (recording the
     /// job), and waits for the job's end; the job is cancelled if this
     /// future is dropped first.
@@ -190,12 +247,17 @@ impl Remote {
         &self,
         owner: &JobOwner,
         attached: Option<SlurmJob>,
-        submission: Submission,
+        mut submission: Submission,
+        measured: Instant,
     ) -> Result<crate::executor::SlurmEnd, Error> {
         let fresh = attached.is_none();
+        let (priority, slack) = (submission.priority, submission.slack);
         let job = match attached {
             Some(job) => job,
-            None => self.submit(submission).await?,
+            None => {
+                submission.slack = slack_now(slack, measured);
+                self.submit(submission).await?
+            }
         };
         let mut guard = CancelOnDrop {
             remote: self,
@@ -205,9 +267,11 @@ impl Remote {
             let now = epoch_ms(SystemTime::now());
             self.jobs.submitted(owner, job_id(&job), now).await?;
         }
+        // While the job waits in Slurm's queue its slack shrinks: its nice follows.
+        let nice = || Some(priority::nice(priority, slack_now(slack, measured)));
         let end = self
             .slurm
-            .wait(std::slice::from_ref(&job))
+            .wait_renicing(std::slice::from_ref(&job), nice)
             .await
             .map_err(|e| Error::State(format!("following slurm job {}: {e}", job.id())))?;
         guard.job = None;
@@ -263,6 +327,12 @@ impl Drop for CancelOnDrop<'_> {
             self.remote.cancelled.fetch_add(1, Ordering::SeqCst);
         }
     }
+}
+
+/// `slack`, as it was at `measured`, now: it shrinks while the stage waits.
+fn slack_now(slack: Option<Span>, measured: Instant) -> Option<Span> {
+    let waited = i64::try_from(measured.elapsed().as_millis()).unwrap_or(i64::MAX);
+    slack.map(|s| Span(s.0.saturating_sub(waited)))
 }
 
 fn job_id(job: &SlurmJob) -> JobId {

@@ -4,10 +4,12 @@
 //!
 //! Each (re)connection first sends the current state of the caller's unfinished
 //! runs (or of the one run asked for) and a `synced` event; then each change as
-//! it is committed. Nothing is missed across a reconnect, so `Last-Event-ID`
+//! it is committed. A run a trigger started (a webhook delivery or a watched
+//! folder) is preceded by a `trigger` event naming the delivery, once per
+//! connection. Nothing is missed across a reconnect, so `Last-Event-ID`
 //! is not needed and not read.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +57,14 @@ pub enum StreamEvent {
         attempts: usize,
         cache: CacheUse,
     },
+    /// The trigger delivery that started a run: a webhook trigger's name, or
+    /// `watch:NAME` for a watched folder; sent before that run's `run` event.
+    Trigger {
+        run_id: String,
+        trigger: String,
+        /// When the delivery arrived (RFC 3339).
+        received_at: String,
+    },
     /// The current state has been sent; what follows are changes.
     Synced,
 }
@@ -64,6 +74,7 @@ impl StreamEvent {
         match self {
             StreamEvent::Run { .. } => "run",
             StreamEvent::Stage { .. } => "stage",
+            StreamEvent::Trigger { .. } => "trigger",
             StreamEvent::Synced => "synced",
         }
     }
@@ -127,6 +138,7 @@ pub(crate) async fn stream(
         only: run,
         runs: HashMap::new(),
         stages: HashMap::new(),
+        triggered: HashSet::new(),
         queue: VecDeque::new(),
         synced: false,
     };
@@ -149,6 +161,8 @@ struct Watch {
     runs: HashMap<String, RunStatus>,
     /// (run, sample, stage) → what was last sent.
     stages: HashMap<(String, String, String), StageState>,
+    /// Runs whose `trigger` event was sent.
+    triggered: HashSet<String>,
     queue: VecDeque<StreamEvent>,
     synced: bool,
 }
@@ -221,6 +235,7 @@ impl Watch {
             }
             self.stage_changes(&row.id).await?;
             if self.runs.get(&row.id) != Some(&row.status) {
+                self.trigger_of(&row.id).await?;
                 self.queue.push_back(StreamEvent::Run {
                     run_id: row.id.clone(),
                     group: row.group.clone(),
@@ -232,9 +247,30 @@ impl Watch {
             if row.status.is_final() && self.only.is_none() {
                 self.runs.remove(&row.id);
                 self.stages.retain(|k, _| k.0 != row.id);
+                self.triggered.remove(&row.id);
             } else {
                 self.runs.insert(row.id.clone(), row.status);
             }
+        }
+        Ok(())
+    }
+
+    /// Queues the `trigger` event of run `run_id` if a delivery started it
+    /// and it was not sent yet. Looked up with each change of the run's
+    /// status: a delivery records its run just after submitting it, so a
+    /// run first seen before that gets its event with its next change.
+    async fn trigger_of(&mut self, run_id: &str) -> Result<(), ApiError> {
+        if self.triggered.contains(run_id) {
+            return Ok(());
+        }
+        let delivery = self.app.store.state().deliveries().of_run(run_id).await?;
+        if let Some((trigger, received_at)) = delivery {
+            self.triggered.insert(run_id.to_owned());
+            self.queue.push_back(StreamEvent::Trigger {
+                run_id: run_id.to_owned(),
+                trigger,
+                received_at,
+            });
         }
         Ok(())
     }

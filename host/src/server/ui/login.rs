@@ -30,7 +30,7 @@ pub async fn login(State(app): State<Arc<AppState>>, Form(form): Form<LoginForm>
     let token = form.token.trim();
     let refused =
         |message: &str| (StatusCode::UNAUTHORIZED, Html(login_page(Some(message)))).into_response();
-    let Some(cookie) = session::login_cookie(token) else {
+    let Some(cookie) = session::login_cookie(token, &app.config.ui) else {
         return refused("that is not a petri token");
     };
     match session::open(&app, token).await {

@@ -17,6 +17,8 @@ mod runs;
 mod session;
 mod usage;
 
+pub use session::UiConfig;
+
 use std::sync::Arc;
 
 use axum::Router;

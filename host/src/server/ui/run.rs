@@ -16,6 +16,7 @@ use super::dag;
 use super::layout::{badge, bytes, csrf_field, escape, framed, link, page, table};
 use super::session::{CsrfForm, Session, UiError};
 use crate::server::app::AppState;
+use crate::server::error::ApiError;
 use crate::server::extract::{Form, Path, Query};
 use crate::server::routes::runs::{provenance as api_provenance, run_logs, run_view, visible_run};
 use crate::server::routes::{artifacts, events, report as api_report, verify as api_verify};
@@ -39,7 +40,8 @@ fn pipeline_text(app: &AppState, row: &RunRow) -> String {
         .unwrap_or_default()
 }
 
-fn summary(run: &RunView) -> String {
+/// The run summary; `trigger`: the delivery that started it (trigger, received at).
+fn summary(run: &RunView, trigger: Option<&(String, String)>) -> String {
     let s = &run.summary;
     let mut dl = String::from("<dl id=\"summary\">");
     let _ = write!(
@@ -58,6 +60,14 @@ fn summary(run: &RunView) -> String {
     ];
     for (k, v) in fields {
         let _ = write!(dl, "<dt>{k}</dt><dd>{}</dd>", escape(v));
+    }
+    if let Some((name, received_at)) = trigger {
+        let _ = write!(
+            dl,
+            "<dt>Trigger</dt><dd id=\"trigger\"><span class=\"mono\">{}</span>, delivered {}</dd>",
+            escape(name),
+            escape(received_at)
+        );
     }
     let _ = write!(dl, "<dt>Recoveries</dt><dd>{}</dd></dl>", run.recoveries);
     if let Some(e) = &run.error {
@@ -274,7 +284,14 @@ pub async fn run(
     let row = visible_run(&app, &session.caller, &id).await?;
     let pipeline = pipeline_text(&app, &row);
     let view = run_view(&app, row).await?;
-    let mut body = summary(&view);
+    let trigger = app
+        .store
+        .state()
+        .deliveries()
+        .of_run(&id)
+        .await
+        .map_err(ApiError::from)?;
+    let mut body = summary(&view, trigger.as_ref());
     body.push_str("<p class=\"note\" id=\"live-note\"></p>");
     let sections = [
         ("DAG", dag::render(&pipeline, &view.stages)),

@@ -92,10 +92,22 @@ fn cookie_safe(token: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// The `Set-Cookie` value that opens a session with `token`.
-pub fn login_cookie(token: &str) -> Option<String> {
+/// `[ui]` in the daemon's config.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct UiConfig {
+    /// Mark the session cookie `Secure`, so browsers send it over HTTPS
+    /// only: for a daemon behind a TLS proxy (off by default, as the
+    /// daemon itself speaks plain HTTP and a `Secure` cookie would never
+    /// come back to it over `http://`).
+    pub secure_cookie: bool,
+}
+
+/// The `Set-Cookie` value that opens a session with `token` (`Secure` if `config` says so).
+pub fn login_cookie(token: &str, config: &UiConfig) -> Option<String> {
+    let secure = if config.secure_cookie { "; Secure" } else { "" };
     cookie_safe(token)
-        .then(|| format!("{COOKIE_NAME}={token}; Path=/ui; HttpOnly; SameSite=Strict"))
+        .then(|| format!("{COOKIE_NAME}={token}; Path=/ui; HttpOnly; SameSite=Strict{secure}"))
 }
 
 /// A 303 to `to` that also ends the session.
