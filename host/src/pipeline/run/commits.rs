@@ -62,6 +62,18 @@ impl Commits {
         pending.rows.push(rows);
     }
 
+    /// The record (id and seal) a pending row names for `cache_key`: a later
+    /// stage of the run with the same key reuses it as a cache hit, as it
+    /// would once committed.
+    pub(super) fn pending_entry(&self, cache_key: &str) -> Option<(String, String)> {
+        self.pending()
+            .rows
+            .iter()
+            .rev()
+            .find(|r| r.cache_key.as_deref() == Some(cache_key))
+            .map(|r| (r.record_id.clone(), r.seal.clone()))
+    }
+
     /// How long until the pending rows are due (zero: now; `None`: none pending).
     pub(super) fn due_in(&self) -> Option<Duration> {
         let pending = self.pending();

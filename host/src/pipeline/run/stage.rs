@@ -78,7 +78,7 @@ pub(super) async fn exec_stage(
     result.cache_key = Some(key);
 
     if !commit.no_cache
-        && let Some((hit, seal)) = cached_record(petri, state, &key).await?
+        && let Some((hit, seal)) = cached_record(petri, state, &key, &commit.commits).await?
     {
         result.status = StageStatus::Succeeded;
         result.cache = CacheUse::Hit;
@@ -332,18 +332,27 @@ fn quota_cut(failure: &Failure, grant: Option<&Grant>) -> Option<String> {
 /// intact. Each output is re-hashed (one SHA-256 pass over the outputs per
 /// hit): a tampered or damaged output or record is never reused; the entry is
 /// forgotten and the stage runs again, which stores (heals) the right bytes.
+/// An entry this run has made but not yet committed (`commits`) is found
+/// first, and checked the same way.
 pub(super) async fn cached_record(
     petri: &Arc<Petri>,
     state: &StateStore,
     key: &Digest,
+    commits: &Commits,
 ) -> Result<Option<(StageRecord, Digest)>, Error> {
-    let Some(id) = state.cached(&key.to_hex()).await? else {
-        return Ok(None);
+    let pending = commits.pending_entry(&key.to_hex());
+    let committed = pending.is_none();
+    let (id, seal) = match pending {
+        Some((id, seal)) => (id, Some(seal)),
+        None => {
+            let Some(id) = state.cached(&key.to_hex()).await? else {
+                return Ok(None);
+            };
+            let seal = state.seal_of(&id).await?;
+            (id, seal)
+        }
     };
-    let seal = state
-        .seal_of(&id)
-        .await?
-        .and_then(|s| s.parse::<Digest>().ok());
+    let seal = seal.and_then(|s| s.parse::<Digest>().ok());
     let p = petri.clone();
     let usable = tokio::task::spawn_blocking(move || {
         let seal = seal?;
@@ -357,7 +366,7 @@ pub(super) async fn cached_record(
     })
     .await
     .map_err(|e| Error::State(e.to_string()))?;
-    if usable.is_none() {
+    if usable.is_none() && committed {
         state.forget(&key.to_hex()).await?;
     }
     Ok(usable)
