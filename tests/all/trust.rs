@@ -103,8 +103,16 @@ fn tear(petri: &petri_host::Petri, digest: &petri_host::Digest) {
 fn a_torn_record_or_output_under_a_cache_entry_is_executed_again_not_served() {
     for torn in ["record", "output"] {
         let f = Fixture::new();
-        std::fs::write(f.dir.path().join("data.bin"), b"durable bytes\n".repeat(50)).unwrap();
-        let path = f.pipeline("chain.toml", CHAIN);
+        // `first` makes bytes no input has (its output is not healed by
+        // ingesting an input), and its cache key differs from `second`'s.
+        let path = f.pipeline(
+            "chain.toml",
+            &CHAIN.replace(
+                "params = { mode = \"copy\" }\ninputs = { data = \"inputs.data\" }",
+                "params = { mode = \"probe\" }",
+            ),
+        );
+        std::fs::write(f.dir.path().join("data.bin"), b"durable bytes\n").unwrap();
         let first = f.run(&path, false);
         assert_eq!(first.status, "completed");
         let s = stage(&first, "first");
