@@ -90,6 +90,56 @@ fn a_tampered_cached_output_is_not_reused_and_is_healed() {
     assert_eq!(again.root, first.root, "the same run, byte for byte");
 }
 
+/// Truncates a stored blob to half its bytes: what a crash before a group
+/// commit's sync can leave under a name (pipeline/run/commits.rs).
+fn tear(petri: &petri_host::Petri, digest: &petri_host::Digest) {
+    let path = petri.blobs().local_path(digest).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    let bytes = std::fs::read(&path).unwrap();
+    overwrite(&path, &bytes[..(len / 2) as usize]);
+}
+
+#[test]
+fn a_torn_record_or_output_under_a_cache_entry_is_executed_again_not_served() {
+    for torn in ["record", "output"] {
+        let f = Fixture::new();
+        // `first` makes bytes no input has (its output is not healed by
+        // ingesting an input), and its cache key differs from `second`'s.
+        let path = f.pipeline(
+            "chain.toml",
+            &CHAIN.replace(
+                "params = { mode = \"copy\" }\ninputs = { data = \"inputs.data\" }",
+                "params = { mode = \"probe\" }",
+            ),
+        );
+        std::fs::write(f.dir.path().join("data.bin"), b"durable bytes\n").unwrap();
+        let first = f.run(&path, false);
+        assert_eq!(first.status, "completed");
+        let s = stage(&first, "first");
+        let out = s.outputs[0].sha256;
+        match torn {
+            "record" => tear(&f.petri, &s.record_sha256.unwrap()),
+            _ => tear(&f.petri, &out),
+        }
+
+        let again = f.run(&path, false);
+        assert_eq!(again.status, "completed", "{torn}: {again:#?}");
+        assert_eq!(
+            stage(&again, "first").cache,
+            "miss",
+            "{torn} was not served"
+        );
+        assert_eq!(stage(&again, "second").inputs[0].sha256, out);
+        assert!(f.petri.blobs().verify(&out).unwrap(), "{torn}: healed");
+        assert_eq!(
+            again.root, first.root,
+            "{torn}: the same run, byte for byte"
+        );
+        let mismatches = block_on(petri_host::pipeline::verify_run(&f.petri, &again)).unwrap();
+        assert!(mismatches.is_empty(), "{torn}: {mismatches:?}");
+    }
+}
+
 /// A pipeline whose `bad` stage fails with `record`, whose recover hook then
 /// misbehaves, beside an honest stage that does not depend on it.
 fn hostile_hook(record: u32) -> petri_host::pipeline::RunRecord {

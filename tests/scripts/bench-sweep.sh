@@ -8,15 +8,20 @@
 #     8 separate pipelines.
 # Needs a release build: CARGO_TARGET_DIR (default ~/.cache/petri-target) with
 # release/petri and plugins/*.wasm (examples/lambda/run.sh builds both).
+#   bash tests/scripts/bench-sweep.sh            # every case
+#   bash tests/scripts/bench-sweep.sh sweep10k   # only case 2's sweep (host overhead, §6)
+# PETRI=/path/to/petri compares another build; TMPDIR=/dev/shm puts the data
+# dirs on tmpfs (no fsync cost).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/petri-target}"
-petri="$target/release/petri"
+petri="${PETRI:-$target/release/petri}"
+only="${1:-}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-timed() { # LABEL CMD…: wall seconds and peak RSS of one run
-  /usr/bin/time -f "$1	%e s	%M KB" "${@:2}" >/dev/null 2>time.err || { cat time.err; exit 1; }
+timed() { # LABEL CMD…: wall seconds, user and system CPU seconds, peak RSS of one run
+  /usr/bin/time -f "$1	%e s	%U user	%S sys	%M KB" "${@:2}" >/dev/null 2>time.err || { cat time.err; exit 1; }
   tail -1 time.err
 }
 fresh() { rm -rf "$1"; "$petri" --data-dir "$1" plugin add "$target"/plugins/*.wasm >/dev/null 2>&1; }
@@ -32,10 +37,14 @@ module = "testkit"
 params = { mode = "copy" }
 inputs = { data = "inputs.data" }
 '
+printf '%s%s[sweep.axes]\n"t.record" = { range = [1, 10000], step = 1 }\n' "$trivial" "$stage" > sweep10k.toml
+if [ "$only" = sweep10k ]; then
+  fresh s; timed "run sweep 10k" "$petri" --data-dir s run sweep10k.toml --json
+  exit 0
+fi
 printf '%s%s[sweep.axes]\n"t.record" = { range = [1, 100000], step = 1 }\n' "$trivial" "$stage" > sweep100k.toml
 { printf '%s' "$trivial"; for i in $(seq 1 100000); do
   printf '[stages.t_%d]\nmodule = "testkit"\nparams = { mode = "copy", record = %d }\ninputs = { data = "inputs.data" }\n' "$i" "$i"; done; } > explicit100k.toml
-printf '%s%s[sweep.axes]\n"t.record" = { range = [1, 10000], step = 1 }\n' "$trivial" "$stage" > sweep10k.toml
 printf '[pipeline]\nname = "trivial-samples"\n[inputs.data]\nformat = "bin"\n%s' "$stage" > samples10k.toml
 { printf 'sample\tdata\n'; for i in $(seq 0 9999); do printf 'sample %d\n' "$i" > "in$i.bin"; printf 's%d\tin%d.bin\n' "$i" "$i"; done; } > samples10k.tsv
 

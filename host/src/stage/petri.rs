@@ -319,6 +319,33 @@ impl Petri {
         stage: &LoadedStage,
         request: RunRequest,
     ) -> Result<(StageRecord, Digest), Error> {
+        self.execute(stage, request, &self.blobs, &self.records)
+            .await
+    }
+
+    /// [`Petri::run_sealed`] with group commit: the outputs, log and record
+    /// are visible at once but durable only after the next
+    /// [`BlobStore::sync`]. The caller syncs before it commits anything that
+    /// points at them (a stage-cache entry, a record seal, a run record).
+    pub async fn run_deferred(
+        &self,
+        stage: &LoadedStage,
+        request: RunRequest,
+    ) -> Result<(StageRecord, Digest), Error> {
+        let blobs = self.blobs.deferred();
+        self.execute(stage, request, &blobs, &self.records.deferred())
+            .await
+    }
+
+    /// Executes `stage` once, writing its outputs and log to `blobs` and its
+    /// record to `records`.
+    async fn execute(
+        &self,
+        stage: &LoadedStage,
+        request: RunRequest,
+        blobs: &BlobStore,
+        records: &RecordStore,
+    ) -> Result<(StageRecord, Digest), Error> {
         let manifest = self.describe(stage).await?;
         let started = SystemTime::now();
         let mut problems = Vec::new();
@@ -340,13 +367,7 @@ impl Petri {
         let outputs = manifest
             .outputs
             .iter()
-            .map(|p| {
-                OutputStream::new(
-                    p.name.clone(),
-                    self.blobs.clone(),
-                    request.limits.output_bytes,
-                )
-            })
+            .map(|p| OutputStream::new(p.name.clone(), blobs.clone(), request.limits.output_bytes))
             .collect();
 
         let budget = request.limits.fuel;
@@ -420,7 +441,7 @@ impl Petri {
                 partial_outputs.push(out.commit()?);
             }
         }
-        let log = self.store_log(&state)?;
+        let log = store_log(blobs, &state)?;
 
         let record = StageRecord {
             schema: RECORD_SCHEMA.to_owned(),
@@ -450,7 +471,7 @@ impl Petri {
             started_at: humantime::format_rfc3339_millis(started).to_string(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         };
-        let seal = self.records.save(&record)?;
+        let seal = records.save(&record)?;
         Ok((record, seal))
     }
 
@@ -554,20 +575,21 @@ impl Petri {
         }
         Ok((out, tampered))
     }
+}
 
-    fn store_log(&self, state: &StageState) -> Result<LogRef, Error> {
-        let mut bytes = Vec::new();
-        for line in &state.log.lines {
-            if let Ok(json) = serde_json::to_string(line) {
-                bytes.extend_from_slice(json.as_bytes());
-                bytes.push(b'\n');
-            }
+/// Keeps an execution's log lines as a blob (JSON lines).
+fn store_log(blobs: &BlobStore, state: &StageState) -> Result<LogRef, Error> {
+    let mut bytes = Vec::new();
+    for line in &state.log.lines {
+        if let Ok(json) = serde_json::to_string(line) {
+            bytes.extend_from_slice(json.as_bytes());
+            bytes.push(b'\n');
         }
-        let sha256 = self.blobs.put(&bytes)?;
-        Ok(LogRef {
-            sha256,
-            lines: state.log.lines.len() as u64,
-            dropped: state.log.dropped,
-        })
     }
+    let sha256 = blobs.put(&bytes)?;
+    Ok(LogRef {
+        sha256,
+        lines: state.log.lines.len() as u64,
+        dropped: state.log.dropped,
+    })
 }

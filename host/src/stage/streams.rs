@@ -397,6 +397,9 @@ impl StageState {
 mod tests {
     use super::*;
 
+    /// What a blob writer keeps in memory before it stages a file.
+    const IN_MEMORY: usize = 1 << 16;
+
     fn tmp_files(root: &std::path::Path) -> usize {
         std::fs::read_dir(root.join("tmp")).map_or(0, |d| d.count())
     }
@@ -410,7 +413,12 @@ mod tests {
             .collect();
         assert_eq!(tmp_files(dir.path()), 0, "a blob file per unwritten port");
         outputs[7].append(b"bytes").unwrap();
-        assert_eq!(tmp_files(dir.path()), 1);
+        assert_eq!(tmp_files(dir.path()), 0, "a small output stays in memory");
+        let big = vec![1u8; IN_MEMORY + 1];
+        outputs[8].append(&big).unwrap();
+        assert_eq!(tmp_files(dir.path()), 1, "a big one is staged on disk");
+        let staged = outputs.swap_remove(8).commit().unwrap();
+        assert_eq!(staged.sha256, Digest::of(&big));
         let written = outputs.swap_remove(7).commit().unwrap();
         assert_eq!((written.sha256, written.size), (Digest::of(b"bytes"), 5));
         let empty = outputs.swap_remove(0).commit().unwrap();

@@ -1,24 +1,51 @@
 //! The content-addressed blob store: every artifact is an object named by its SHA-256.
 //!
-//! Blobs are written to a temp file on local disk (`tmp/`), hashed as they
-//! are written, fsynced, then published under their digest by the
-//! [`Objects`] backend at once, so a name always means the complete bytes:
-//! nothing half-written is ever visible as complete. The backend today is a
-//! directory every daemon shares (`objects::Directory`).
+//! Blobs are hashed as they are written, kept in memory while small and in a
+//! temp file on local disk (`tmp/`) once larger, fsynced, then published
+//! under their digest by the [`Objects`] backend at once, so a name always
+//! means the complete bytes: nothing half-written is ever visible as
+//! complete. A blob already stored (and still matching its name) is not
+//! written again. The backend today is a directory every daemon shares
+//! (`objects::Directory`).
+//!
+//! A [`BlobStore::deferred`] view publishes without the fsyncs: its blobs are
+//! visible at once and durable after the next [`BlobStore::sync`] (one
+//! `syncfs` for a whole group of blobs). Whoever commits a pointer to such a
+//! blob (a stage-cache entry, a sealed run record) syncs first. A blob torn by
+//! a crash before that sync is never pointed at, and is found out by its
+//! digest wherever it is met again (`persist` and every reuse verify).
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::store::digest::{Digest, Hasher};
 use crate::store::objects::{Directory, Objects, ReadSeek};
+
+/// Blobs up to this size are kept in memory until committed: a small blob
+/// that is already stored costs no temp file at all.
+const IN_MEMORY: usize = 1 << 16;
 
 /// A blob store: local staging under `root`, objects in a backend.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
     objects: Arc<dyn Objects>,
+    /// Whether commits through this view skip the fsyncs ([`BlobStore::deferred`]).
+    deferred: bool,
+    /// Shared by every view of the store.
+    unsynced: Arc<Unsynced>,
+}
+
+/// Blobs published without fsync and not yet synced, shared by every view
+/// of one store.
+#[derive(Debug, Default)]
+struct Unsynced {
+    digests: Mutex<HashSet<Digest>>,
+    /// Held across a sync, so a digest leaves `digests` only once it is durable.
+    syncing: Mutex<()>,
 }
 
 /// Errors of the blob store.
@@ -51,7 +78,56 @@ impl BlobStore {
     pub fn with_objects(root: PathBuf, objects: Arc<dyn Objects>) -> Result<BlobStore, CasError> {
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp).map_err(io_at(&tmp))?;
-        Ok(BlobStore { root, objects })
+        Ok(BlobStore {
+            root,
+            objects,
+            deferred: false,
+            unsynced: Arc::default(),
+        })
+    }
+
+    /// A view of this store whose commits are visible at once but durable
+    /// only after the next [`BlobStore::sync`] (on any view). Nothing may
+    /// durably point at its blobs before that sync.
+    pub fn deferred(&self) -> BlobStore {
+        BlobStore {
+            deferred: true,
+            ..self.clone()
+        }
+    }
+
+    /// Makes every blob committed through a deferred view so far durable (one
+    /// `syncfs` of the store's filesystem; nothing when there are none).
+    pub fn sync(&self) -> Result<(), CasError> {
+        let _turn = self
+            .unsynced
+            .syncing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let pending: Vec<Digest> = self.unsynced().iter().copied().collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.objects.sync().map_err(io_at(&self.root))?;
+        let mut unsynced = self.unsynced();
+        for d in &pending {
+            unsynced.remove(d);
+        }
+        Ok(())
+    }
+
+    /// Whether `digest` is stored and was not published by a deferred view
+    /// since the last sync.
+    pub fn is_durable(&self, digest: &Digest) -> bool {
+        self.contains(digest) && !self.unsynced().contains(digest)
+    }
+
+    fn unsynced(&self) -> std::sync::MutexGuard<'_, HashSet<Digest>> {
+        // The set stays consistent whatever panicked while holding it.
+        self.unsynced
+            .digests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A file holding the blob named `digest` (whether or not it exists),
@@ -163,17 +239,59 @@ impl BlobStore {
     }
 
     fn new_writer(&self, hasher: Option<Hasher>) -> Result<BlobWriter, CasError> {
-        let tmp_dir = self.root.join("tmp");
-        let file = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io_at(&tmp_dir))?;
-        // Held while the blob is written: `clean_staging` leaves it alone.
-        file.as_file().lock().map_err(io_at(file.path()))?;
         Ok(BlobWriter {
             store: self.clone(),
-            file: io::BufWriter::with_capacity(1 << 16, file),
+            sink: Sink::Memory(Vec::new()),
             hasher,
             len: 0,
         })
     }
+
+    /// A new staging file, locked while the blob is written (`clean_staging`
+    /// leaves it alone).
+    fn staging_file(&self) -> io::Result<tempfile::NamedTempFile> {
+        let file = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
+        file.as_file().lock()?;
+        Ok(file)
+    }
+
+    /// Whether `digest` is stored and its bytes still hash to it: then it
+    /// need not be written again. One that is stored but not yet durable
+    /// (published by a deferred view) is synced first, unless this view
+    /// defers too.
+    fn already_stored(&self, digest: &Digest) -> Result<bool, CasError> {
+        if !(self.contains(digest) && self.verify(digest).unwrap_or(false)) {
+            return Ok(false);
+        }
+        if !self.deferred && self.unsynced().contains(digest) {
+            self.sync()?;
+        }
+        Ok(true)
+    }
+
+    /// Makes `staged` the blob `digest`: durably, or (deferred view) visible
+    /// now and durable at the next sync.
+    fn publish(&self, staged: tempfile::NamedTempFile, digest: &Digest) -> Result<(), CasError> {
+        if !self.deferred {
+            return self
+                .objects
+                .publish(staged, digest)
+                .map_err(|e| self.error(digest, e));
+        }
+        // Noted before it is visible: a durable writer of the same bytes that
+        // finds it also finds that it still needs a sync.
+        self.unsynced().insert(*digest);
+        self.objects
+            .publish_unsynced(staged, digest)
+            .map_err(|e| self.error(digest, e))
+    }
+}
+
+/// Where a blob's bytes are until it is committed.
+enum Sink {
+    /// Small so far: in memory, no file yet.
+    Memory(Vec<u8>),
+    File(io::BufWriter<tempfile::NamedTempFile>),
 }
 
 /// Whether the staged file at `path` was left by a writer that is gone:
@@ -191,7 +309,7 @@ fn abandoned(path: &Path) -> bool {
 /// A blob being written. Dropping it without `commit` discards the bytes.
 pub struct BlobWriter {
     store: BlobStore,
-    file: io::BufWriter<tempfile::NamedTempFile>,
+    sink: Sink,
     hasher: Option<Hasher>,
     len: u64,
 }
@@ -220,28 +338,49 @@ impl BlobWriter {
 
     fn persist(self, digest: Digest) -> Result<(Digest, u64), CasError> {
         let BlobWriter {
-            store, file, len, ..
+            store, sink, len, ..
         } = self;
-        let tmp = file.into_inner().map_err(|e| CasError::Io {
-            path: store.root.join("tmp"),
-            source: e.into_error(),
-        })?;
-        if store.contains(&digest) && store.verify(&digest).unwrap_or(false) {
-            // Same name, same bytes: the blob is already durable. A stored copy
-            // that no longer matches its name is replaced (healed) below.
+        // Same name, same bytes: the blob is already stored. A stored copy
+        // that no longer matches its name is replaced (healed) below.
+        if store.already_stored(&digest)? {
             return Ok((digest, len));
         }
-        store
-            .objects
-            .publish(tmp, &digest)
-            .map_err(|e| store.error(&digest, e))?;
+        let staging = store.root.join("tmp");
+        let tmp = match sink {
+            Sink::Memory(bytes) => {
+                let mut file = store.staging_file().map_err(io_at(&staging))?;
+                file.write_all(&bytes).map_err(io_at(&staging))?;
+                file
+            }
+            Sink::File(file) => file.into_inner().map_err(|e| CasError::Io {
+                path: staging,
+                source: e.into_error(),
+            })?,
+        };
+        store.publish(tmp, &digest)?;
         Ok((digest, len))
+    }
+
+    /// The staging file, created (with what memory held) once the blob
+    /// outgrows [`IN_MEMORY`].
+    fn sink_for(&mut self, more: usize) -> io::Result<&mut dyn Write> {
+        if let Sink::Memory(bytes) = &self.sink
+            && bytes.len() + more > IN_MEMORY
+        {
+            let mut file = io::BufWriter::with_capacity(IN_MEMORY, self.store.staging_file()?);
+            file.write_all(bytes)?;
+            self.sink = Sink::File(file);
+        }
+        Ok(match &mut self.sink {
+            Sink::Memory(bytes) => bytes,
+            Sink::File(file) => file,
+        })
     }
 }
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = self.sink_for(buf.len())?.write(buf)?;
         if let Some(h) = &mut self.hasher {
             h.update(&buf[..n]);
         }
@@ -250,7 +389,10 @@ impl Write for BlobWriter {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        match &mut self.sink {
+            Sink::Memory(_) => Ok(()),
+            Sink::File(file) => file.flush(),
+        }
     }
 }
 
@@ -306,9 +448,11 @@ mod tests {
             .unwrap()
             .set_modified(ago)
             .unwrap();
-        // Another process's blob in progress: old, but its writer holds the lock.
+        // Another process's blob in progress (too big for memory, so in a
+        // staged file): old, but its writer holds the lock.
+        let big = vec![7u8; IN_MEMORY + 1];
         let mut writing = store.writer().unwrap();
-        writing.write_all(b"still going").unwrap();
+        writing.write_all(&big).unwrap();
         writing.flush().unwrap();
         let staged: Vec<PathBuf> = fs::read_dir(dir.path().join("tmp"))
             .unwrap()
@@ -326,8 +470,9 @@ mod tests {
         let young = dir.path().join("tmp/.tmpYoung");
         fs::write(&young, b"just made").unwrap();
         assert_eq!(store.clean_staging().unwrap(), 1);
+        assert_eq!(staged.len(), 1, "the big blob is staged on disk");
         assert!(!leftover.exists() && young.exists() && staged.iter().all(|p| p.exists()));
-        assert_eq!(writing.commit().unwrap().0, Digest::of(b"still going"));
+        assert_eq!(writing.commit().unwrap().0, Digest::of(&big));
     }
 
     #[test]
@@ -380,6 +525,68 @@ mod tests {
             (Digest::of(b"abc"), 3)
         );
         assert_eq!(store.read(&Digest::of(b"abc")).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn a_small_blob_already_stored_is_not_staged_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = store.put(b"small").unwrap();
+        let mut w = store.writer().unwrap();
+        w.write_all(b"small").unwrap();
+        w.flush().unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(w.commit().unwrap(), (d, 5));
+    }
+
+    /// The state a crash before the group commit's sync may leave: the
+    /// blob's name exists, its bytes do not (all of them).
+    fn tear(store: &BlobStore, d: &Digest) {
+        let path = store.local_path(d).unwrap();
+        let mut perms = fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&path, perms).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(2)
+            .unwrap();
+    }
+
+    #[test]
+    fn deferred_blobs_are_visible_at_once_and_durable_after_a_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let deferred = store.deferred();
+        let d = deferred.put(b"a record").unwrap();
+        assert_eq!(store.read(&d).unwrap(), b"a record", "visible at once");
+        assert!(store.unsynced().contains(&d));
+        deferred.sync().unwrap();
+        assert!(store.unsynced().is_empty(), "durable after one sync");
+        // A durable writer of bytes a deferred one stored first syncs them.
+        let e = deferred.put(b"an output").unwrap();
+        assert_eq!(store.put(b"an output").unwrap(), e);
+        assert!(store.unsynced().is_empty());
+    }
+
+    #[test]
+    fn a_blob_torn_before_its_sync_is_found_out_and_healed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        for bytes in [b"small".to_vec(), vec![3u8; IN_MEMORY * 3]] {
+            let d = store.deferred().put(&bytes).unwrap();
+            tear(&store, &d);
+            assert!(
+                store.contains(&d) && !store.verify(&d).unwrap(),
+                "found out"
+            );
+            // Whoever stores the same bytes again replaces the torn copy.
+            assert_eq!(store.deferred().put(&bytes).unwrap(), d);
+            assert!(store.verify(&d).unwrap(), "healed");
+        }
+        store.sync().unwrap();
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tempfile::NamedTempFile;
 
@@ -30,6 +31,16 @@ pub trait Objects: Send + Sync + std::fmt::Debug {
     /// Makes the complete, staged file the object named `digest`, at once:
     /// readers see all of it or nothing. Replaces a damaged object.
     fn publish(&self, staged: NamedTempFile, digest: &Digest) -> io::Result<()>;
+    /// [`Objects::publish`], visible at once but durable only after the
+    /// next [`Objects::sync`]. A backend whose publish is durable anyway keeps
+    /// this default.
+    fn publish_unsynced(&self, staged: NamedTempFile, digest: &Digest) -> io::Result<()> {
+        self.publish(staged, digest)
+    }
+    /// Makes everything published so far durable, or reports why not.
+    fn sync(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// Removes the object (nothing when there is none).
     fn remove(&self, digest: &Digest) -> io::Result<()>;
     /// A file holding the object, when the backend keeps local files (for
@@ -43,6 +54,9 @@ pub trait Objects: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct Directory {
     root: PathBuf,
+    /// The directory, opened with the store: `syncfs` on it reports any
+    /// write-back error on its filesystem since then.
+    handle: Arc<File>,
 }
 
 impl Directory {
@@ -51,6 +65,7 @@ impl Directory {
         fs::create_dir_all(root.join("sha256"))?;
         Ok(Directory {
             root: root.to_owned(),
+            handle: Arc::new(File::open(root)?),
         })
     }
 
@@ -71,6 +86,17 @@ impl Objects for Directory {
 
     fn publish(&self, staged: NamedTempFile, digest: &Digest) -> io::Result<()> {
         super::atomic::persist(staged, &self.path(digest))
+    }
+
+    // Elsewhere the default: every publish is durable.
+    #[cfg(target_os = "linux")]
+    fn publish_unsynced(&self, staged: NamedTempFile, digest: &Digest) -> io::Result<()> {
+        super::atomic::persist_unsynced(staged, &self.path(digest))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn sync(&self) -> io::Result<()> {
+        super::atomic::sync_filesystem(&self.handle)
     }
 
     fn remove(&self, digest: &Digest) -> io::Result<()> {

@@ -64,6 +64,15 @@ impl RecordStore {
         RecordStore { blobs, legacy }
     }
 
+    /// A view whose saves are durable only after the blob store's next
+    /// sync ([`BlobStore::deferred`]); the digest is returned at once.
+    pub fn deferred(&self) -> RecordStore {
+        RecordStore {
+            blobs: self.blobs.deferred(),
+            legacy: self.legacy.clone(),
+        }
+    }
+
     /// Saves a stage record; returns its digest (its seal, and its blob).
     pub fn save(&self, record: &StageRecord) -> Result<Digest, RecordError> {
         self.write(&record.id, record)

@@ -31,6 +31,17 @@ pub enum StateError {
     },
 }
 
+/// What one stage execution commits: its record's seal and, when its
+/// outputs may be reused, the stage-cache entry naming the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageRows {
+    pub record_id: String,
+    /// SHA-256 of the record's bytes (hex).
+    pub seal: String,
+    /// The cache key (hex) of a successful execution.
+    pub cache_key: Option<String>,
+}
+
 /// The state database of one data dir.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -172,17 +183,40 @@ impl StateStore {
         seal: &str,
         fence: Option<&Fence>,
     ) -> Result<(), StateError> {
+        let rows = StageRows {
+            record_id: record_id.to_owned(),
+            seal: seal.to_owned(),
+            cache_key: Some(key.to_owned()),
+        };
+        self.commit_stages(std::slice::from_ref(&rows), fence).await
+    }
+
+    /// Seals every record in `rows` and remembers each cache entry, in one
+    /// transaction (a group commit: called once the records and outputs they
+    /// name are durable).
+    pub async fn commit_stages(
+        &self,
+        rows: &[StageRows],
+        fence: Option<&Fence>,
+    ) -> Result<(), StateError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.begin_write().await?;
         lease::check(&mut tx, self.db.backend(), fence).await?;
-        sqlx::query(
-            "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
-             ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
-        )
-        .bind(key)
-        .bind(record_id)
-        .execute(&mut *tx)
-        .await?;
-        seal_in(&mut tx, record_id, seal).await?;
+        for row in rows {
+            if let Some(key) = &row.cache_key {
+                sqlx::query(
+                    "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
+                     ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
+                )
+                .bind(key)
+                .bind(&row.record_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            seal_in(&mut tx, &row.record_id, &row.seal).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -24,12 +24,14 @@ use crate::store::places::Places;
 use crate::store::quota::Quota;
 use crate::store::state::StateStore;
 
+mod commits;
 mod inputs;
 mod recover;
 mod remote;
 mod skips;
 mod stage;
 
+use commits::Commits;
 use inputs::{ingest_inputs, wiring};
 use skips::{Skips, continues, skipped_stage};
 pub use stage::cache_key;
@@ -238,6 +240,11 @@ pub async fn run_plan(
         )),
         _ => None,
     };
+    let commits = Arc::new(Commits::new(
+        petri.clone(),
+        state.clone(),
+        options.fence.clone(),
+    ));
     let mut results: HashMap<(String, String), RunStage> = HashMap::new();
     let mut running = JoinSet::new();
     let mut flight = InFlight::default();
@@ -298,7 +305,7 @@ pub async fn run_plan(
                         );
                         let commit = Commit {
                             no_cache: options.no_cache,
-                            fence: options.fence.clone(),
+                            commits: commits.clone(),
                             quota: options.quota.clone(),
                             remote: remote
                                 .as_ref()
@@ -334,6 +341,10 @@ pub async fn run_plan(
                 dispatcher.tick(Timestamp::now());
                 continue;
             }
+            () = sleep_for(commits.due_in()) => {
+                commits.flush().await?;
+                continue;
+            }
             () = cancelled(options.interrupt.as_ref()) => None,
         };
         if options
@@ -341,7 +352,10 @@ pub async fn run_plan(
             .as_ref()
             .is_some_and(CancellationToken::is_cancelled)
         {
-            return Err(interrupted(running, remote).await);
+            let stopped = interrupted(running, remote).await;
+            // What finished is kept: resuming reuses it.
+            commits.flush().await?;
+            return Err(stopped);
         }
         let (task, key, result) = match joined {
             None => continue,
@@ -434,6 +448,9 @@ pub async fn run_plan(
         finished_at: now(),
     };
     record.root = record.compute_root();
+    // Every stage's blobs durable and its rows committed before the run
+    // record that names them.
+    commits.flush().await?;
     let seal = petri.records().save_run(&record)?;
     state
         .add_fuel_observations(&dispatcher.drain_fuel())

@@ -2,6 +2,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::commits::Commits;
 use super::recover::{ask_recover, with_changes};
 use super::remote::{Attempted, Remote};
 use super::skips::skipped_stage;
@@ -16,9 +17,9 @@ use crate::stage::limits::Limits;
 use crate::stage::params::RawParam;
 use crate::stage::petri::{InputSource, Petri, RunRequest};
 use crate::store::digest::Digest;
-use crate::store::lease::{Fence, epoch_ms};
+use crate::store::lease::epoch_ms;
 use crate::store::quota::{Exhausted, Grant, Quota, QuotaKind};
-use crate::store::state::StateStore;
+use crate::store::state::{StageRows, StateStore};
 
 /// The cache key of a stage execution: everything its outputs are a function of.
 pub fn cache_key(petri: &Petri, stage: &PlanStage, inputs: &[(String, Digest)]) -> Digest {
@@ -46,12 +47,13 @@ pub(super) fn decision_kind(d: &Decision) -> DecisionKind {
 pub(super) struct Commit {
     /// Run it even when a cached result exists.
     pub(super) no_cache: bool,
-    /// The daemon's claim on the run, checked by the cache commit.
-    pub(super) fence: Option<Fence>,
+    /// Where the execution's seal and cache entry wait for the run's next
+    /// group commit (which checks the daemon's claim on the run).
+    pub(super) commits: Arc<Commits>,
     /// The run's group quotas: each attempt is granted its fuel and output
     /// bytes from them first.
     pub(super) quota: Option<Quota>,
-    /// Where attempts run: `None` in this process (`Petri::run_sealed`),
+    /// Where attempts run: `None` in this process (`Petri::run_deferred`),
     /// else as Slurm jobs.
     pub(super) remote: Option<Remote>,
     /// The sample's priority and its slack when the stage started (a Slurm
@@ -76,7 +78,7 @@ pub(super) async fn exec_stage(
     result.cache_key = Some(key);
 
     if !commit.no_cache
-        && let Some((hit, seal)) = cached_record(petri, state, &key).await?
+        && let Some((hit, seal)) = cached_record(petri, state, &key, &commit.commits).await?
     {
         result.status = StageStatus::Succeeded;
         result.cache = CacheUse::Hit;
@@ -144,20 +146,21 @@ pub(super) async fn exec_stage(
                 });
                 result.status = StageStatus::Succeeded;
                 result.outputs = record.outputs.clone();
-                // Outputs and record are durable: only now is the result reusable.
-                state
-                    .remember(
-                        &key.to_hex(),
-                        &record.id,
-                        &seal.to_hex(),
-                        commit.fence.as_ref(),
-                    )
-                    .await?;
+                // Reusable once the group commit has made outputs and record durable.
+                commit.commits.push(StageRows {
+                    record_id: record.id.clone(),
+                    seal: seal.to_hex(),
+                    cache_key: Some(key.to_hex()),
+                });
                 break;
             }
             Outcome::Failed { failure } => failure.clone(),
         };
-        state.seal(&record.id, &seal.to_hex()).await?;
+        commit.commits.push(StageRows {
+            record_id: record.id.clone(),
+            seal: seal.to_hex(),
+            cache_key: None,
+        });
         // A budget a group quota cut is the quota's failure: no retry.
         if let Some(cut) = quota_cut(&failure, grant.as_ref()) {
             result.attempts.push(Attempt {
@@ -258,7 +261,7 @@ async fn run_attempt(
 ) -> Result<Attempted, Error> {
     match &commit.remote {
         None => {
-            let (record, seal) = petri.run_sealed(&stage.module, request).await?;
+            let (record, seal) = petri.run_deferred(&stage.module, request).await?;
             Ok(Attempted::Record(Box::new(record), seal))
         }
         Some(remote) => {
@@ -329,18 +332,27 @@ fn quota_cut(failure: &Failure, grant: Option<&Grant>) -> Option<String> {
 /// intact. Each output is re-hashed (one SHA-256 pass over the outputs per
 /// hit): a tampered or damaged output or record is never reused; the entry is
 /// forgotten and the stage runs again, which stores (heals) the right bytes.
+/// An entry this run has made but not yet committed (`commits`) is found
+/// first, and checked the same way.
 pub(super) async fn cached_record(
     petri: &Arc<Petri>,
     state: &StateStore,
     key: &Digest,
+    commits: &Commits,
 ) -> Result<Option<(StageRecord, Digest)>, Error> {
-    let Some(id) = state.cached(&key.to_hex()).await? else {
-        return Ok(None);
+    let pending = commits.pending_entry(&key.to_hex());
+    let committed = pending.is_none();
+    let (id, seal) = match pending {
+        Some((id, seal)) => (id, Some(seal)),
+        None => {
+            let Some(id) = state.cached(&key.to_hex()).await? else {
+                return Ok(None);
+            };
+            let seal = state.seal_of(&id).await?;
+            (id, seal)
+        }
     };
-    let seal = state
-        .seal_of(&id)
-        .await?
-        .and_then(|s| s.parse::<Digest>().ok());
+    let seal = seal.and_then(|s| s.parse::<Digest>().ok());
     let p = petri.clone();
     let usable = tokio::task::spawn_blocking(move || {
         let seal = seal?;
@@ -354,7 +366,7 @@ pub(super) async fn cached_record(
     })
     .await
     .map_err(|e| Error::State(e.to_string()))?;
-    if usable.is_none() {
+    if usable.is_none() && committed {
         state.forget(&key.to_hex()).await?;
     }
     Ok(usable)
