@@ -208,6 +208,8 @@ pub struct RunFilter {
     pub pipeline: Option<String>,
     /// Runs older than this id (ids are time-ordered UUIDv7s).
     pub before: Option<String>,
+    /// Runs newer than this id.
+    pub after: Option<String>,
     pub limit: i64,
 }
 
@@ -449,6 +451,7 @@ impl ServerStore {
             " FROM api_runs
              WHERE ($1 IS NULL OR grp = $1) AND ($2 IS NULL OR status = $2)
                AND ($3 IS NULL OR pipeline = $3) AND ($4 IS NULL OR id < $4)
+               AND ($6 IS NULL OR id > $6)
              ORDER BY id DESC LIMIT $5"
         ))
         .bind(&filter.group)
@@ -456,6 +459,7 @@ impl ServerStore {
         .bind(&filter.pipeline)
         .bind(&filter.before)
         .bind(filter.limit)
+        .bind(&filter.after)
         .fetch_all(self.state.pool())
         .await?;
         Ok(rows.into_iter().map(run_row).collect())

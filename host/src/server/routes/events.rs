@@ -139,6 +139,7 @@ pub(crate) async fn stream(
         runs: HashMap::new(),
         stages: HashMap::new(),
         triggered: HashSet::new(),
+        newest: None,
         queue: VecDeque::new(),
         synced: false,
     };
@@ -163,6 +164,9 @@ struct Watch {
     stages: HashMap<(String, String, String), StageState>,
     /// Runs whose `trigger` event was sent.
     triggered: HashSet<String>,
+    /// The newest run id in scope when last polled: a run submitted after
+    /// it is looked at even if it finished between two polls.
+    newest: Option<String>,
     queue: VecDeque<StreamEvent>,
     synced: bool,
 }
@@ -205,6 +209,17 @@ impl Watch {
             return Ok(rows);
         }
         let group = (!self.caller.admin).then(|| self.caller.group.clone());
+        if self.synced {
+            // Every run since the last poll, whatever its status: one that
+            // started and finished in between still gets its events.
+            let filter = RunFilter {
+                group: group.clone(),
+                after: self.newest.clone(),
+                limit: MAX_RUNS,
+                ..RunFilter::default()
+            };
+            rows.extend(self.app.store.runs(&filter).await?);
+        }
         for status in [
             RunStatus::Pending,
             RunStatus::Validating,
@@ -213,11 +228,14 @@ impl Watch {
             let filter = RunFilter {
                 group: group.clone(),
                 status: Some(status),
-                pipeline: None,
-                before: None,
                 limit: MAX_RUNS,
+                ..RunFilter::default()
             };
-            rows.extend(self.app.store.runs(&filter).await?);
+            for row in self.app.store.runs(&filter).await? {
+                if !rows.iter().any(|r| r.id == row.id) {
+                    rows.push(row);
+                }
+            }
         }
         for id in self.runs.keys() {
             if !rows.iter().any(|r| &r.id == id) {
@@ -229,7 +247,13 @@ impl Watch {
 
     /// Queues every change since the last poll.
     async fn poll(&mut self) -> Result<(), ApiError> {
+        if !self.synced && self.only.is_none() {
+            self.newest = self.newest_run().await?;
+        }
         for row in self.current().await? {
+            if self.newest.as_ref().is_none_or(|n| &row.id > n) {
+                self.newest = Some(row.id.clone());
+            }
             if !self.caller.sees(&row.group) {
                 continue;
             }
@@ -253,6 +277,16 @@ impl Watch {
             }
         }
         Ok(())
+    }
+
+    /// The newest run id in scope, of any status.
+    async fn newest_run(&self) -> Result<Option<String>, ApiError> {
+        let filter = RunFilter {
+            group: (!self.caller.admin).then(|| self.caller.group.clone()),
+            limit: 1,
+            ..RunFilter::default()
+        };
+        Ok(self.app.store.runs(&filter).await?.pop().map(|r| r.id))
     }
 
     /// Queues the `trigger` event of run `run_id` if a delivery started it

@@ -301,6 +301,7 @@ pub async fn list_runs(
         status,
         pipeline: q.pipeline,
         before: q.cursor,
+        after: None,
         limit: limit + 1,
     };
     let mut rows = app.store.runs(&filter).await?;

@@ -28,6 +28,7 @@ async fn in_use(app: &AppState) -> Result<HashMap<String, u32>, ApiError> {
         status: Some(RunStatus::Running),
         pipeline: None,
         before: None,
+        after: None,
         limit: 1000,
     };
     let mut busy = HashMap::new();
