@@ -15,9 +15,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Annotated, BinaryIO, Dict, List, Optional
 
-from petri_stage import Param, Port, StageError, stage
+from petri_stage import Param, Port, RetryWith, StageError, log, progress, stage
 
 _TRANSITIONS = {frozenset("AG"), frozenset("CT")}
+# A summary, not a dump: more non-empty QUAL bins than this is refused
+# (typed `too-many-bins`), and the recover hook retries with COARSE_BIN_WIDTH.
+MAX_BINS = 1000
+COARSE_BIN_WIDTH = 1000
+# Progress is reported every this many records.
+PROGRESS_EVERY = 10_000
 
 
 @dataclass
@@ -119,6 +125,14 @@ def summarize(stream: BinaryIO, bin_width: int) -> Summary:
         _qual(summary, qual, bin_width, summary.records)
         if filt not in ("PASS", "."):
             summary.filtered += 1
+        if summary.records % PROGRESS_EVERY == 0:
+            progress(summary.records)
+    if len(summary.qual_bins) > MAX_BINS:
+        raise StageError(
+            "too-many-bins",
+            f"{len(summary.qual_bins)} QUAL bins of width {bin_width}: at most {MAX_BINS}",
+            "vcf",
+        )
     return summary
 
 
@@ -128,7 +142,10 @@ def summarize(stream: BinaryIO, bin_width: int) -> Summary:
     description="Counts a VCF's SNVs, indels, transitions/transversions and QUAL distribution",
     inputs={"vcf": Port("vcf", "Variant calls (plain or gzip VCF)")},
     outputs={"summary": Port("json", "The counts and the QUAL histogram")},
-    errors={"malformed": "A record is not a VCF record (too few columns, a bad QUAL)"},
+    errors={
+        "malformed": "A record is not a VCF record (too few columns, a bad QUAL)",
+        "too-many-bins": f"The QUAL histogram would have more than {MAX_BINS} bins",
+    },
 )
 def vcf_summary(
     vcf: BinaryIO,
@@ -136,6 +153,8 @@ def vcf_summary(
     qual_bin_width: Annotated[int, Param("Width of a QUAL histogram bin", min=1, max=10000)] = 50,
 ) -> Dict[str, object]:
     s = summarize(vcf, qual_bin_width)
+    progress(s.records, s.records)
+    log("info", "summarised", records=s.records, bins=len(s.qual_bins), bin_width=qual_bin_width)
     text = json.dumps(s.to_json(qual_bin_width), indent=2, sort_keys=False) + "\n"
     summary.write(text.encode())
     metrics: Dict[str, object] = {
@@ -152,6 +171,9 @@ def vcf_summary(
 
 
 @vcf_summary.recover
-def _recover(error: StageError, attempt: int) -> str:
-    # A malformed VCF stays malformed: retrying cannot help.
+def _recover(error: StageError, attempt: int) -> object:
+    # Too fine a histogram: once, with bins wide enough for any realistic
+    # QUAL range. A malformed VCF stays malformed: retrying cannot help.
+    if error.kind == "too-many-bins" and attempt == 1:
+        return RetryWith({"qual_bin_width": COARSE_BIN_WIDTH})
     return "abort"

@@ -1,14 +1,15 @@
 //! The Python stage (`plugins/vcf-summary`, built by componentize-py) in a
 //! pipeline beside the Rust stages: the lambda example plus its summary of
-//! the calls, checked against `bcftools stats`; and a typed error raised in
-//! Python reaching the host as a stage failure.
+//! the calls, checked against `bcftools stats`; a typed error raised in
+//! Python reaching the host as a stage failure; and a Python `recover` hook's
+//! `RetryWith`, `log` and `progress` going through the real host.
 
 use std::sync::OnceLock;
 
 use petri_host::Failure;
 use petri_host::pipeline::StageStatus;
 use petri_tests::oracle::tool;
-use petri_tests::{LambdaRun, failed, lambda_example, request, run, stage};
+use petri_tests::{Fixture, LambdaRun, failed, lambda_example, request, run, stage};
 
 /// The lambda example (QC → align → coverage, call → consensus) with the
 /// Python stage summarising the calls, run once for every test here.
@@ -110,4 +111,55 @@ fn a_typed_error_raised_in_python_is_a_stage_failure() {
         "{:?}",
         record.outcome
     );
+}
+
+#[test]
+fn a_python_recover_hook_retries_with_coarser_bins_and_its_log_is_kept() {
+    let f = Fixture::new();
+    let records: String = (1..=1001)
+        .map(|q| format!("c\t{q}\t.\tA\tG\t{q}\tPASS\t.\n"))
+        .collect();
+    std::fs::write(
+        f.dir.path().join("wide.vcf"),
+        format!("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n{records}"),
+    )
+    .unwrap();
+    let path = f.pipeline(
+        "retry.toml",
+        r#"[pipeline]
+name = "python-retry-with"
+
+[inputs.calls]
+path = "wide.vcf"
+
+[stages.summary]
+module = "vcf-summary"
+params = { qual-bin-width = 1 }
+inputs = { vcf = "inputs.calls" }
+policy = { max-attempts = 2, allow = ["retry-with"] }
+"#,
+    );
+    let run = f.run(&path, true);
+    let s = stage(&run, "summary");
+    assert_eq!(s.status, StageStatus::Succeeded, "{s:#?}");
+    assert_eq!(s.attempts.len(), 2, "{s:#?}");
+    assert!(
+        s.attempts[0].outcome.contains("too-many-bins"),
+        "{}",
+        s.attempts[0].outcome
+    );
+    assert_eq!(s.attempts[0].decision.as_deref(), Some("retry-with"));
+
+    let blob = |d| std::fs::read_to_string(f.petri.blobs().local_path(d).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&blob(&s.outputs[0].sha256)).unwrap();
+    assert_eq!(summary["qual-histogram"]["bin-width"], 1000);
+    assert_eq!(summary["records"], 1001);
+
+    // The second attempt's record keeps the stage's structured log line.
+    let id = s.record_id.as_deref().unwrap();
+    let seal = s.record_sha256.unwrap();
+    let record = f.petri.records().load_sealed(id, &seal).unwrap();
+    let log = blob(&record.log.sha256);
+    assert!(log.contains("summarised"), "{log}");
+    assert!(log.contains("1001") && log.contains("bin_width"), "{log}");
 }

@@ -220,7 +220,12 @@ fn inspect_prints_kinds_ranges_and_defaults_in_words() {
 
 #[test]
 fn vcf_summary_passes_its_golden_cases_and_recover_case() {
-    let cases = ["lambda", "malformed", "recover-malformed"];
+    let cases = [
+        "lambda",
+        "malformed",
+        "recover-malformed",
+        "recover-too-many-bins",
+    ];
     bundled_cases_pass("vcf-summary", petri_plugins::VCF_SUMMARY, &cases);
 }
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from petri_stage import StageError
+from petri_stage import RetryWith, StageError
 from vcf_summary import summarize, vcf_summary
 
 HEADER = b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
@@ -71,3 +71,20 @@ def test_the_manifest_comes_from_the_signature():
     assert [n for n, _ in vcf_summary.inputs] == ["vcf"]
     assert "malformed" in dict(vcf_summary.errors)
     assert vcf_summary.recover_hook(StageError("malformed", "x"), 1) == "abort"
+
+
+def test_too_fine_a_histogram_is_refused_and_recovered_with_coarser_bins():
+    wide = vcf(*(f"c\t{q}\t.\tA\tG\t{q}\tPASS\t." for q in range(1, 1002)))
+    with pytest.raises(StageError) as e:
+        summarize(io.BytesIO(wide), 1)
+    assert (e.value.kind, e.value.port) == ("too-many-bins", "vcf")
+    assert "1001 QUAL bins of width 1" in e.value.message
+    decision = vcf_summary.recover_hook(e.value, 1)
+    assert isinstance(decision, RetryWith) and decision.params == {"qual_bin_width": 1000}
+    assert vcf_summary.recover_hook(e.value, 2) == "abort"
+    assert len(summarize(io.BytesIO(wide), 1000).qual_bins) == 2
+
+
+def test_log_and_progress_run_natively(capsys):
+    vcf_summary(io.BytesIO(vcf("c\t1\t.\tA\tG\t10\tPASS\t.")), io.BytesIO(), qual_bin_width=5)
+    assert "info summarised records=1 bins=1 bin_width=5" in capsys.readouterr().err

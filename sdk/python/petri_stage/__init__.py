@@ -3,7 +3,8 @@
 A stage is one decorated function. Its params come from the type hints and
 defaults of the arguments that are not ports; its inputs arrive as binary
 file-like readers and its outputs as binary file-like writers; it returns its
-metrics; it raises :class:`StageError` for a typed failure::
+metrics; it raises :class:`StageError` for a typed failure; :func:`log` and
+:func:`progress` reach the host's log and progress::
 
     from typing import Annotated
     from petri_stage import Param, StageError, stage
@@ -22,6 +23,7 @@ registered stage into the WIT ``stage`` export.
 """
 
 from ._errors import SDK_ERROR_KINDS, StageError
+from ._host import log, progress
 from ._spec import Param, Port, RetryWith, StageSpec, registered, stage
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "SDK_ERROR_KINDS",
     "StageError",
     "StageSpec",
+    "log",
+    "progress",
     "registered",
     "stage",
 ]

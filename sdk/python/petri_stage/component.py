@@ -17,6 +17,7 @@ from wit_world import exports
 from wit_world.imports import streams, types
 
 from ._errors import StageError
+from ._host import log, progress  # noqa: F401  (kept importable from here)
 from ._spec import Port, RetryWith, StageSpec, registered
 
 _KIND = {
@@ -200,16 +201,3 @@ class Stage(exports.Stage):
             return types.Decision_Abort()
         e = StageError(error.kind, error.message, error.port, error.record)
         return _decision(spec, spec.recover_hook(e, attempt))
-
-
-def log(level: str, message: str, **fields: str) -> None:
-    """A structured log line (``level``: trace, debug, info, warn, error)."""
-    from wit_world.imports import host
-
-    host.log(types.Level[level.upper()], message, [(k, str(v)) for k, v in fields.items()])
-
-
-def progress(done: int, total: Optional[int] = None) -> None:
-    from wit_world.imports import host
-
-    host.progress(done, total)
