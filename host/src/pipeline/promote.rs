@@ -8,14 +8,21 @@
 //! were shadowed for: if the name moved meanwhile, nothing moves. A rollback
 //! moves the name back to the module it pointed to before (or to any module
 //! in its history), recorded as `rolled-back`.
+//!
+//! Shadow executions are charged to a group's fuel quota when one is given
+//! (the daemon's promoting group): each is granted fuel before it starts and
+//! settled to what it used, as a run's stages are; a quota with nothing left
+//! stops the promotion before that execution, and nothing moves.
 
 use crate::error::Error;
 use crate::store::blobs::CasError;
 use crate::store::digest::Digest;
+use crate::store::lease::epoch_ms;
+use crate::store::quota::{Exhausted, Quota};
 use crate::store::registry::{Change, Move, Registration, Registry, RegistryError};
 use crate::store::state::StateStore;
 
-use super::shadow::{ShadowError, ShadowReport, latest_executions, shadow};
+use super::shadow::{ShadowError, ShadowReport, ShadowRun, latest_executions, shadow};
 use crate::stage::petri::Petri;
 
 /// What a promotion demands of its shadow runs.
@@ -80,15 +87,19 @@ pub enum PromoteError {
     Shadow(#[from] ShadowError),
     #[error("storing the shadow report: {0}")]
     Store(#[from] CasError),
+    #[error("shadow runs stopped: {0}")]
+    Quota(#[from] Exhausted),
 }
 
-/// Shadows `p.name`'s latest executions with `p.candidate`, keeps the
-/// report, and moves the name unless the requirement refuses it.
+/// Shadows `p.name`'s latest executions with `p.candidate` (their fuel
+/// charged to `quota`, if given), keeps the report, and moves the name
+/// unless the requirement refuses it.
 pub async fn promote(
     petri: &Petri,
     state: &StateStore,
     registry: &Registry,
     p: &Promote,
+    quota: Option<&Quota>,
 ) -> Result<Promotion, PromoteError> {
     let current = registry
         .resolve(&p.name)
@@ -119,7 +130,20 @@ pub async fn promote(
     }
     let mut executions = Vec::new();
     for old in latest_executions(petri, state, &current.sha256, p.shadow).await? {
-        executions.push(shadow(petri, state, &candidate, &old).await);
+        let Some(quota) = quota else {
+            executions.push(shadow(petri, state, &candidate, &old, None).await);
+            continue;
+        };
+        let granted = quota
+            .grant(old.limits.fuel, epoch_ms(std::time::SystemTime::now()))
+            .await
+            .map_err(ShadowError::State)??;
+        let run = shadow(petri, state, &candidate, &old, Some(granted.fuel)).await;
+        quota
+            .settle(&granted, charged(&run))
+            .await
+            .map_err(ShadowError::State)?;
+        executions.push(run);
     }
     let identical = !executions.is_empty() && executions.iter().all(|e| e.identical);
     let report = ShadowReport {
@@ -154,6 +178,12 @@ pub async fn promote(
         report_sha256,
         verdict,
     })
+}
+
+/// The fuel a shadow execution is charged: what it used (none when it
+/// failed before running).
+fn charged(run: &ShadowRun) -> u64 {
+    run.fuel.candidate.unwrap_or(0)
 }
 
 /// Moves `name` back to the module it pointed to before the current one, or

@@ -155,15 +155,17 @@ pub async fn latest_executions(
     Ok(found)
 }
 
-/// Re-runs `candidate` on `old`'s inputs, params and limits, seals its
-/// record in `state`, and compares.
+/// Re-runs `candidate` on `old`'s inputs, params and limits (its fuel cut to
+/// `fuel`, what a quota granted, if less), seals its record in `state`, and
+/// compares.
 pub async fn shadow(
     petri: &Petri,
     state: &StateStore,
     candidate: &LoadedStage,
     old: &StageRecord,
+    fuel: Option<u64>,
 ) -> ShadowRun {
-    let ran = run(petri, state, candidate, old).await;
+    let ran = run(petri, state, candidate, old, fuel).await;
     let new = ran.as_ref().ok();
     let error = match &ran {
         Ok(r) => match &r.outcome {
@@ -194,11 +196,15 @@ async fn run(
     state: &StateStore,
     candidate: &LoadedStage,
     old: &StageRecord,
+    fuel: Option<u64>,
 ) -> Result<StageRecord, Error> {
-    let request = RunRequest {
+    let mut request = RunRequest {
         attempt: 1,
         ..RunRequest::replaying(old)
     };
+    if let Some(fuel) = fuel {
+        request.limits.fuel = request.limits.fuel.min(fuel);
+    }
     let (record, seal) = petri.run_sealed(candidate, request).await?;
     state.seal(&record.id, &seal.to_hex()).await?;
     Ok(record)

@@ -104,6 +104,7 @@ pub async fn audit_check_anchor(
 
 use crate::dispatcher::{Dispatcher, fuel_history};
 use crate::stage::petri::Petri;
+use crate::store::notifications::AttentionKind;
 use crate::store::registry::Registry;
 use crate::store::state::StateStore;
 
@@ -177,6 +178,11 @@ pub async fn serve(
             path: PathBuf::from("[slurm]"),
             message: e.to_string(),
         })?;
+    let sender =
+        notify::Sender::new(&config.notifications).map_err(|message| ServerError::Config {
+            path: PathBuf::from("[notifications]"),
+            message,
+        })?;
     // On Slurm the cluster decides how many stages run at once.
     let cores = match executor {
         Some(_) => SLURM_SLOTS,
@@ -198,7 +204,7 @@ pub async fn serve(
         app.store
             .event(
                 &id,
-                "recovered",
+                AttentionKind::Recovered.as_str(),
                 "the daemon stopped while the run was in progress; it resumes from its committed stages",
                 &now(),
                 None,
@@ -210,7 +216,7 @@ pub async fn serve(
     let worker = tokio::spawn(worker::run_queue(app.clone()));
     let heartbeat = tokio::spawn(worker::heartbeat(app.clone()));
     let watches = tokio::spawn(watch::run(app.clone()));
-    let notifications = tokio::spawn(notify::run(app.clone()));
+    let notifications = tokio::spawn(notify::run(app.clone(), sender));
     app.ready.store(true, Ordering::SeqCst);
 
     let stopping = app.stopping.clone();

@@ -8,10 +8,15 @@
 //! retry-secs = 30        # the first retry's delay; each next one doubles (capped at 6 h)
 //! max-attempts = 8       # then the delivery has failed for good
 //! timeout-secs = 10      # per attempt: connect, send, answer
+//! ca-file = "/etc/petri/lab-ca.pem"   # optional: also trust this CA for https
 //! ```
 //!
-//! A tenant names the URL, so the daemon POSTs only to `http://` URLs whose
-//! host is listed, with no user info, and follows no redirect; the host is
+//! `https://` URLs are checked against the system's trusted roots (read once
+//! at start, as OpenSSL finds them: `SSL_CERT_FILE`, `SSL_CERT_DIR`, the
+//! distribution's bundle) plus the certificates of `ca-file` (a lab's
+//! internal CA); a receiver whose certificate chains to neither gets no
+//! delivery, and the attempt records why. A tenant names the URL, so the
+//! daemon POSTs only to `http://` or `https://` URLs whose host is listed, with no user info, and follows no redirect; the host is
 //! checked again before every attempt, so removing it from the list stops
 //! its pending deliveries (failed for good). A delivery carries
 //! `X-Petri-Signature: sha256=<hex HMAC-SHA256 of the body>` under the
@@ -21,12 +26,14 @@
 //! the answer was recorded sends that delivery again when its claim lapses.
 //! See docs/server.md, "Notifications".
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Uri;
 use serde::Deserialize;
 use tokio::task::JoinSet;
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 
 use super::app::AppState;
 use super::metrics;
@@ -62,6 +69,8 @@ pub struct NotifyConfig {
     pub max_attempts: u32,
     /// Seconds one attempt may take.
     pub timeout_secs: u64,
+    /// PEM certificates trusted for `https://` besides the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for NotifyConfig {
@@ -71,6 +80,7 @@ impl Default for NotifyConfig {
             retry_secs: 30,
             max_attempts: 8,
             timeout_secs: 10,
+            ca_file: None,
         }
     }
 }
@@ -90,8 +100,8 @@ impl NotifyConfig {
         Ok(())
     }
 
-    /// Why the daemon will not POST to `url`, if it will not: not `http://`,
-    /// user info, or a host not in `hosts`.
+    /// Why the daemon will not POST to `url`, if it will not: neither
+    /// `http://` nor `https://`, user info, or a host not in `hosts`.
     pub fn refuse(&self, url: &str) -> Option<String> {
         if url.len() > MAX_URL {
             return Some(format!("longer than {MAX_URL} characters"));
@@ -100,14 +110,8 @@ impl NotifyConfig {
             Ok(uri) => uri,
             Err(e) => return Some(format!("not a URL: {e}")),
         };
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Some(
-                    "https is not supported yet: this daemon has no TLS client (use http to a host in [notifications] hosts, e.g. a local relay)".into(),
-                );
-            }
-            _ => return Some("must be an http:// URL".into()),
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Some("must be an http:// or https:// URL".into());
         }
         let Some(authority) = uri.authority() else {
             return Some("has no host".into());
@@ -147,11 +151,75 @@ impl NotifyConfig {
     }
 }
 
-/// Delivers due notifications until the daemon stops.
-pub async fn run(app: Arc<AppState>) {
+/// The HTTP client deliveries are POSTed with: no redirects, the attempt's
+/// timeout, and TLS trusting the system's roots plus `ca-file`.
+#[derive(Clone)]
+pub struct Sender {
+    agent: ureq::Agent,
+}
+
+impl Sender {
+    /// Reads the trusted roots; an unreadable `ca-file`, or one without a
+    /// certificate, is an error naming it.
+    pub fn new(config: &NotifyConfig) -> Result<Sender, String> {
+        let mut roots = system_roots();
+        if let Some(path) = &config.ca_file {
+            roots.extend(ca_file(path)?);
+        }
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::from(roots))
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(config.timeout_secs)))
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .tls_config(tls)
+            .build()
+            .into();
+        Ok(Sender { agent })
+    }
+}
+
+/// The system's trusted roots (none if it has none: then only `ca-file`'s
+/// are trusted, and the daemon says so).
+fn system_roots() -> Vec<Certificate<'static>> {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        eprintln!("petri serve: notifications: reading the system's TLS roots: {e}");
+    }
+    if found.certs.is_empty() {
+        eprintln!("petri serve: notifications: no system TLS roots found");
+    }
+    found
+        .certs
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect()
+}
+
+/// The certificates of a PEM file.
+fn ca_file(path: &std::path::Path) -> Result<Vec<Certificate<'static>>, String> {
+    let named = |why: String| format!("notifications.ca-file {}: {why}", path.display());
+    let pem = std::fs::read(path).map_err(|e| named(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| named(e.to_string()))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(named("no PEM certificate in it".into()));
+    }
+    Ok(certs)
+}
+
+/// Delivers due notifications with `sender` until the daemon stops.
+pub async fn run(app: Arc<AppState>, sender: Sender) {
     let outbox = app.store.state().notifications();
     loop {
-        if let Err(e) = deliver_due(&app, &outbox).await {
+        if let Err(e) = deliver_due(&app, &outbox, &sender).await {
             eprintln!("petri serve: notifications: {e}");
         }
         tokio::select! {
@@ -162,7 +230,11 @@ pub async fn run(app: Arc<AppState>) {
 }
 
 /// Claims the due deliveries and attempts each, at once.
-async fn deliver_due(app: &Arc<AppState>, outbox: &Notifications) -> Result<(), StateError> {
+async fn deliver_due(
+    app: &Arc<AppState>,
+    outbox: &Notifications,
+    sender: &Sender,
+) -> Result<(), StateError> {
     let config = &app.config.notifications;
     let now_ms = app.store.state().now_ms().await?;
     let due = outbox
@@ -170,8 +242,8 @@ async fn deliver_due(app: &Arc<AppState>, outbox: &Notifications) -> Result<(), 
         .await?;
     let mut attempts = JoinSet::new();
     for d in due {
-        let (app, outbox) = (app.clone(), outbox.clone());
-        attempts.spawn(async move { attempt(&app, &outbox, d).await });
+        let (app, outbox, sender) = (app.clone(), outbox.clone(), sender.clone());
+        attempts.spawn(async move { attempt(&app, &outbox, &sender, d).await });
     }
     while let Some(done) = attempts.join_next().await {
         if let Ok(Err(e)) = done {
@@ -182,14 +254,19 @@ async fn deliver_due(app: &Arc<AppState>, outbox: &Notifications) -> Result<(), 
 }
 
 /// One attempt at `due`, recorded.
-async fn attempt(app: &AppState, outbox: &Notifications, due: Due) -> Result<(), StateError> {
+async fn attempt(
+    app: &AppState,
+    outbox: &Notifications,
+    sender: &Sender,
+    due: Due,
+) -> Result<(), StateError> {
     let config = &app.config.notifications;
     let refused = config.refuse(&due.url);
     let sent = match &refused {
         Some(why) => Err(format!("not sent: the URL {why}")),
         None => {
-            let (due, timeout) = (due.clone(), Duration::from_secs(config.timeout_secs));
-            tokio::task::spawn_blocking(move || post(&due, timeout))
+            let (due, agent) = (due.clone(), sender.agent.clone());
+            tokio::task::spawn_blocking(move || post(&agent, &due))
                 .await
                 .unwrap_or_else(|e| Err(format!("the attempt stopped: {e}")))
         }
@@ -228,14 +305,7 @@ async fn attempt(app: &AppState, outbox: &Notifications, due: Due) -> Result<(),
 }
 
 /// POSTs `due`'s payload, signed; the receiver's status, or why there was none.
-fn post(due: &Due, timeout: Duration) -> Result<u16, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .max_redirects(0)
-        .max_redirects_will_error(false)
-        .build()
-        .into();
+fn post(agent: &ureq::Agent, due: &Due) -> Result<u16, String> {
     let body = due.payload.as_bytes();
     agent
         .post(&due.url)
@@ -245,7 +315,21 @@ fn post(due: &Due, timeout: Duration) -> Result<u16, String> {
         .header(EVENT_HEADER, due.event.as_str())
         .send(body)
         .map(|r| r.status().as_u16())
-        .map_err(|e| e.to_string())
+        .map_err(|e| match tls_error(&e) {
+            Some(tls) => {
+                format!("TLS: {tls} (trusted: the system's roots and [notifications] ca-file)")
+            }
+            None => e.to_string(),
+        })
+}
+
+/// The TLS error behind `e`, if it is one (a handshake's comes wrapped in I/O).
+fn tls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(tls) => Some(tls),
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -260,19 +344,20 @@ mod tests {
     }
 
     #[test]
-    fn only_http_urls_to_listed_hosts_are_allowed() {
+    fn only_http_and_https_urls_to_listed_hosts_are_allowed() {
         let c = config();
         for ok in [
             "http://127.0.0.1:9000/hook",
             "http://lims.lab.example/petri?x=1",
             "http://[::1]:80/",
+            "https://lims.lab.example/",
         ] {
             assert_eq!(c.refuse(ok), None, "{ok}");
         }
         for (bad, why) in [
             ("http://169.254.169.254/latest", "not in"),
             ("http://localhost/", "not in"),
-            ("https://lims.lab.example/", "https"),
+            ("https://localhost/", "not in"),
             ("ftp://127.0.0.1/", "http://"),
             ("http://user@127.0.0.1/", "user info"),
             ("/relative", "http://"),
@@ -305,5 +390,28 @@ mod tests {
         };
         assert_eq!(capped.retry_at(60, 0), Some(6 * 3600 * 1000));
         assert!(toml::from_str::<NotifyConfig>("hosts = []\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn a_ca_file_that_is_missing_or_holds_no_certificate_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        for (path, why) in [
+            (dir.path().join("missing.pem"), "No such file"),
+            (empty, "no PEM certificate"),
+        ] {
+            let config = NotifyConfig {
+                ca_file: Some(path.clone()),
+                ..config()
+            };
+            let Err(e) = Sender::new(&config) else {
+                panic!("{} accepted", path.display());
+            };
+            assert!(
+                e.contains(&path.display().to_string()) && e.contains(why),
+                "{e}"
+            );
+        }
     }
 }

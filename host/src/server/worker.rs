@@ -30,6 +30,7 @@ use crate::schedule::Priority;
 use crate::store::daemon::{Claim, Claimed, RunEnd, RunRow};
 use crate::store::digest::Digest;
 use crate::store::lease::Fence;
+use crate::store::notifications::AttentionKind;
 use crate::store::places::Places;
 use crate::store::quota::{GroupQuota, Quota};
 use crate::store::state::StateError;
@@ -167,14 +168,20 @@ async fn places(app: &AppState, fence: &Fence, row: &RunRow) -> Result<Places, E
 
 /// The run's group quotas, if its group has any on fuel or stored bytes.
 fn quota(app: &AppState, row: &RunRow) -> Option<Quota> {
-    let limits = app.config.quota_for(&row.group);
+    metered_quota(app, &row.group, &row.id)
+}
+
+/// `group`'s quotas for the work `id` (a run, or a promotion's shadow runs),
+/// if it has any on fuel or stored bytes.
+pub fn metered_quota(app: &AppState, group: &str, id: &str) -> Option<Quota> {
+    let limits = app.config.quota_for(group);
     let metered = GroupQuota {
         upload_bytes: None,
         concurrent_runs: None,
         ..limits
     };
     (metered != GroupQuota::default())
-        .then(|| Quota::new(app.store.state().clone(), &row.group, &row.id, limits))
+        .then(|| Quota::new(app.store.state().clone(), group, id, limits))
 }
 
 /// What ended a run's execution early.
@@ -479,7 +486,17 @@ impl StageNote {
     ) -> Result<(), Error> {
         let id = fence.run_id.as_str();
         match self {
-            StageNote::Ended(stage) => stage_ended(app, fence, group, &stage, true).await,
+            StageNote::Ended(stage) => {
+                stage_ended(app, fence, group, &stage, true).await?;
+                let Some(detail) = retries_exhausted(&stage) else {
+                    return Ok(());
+                };
+                let kind = AttentionKind::RetriesExhausted.as_str();
+                app.store
+                    .event(id, kind, &detail, &now(), Some(fence))
+                    .await?;
+                Ok(())
+            }
             StageNote::Started { key, instrument } => {
                 let Some(view) = views.get_mut(&key) else {
                     return Ok(());
@@ -501,12 +518,32 @@ impl StageNote {
                 metrics::stage_preempted(&instrument);
                 let detail = format!("{}/{} on `{instrument}`: {reason}", key.0, key.1);
                 app.store
-                    .event(id, "preempted", &detail, &now(), Some(fence))
+                    .event(
+                        id,
+                        AttentionKind::Preempted.as_str(),
+                        &detail,
+                        &now(),
+                        Some(fence),
+                    )
                     .await?;
                 Ok(())
             }
         }
     }
+}
+
+/// Why `stage`, just ended, needs an operator's eye, if it does: it failed
+/// after its policy retried it.
+fn retries_exhausted(stage: &RunStage) -> Option<String> {
+    let tried = stage.attempts.len();
+    if stage.status != StageStatus::Failed || tried < 2 {
+        return None;
+    }
+    let last = stage.attempts.last().map_or("", |a| a.outcome.as_str());
+    Some(format!(
+        "{}/{} failed after {tried} attempts: {last}",
+        stage.sample, stage.stage
+    ))
 }
 
 /// Stores the finished run: every stage, which blobs the group may fetch, the outcome.

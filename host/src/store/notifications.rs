@@ -32,11 +32,7 @@ pub enum NotifyEvent {
     Completed,
     /// The run failed (before or during its stages).
     Failed,
-    /// The run needs an operator's eye but goes on: its daemon stopped while
-    /// it ran and it was taken up again (`recovered` on a restart, `rescued`
-    /// by another daemon when the lease ran out), or one of its stages was
-    /// stopped and re-queued because its instrument went down or into
-    /// maintenance (`preempted`).
+    /// The run needs an operator's eye: see [`AttentionKind`] (the payload's `kind`).
     Attention,
 }
 
@@ -64,8 +60,7 @@ impl NotifyEvent {
         match kind {
             "completed" => Some(NotifyEvent::Completed),
             "failed" => Some(NotifyEvent::Failed),
-            "recovered" | "rescued" | "preempted" => Some(NotifyEvent::Attention),
-            _ => None,
+            _ => AttentionKind::parse(kind).map(|_| NotifyEvent::Attention),
         }
     }
 }
@@ -470,4 +465,44 @@ impl Notifications {
 pub fn rfc3339_ms(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Why a run needs an operator's eye: the run event `kind` of an `attention`
+/// notification, and of an `attention` event on `/v1/events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttentionKind {
+    /// Its daemon stopped while it ran; it resumed on the restart.
+    Recovered,
+    /// Its daemon's lease ran out; another daemon took it up.
+    Rescued,
+    /// One of its stages was stopped and re-queued: its instrument went down
+    /// or into maintenance.
+    Preempted,
+    /// One of its stages failed after its policy retried it: every allowed
+    /// attempt was used (or the last decision was refused).
+    RetriesExhausted,
+}
+
+impl AttentionKind {
+    pub const ALL: [AttentionKind; 4] = [
+        AttentionKind::Recovered,
+        AttentionKind::Rescued,
+        AttentionKind::Preempted,
+        AttentionKind::RetriesExhausted,
+    ];
+
+    /// The run event's `kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttentionKind::Recovered => "recovered",
+            AttentionKind::Rescued => "rescued",
+            AttentionKind::Preempted => "preempted",
+            AttentionKind::RetriesExhausted => "retries-exhausted",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<AttentionKind> {
+        AttentionKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
 }

@@ -309,6 +309,43 @@ async fn a_batch_is_one_job_array_per_partition_with_nice_by_priority() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiters_on_one_arrays_tasks_share_one_scontrol_per_poll() {
+    let dir = shared_tempdir();
+    let data = dir.path();
+    let (blobs, module) = store(data);
+    let inputs: Vec<Vec<u8>> = (0..6).map(|i| format!("sample {i}").into_bytes()).collect();
+    let mut batch = Vec::new();
+    for input in &inputs {
+        let (d, t) = task(&blobs, module, "copy", input, Limits::default());
+        batch.push(Submission::new(d, &t));
+    }
+    // A long poll: the six waiters start together and stay in step.
+    let slurm = executor(data, Duration::from_secs(10));
+    let jobs = slurm.submit(&batch).await.unwrap();
+    assert!(jobs.iter().all(|j| j.array_job == jobs[0].array_job));
+    // Each sample's stage waits for its own task, as a run's stages do.
+    let waiters: Vec<_> = jobs
+        .iter()
+        .map(|job| {
+            let (slurm, job) = (slurm.clone(), job.clone());
+            tokio::spawn(async move { slurm.wait(&[job]).await.unwrap() })
+        })
+        .collect();
+    for (waiter, input) in waiters.into_iter().zip(&inputs) {
+        let end = waiter.await.unwrap().remove(0);
+        let r = record(data, &end.report.as_ref().unwrap().record);
+        assert_eq!(
+            r["outputs"][0]["sha256"].as_str().unwrap(),
+            Digest::of(input).to_hex()
+        );
+    }
+    // One call per poll for the whole array, not one per task: six apart
+    // would make six in the first poll alone.
+    let calls = slurm.show_calls();
+    assert!((1..6).contains(&calls), "{calls} scontrol calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scancel_of_a_running_task_is_the_cancelled_outcome() {
     let dir = shared_tempdir();
     let data = dir.path();

@@ -1,7 +1,9 @@
 //! The operators' dashboard (`/ui`) in a real headless Chromium and the `/v1/events` stream over
 //! plain HTTP, against a daemon running the bundled testkit plugin: pages render real runs,
 //! a stage held by an instrument that is down changes state on screen when an admin frees it,
-//! groups stay isolated, forms need their CSRF token, and revoked tokens stop at once.
+//! groups stay isolated, forms need their CSRF token, and revoked tokens stop at once; the runs
+//! list names each run's trigger and adds triggered runs live; a stage out of retries is an
+//! `attention` event.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -699,67 +701,100 @@ fn the_session_cookie_is_secure_only_where_the_config_asks_for_it() {
     }
 }
 
+/// A daemon whose webhook trigger `lims` (secret `s3cret`) submits a one-stage copy for
+/// lab-a, with tokens of lab-a and lab-b.
+struct Triggered {
+    daemon: Child,
+    url: String,
+    a: String,
+    b: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Triggered {
+    fn start() -> Triggered {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        ok_output(&petri(&data, &["plugin", "add", petri_plugins::TESTKIT]));
+        let (a, b) = (token(&data, "lab-a", false), token(&data, "lab-b", false));
+        let pipeline = dir.path().join("sheet-copy.toml");
+        std::fs::write(
+            &pipeline,
+            "[inputs.data]\n\n[stages.copy]\nmodule = \"testkit\"\nparams = { mode = \"copy\" }\n\
+             inputs = { data = \"inputs.data\" }\n",
+        )
+        .unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let config = dir.path().join("petri.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[triggers.lims]\npipeline = \"{}\"\ngroup = \"lab-a\"\nsecret-file = \"{}\"\n",
+                pipeline.display(),
+                secret.display()
+            ),
+        )
+        .unwrap();
+        let (daemon, url) = start(
+            &data,
+            &dir.path().join("daemon.log"),
+            &["--config", config.to_str().unwrap()],
+        );
+        Triggered {
+            daemon,
+            url,
+            a,
+            b,
+            _dir: dir,
+        }
+    }
+
+    /// Lab-a uploads reads and the LIMS delivers a sheet naming them; the run's id.
+    fn deliver(&self, reads: &[u8]) -> String {
+        let uploaded = agent()
+            .post(format!("{}/v1/blobs", self.url))
+            .header("Authorization", &format!("Bearer {}", self.a))
+            .send(reads)
+            .unwrap();
+        let (_, _, uploaded) = answer(uploaded);
+        let sha: Value = serde_json::from_str(&uploaded).unwrap();
+        let body = json!({
+            "samples": "sample\tdata\ns1\treads/s1.bin\n",
+            "files": { "reads/s1.bin": sha["sha256"] },
+        })
+        .to_string();
+        let delivered = agent()
+            .post(format!("{}/v1/triggers/lims", self.url))
+            .header("Content-Type", "application/json")
+            .header(
+                "X-Petri-Signature",
+                &petri_host::server::sign(b"s3cret", body.as_bytes()),
+            )
+            .send(body.as_bytes())
+            .unwrap();
+        let (status, _, accepted) = answer(delivered);
+        assert_eq!(status, 202, "{accepted}");
+        serde_json::from_str::<Value>(&accepted).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Drop for Triggered {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
 #[test]
 fn a_webhook_delivery_is_a_trigger_event_of_its_groups_stream_and_on_its_run_page() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    ok_output(&petri(&data, &["plugin", "add", petri_plugins::TESTKIT]));
-    let (a, b) = (token(&data, "lab-a", false), token(&data, "lab-b", false));
-    let pipeline = dir.path().join("sheet-copy.toml");
-    std::fs::write(
-        &pipeline,
-        "[inputs.data]\n\n[stages.copy]\nmodule = \"testkit\"\nparams = { mode = \"copy\" }\n\
-         inputs = { data = \"inputs.data\" }\n",
-    )
-    .unwrap();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "s3cret\n").unwrap();
-    let config = dir.path().join("petri.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[triggers.lims]\npipeline = \"{}\"\ngroup = \"lab-a\"\nsecret-file = \"{}\"\n",
-            pipeline.display(),
-            secret.display()
-        ),
-    )
-    .unwrap();
-    let (mut daemon, url) = start(
-        &data,
-        &dir.path().join("daemon.log"),
-        &["--config", config.to_str().unwrap()],
-    );
-    let (sa, sb) = (listen(&url, &a, ""), listen(&url, &b, ""));
+    let t = Triggered::start();
+    let (sa, sb) = (listen(&t.url, &t.a, ""), listen(&t.url, &t.b, ""));
     read_until(&sa, |n, _| n == "synced");
-
-    // A LIMS delivers a sheet naming a blob of lab-a's.
-    let uploaded = agent()
-        .post(format!("{url}/v1/blobs"))
-        .header("Authorization", &format!("Bearer {a}"))
-        .send(&b"reads of s1\n"[..])
-        .unwrap();
-    let (_, _, uploaded) = answer(uploaded);
-    let sha: Value = serde_json::from_str(&uploaded).unwrap();
-    let body = json!({
-        "samples": "sample\tdata\ns1\treads/s1.bin\n",
-        "files": { "reads/s1.bin": sha["sha256"] },
-    })
-    .to_string();
-    let delivered = agent()
-        .post(format!("{url}/v1/triggers/lims"))
-        .header("Content-Type", "application/json")
-        .header(
-            "X-Petri-Signature",
-            &petri_host::server::sign(b"s3cret", body.as_bytes()),
-        )
-        .send(body.as_bytes())
-        .unwrap();
-    let (status, _, accepted) = answer(delivered);
-    assert_eq!(status, 202, "{accepted}");
-    let id = serde_json::from_str::<Value>(&accepted).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = t.deliver(b"reads of s1\n");
 
     // lab-a's stream names the delivery before the run's events go on.
     let seen = read_until(&sa, |n, d| {
@@ -787,11 +822,96 @@ fn a_webhook_delivery_is_a_trigger_event_of_its_groups_stream_and_on_its_run_pag
     assert!(!mentions(&other, &id), "{other:?}");
 
     // The run page says which trigger started the run.
-    let cookie = login(&url, &a).unwrap();
-    let (status, _, page) = ui_get(&url, &cookie, &format!("/ui/runs/{id}"));
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
+    let cookie = login(&t.url, &t.a).unwrap();
+    let (status, _, page) = ui_get(&t.url, &cookie, &format!("/ui/runs/{id}"));
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("id=\"trigger\""), "{page}");
     assert!(page.contains(">lims</span>"), "{page}");
+}
+
+#[test]
+fn the_runs_list_shows_which_trigger_submitted_each_run_and_adds_new_ones_live() {
+    let t = Triggered::start();
+    let first = t.deliver(b"reads before the page\n");
+    let mut browser = Browser::start();
+    browser_login(&mut browser, &t.url, &t.a);
+    let cell = |id: &str| format!("document.querySelector('[data-trigger=\"{id}\"]')?.textContent");
+    // Rendered by the server for a run that was there before the page.
+    assert_eq!(browser.eval(&cell(&first)), "lims");
+    browser.wait_for("document.body.dataset.live === 'synced'");
+    browser.eval("window.samePage = 'yes'");
+
+    // A delivery while the page is open: its row appears, named after its trigger, and its
+    // status follows the run to its end, without a reload.
+    let id = t.deliver(b"reads while the page is open\n");
+    browser.wait_for(&format!("{} === 'lims'", cell(&id)));
+    let status = format!("document.querySelector('[data-key=\"status-{id}\"]')?.textContent");
+    browser.wait_for(&format!("{status} === 'COMPLETED'"));
+    assert_eq!(
+        browser.eval("window.samePage"),
+        "yes",
+        "the page was reloaded"
+    );
+    let row = browser.eval(&format!(
+        "document.querySelector('[data-trigger=\"{id}\"]').closest('tr').cells[3].textContent"
+    ));
+    assert_eq!(row, "lab-a");
+
+    // Another group's list shows neither run.
+    let cookie = login(&t.url, &t.b).unwrap();
+    let (code, _, page) = ui_get(&t.url, &cookie, "/ui/runs");
+    assert_eq!(code, 200, "{page}");
+    assert!(!page.contains(&first) && !page.contains(&id), "{page}");
+}
+
+/// One stage that spins until its fuel runs out, retried once with twice the fuel.
+const EXHAUSTED: &str = r#"
+[pipeline]
+name = "ui-exhausted"
+
+[inputs.data]
+path = "input.bin"
+
+[stages.spin]
+module = "testkit"
+params = { mode = "spin" }
+inputs = { data = "inputs.data" }
+policy = { fuel = 2_000_000, fuel-growth = 2, max-attempts = 2, allow = ["retry", "abort"] }
+"#;
+
+#[test]
+fn a_stage_that_exhausts_its_retries_is_a_typed_attention_event_of_its_groups_stream() {
+    let lab = Lab::start();
+    let (sa, sb) = (listen(&lab.url, &lab.a, ""), listen(&lab.url, &lab.b, ""));
+    read_until(&sa, |n, _| n == "synced");
+    let id = lab.submit("exhausted", EXHAUSTED, &lab.a);
+    let seen = read_until(&sa, |n, d| {
+        n == "run" && d["run_id"] == id.as_str() && d["status"] == "FAILED"
+    });
+    let attention: Vec<&Value> = seen
+        .iter()
+        .filter(|(n, d)| n == "attention" && d["run_id"] == id.as_str())
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(attention.len(), 1, "{seen:?}");
+    assert_eq!(attention[0]["kind"], "retries-exhausted", "{seen:?}");
+    let detail = attention[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("default/spin failed after 2 attempts: "),
+        "{detail}"
+    );
+    assert!(attention[0]["at"].as_str().unwrap().len() >= 20);
+    // Reconnecting to the run: the attention comes with its state, once.
+    let one = listen(&lab.url, &lab.a, &format!("?run={id}"));
+    let again = read_until(&one, |n, _| n == "synced");
+    let kinds: Vec<&Value> = again
+        .iter()
+        .filter(|(n, _)| n == "attention")
+        .map(|(_, d)| &d["kind"])
+        .collect();
+    assert_eq!(kinds, [&json!("retries-exhausted")], "{again:?}");
+    // lab-b's stream carried nothing of it.
+    std::thread::sleep(Duration::from_secs(1));
+    let other: Vec<(String, Value)> = sb.try_iter().collect();
+    assert!(!mentions(&other, &id), "{other:?}");
 }

@@ -1,16 +1,22 @@
 //! Notifications over HTTP against real receivers on 127.0.0.1: a delivery is retried until it
 //! is taken, signed with the subscription's secret; a receiver down at first gets it once after
 //! a daemon restart; each run event reaches only its subscribers; subscriptions are the
-//! group's own; a URL to a host the operator did not allow is refused.
+//! group's own; a URL to a host the operator did not allow is refused; an https receiver under
+//! the operator's CA file gets its delivery, one under an unknown CA gets none, and the
+//! delivery records why.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use petri_host::server::{NotifyConfig, is_signed};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::{Value, json};
 
 use super::Daemon;
@@ -45,18 +51,31 @@ struct Receiver {
 
 impl Receiver {
     fn start(script: &[u16]) -> Receiver {
-        Receiver::on(TcpListener::bind("127.0.0.1:0").unwrap(), script)
+        Receiver::on(TcpListener::bind("127.0.0.1:0").unwrap(), script, None)
     }
 
-    fn on(listener: TcpListener, script: &[u16]) -> Receiver {
+    /// A receiver speaking TLS with `tls`'s certificate.
+    fn https(tls: ServerConfig) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Receiver::on(listener, &[], Some(Arc::new(tls)))
+    }
+
+    fn on(listener: TcpListener, script: &[u16], tls: Option<Arc<ServerConfig>>) -> Receiver {
         let addr = listener.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
         let kept = got.clone();
         let mut script: VecDeque<u16> = script.iter().copied().collect();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let status = script.pop_front().unwrap_or(200);
-                if let Some(r) = answer(stream.unwrap(), status) {
+                let (status, stream) = (script.pop_front().unwrap_or(200), stream.unwrap());
+                let received = match &tls {
+                    None => answer(stream, status),
+                    Some(tls) => {
+                        let conn = ServerConnection::new(tls.clone()).unwrap();
+                        answer(StreamOwned::new(conn, stream), status)
+                    }
+                };
+                if let Some(r) = received {
                     kept.lock().unwrap().push(r);
                 }
             }
@@ -66,6 +85,10 @@ impl Receiver {
 
     fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
+    }
+
+    fn https_url(&self) -> String {
+        format!("https://{}/hook", self.addr)
     }
 
     fn got(&self) -> Vec<Received> {
@@ -91,7 +114,7 @@ impl Receiver {
 }
 
 /// Reads one HTTP/1.1 request and answers `status`.
-fn answer(stream: TcpStream, status: u16) -> Option<Received> {
+fn answer(stream: impl Read + Write, status: u16) -> Option<Received> {
     let mut reader = BufReader::new(stream);
     let mut headers = Vec::new();
     let mut line = String::new();
@@ -127,6 +150,7 @@ fn daemon(data: Option<&Path>) -> Daemon {
             retry_secs: 1,
             max_attempts: 10,
             timeout_secs: 5,
+            ca_file: None,
         };
     });
     let r = d.upload("/v1/modules", &d.admin, &super::testkit());
@@ -262,7 +286,7 @@ fn a_receiver_down_at_first_gets_the_delivery_once_after_the_daemon_restarts() {
         sub
     };
     // The receiver comes up while no daemon runs; the restarted one delivers.
-    let receiver = Receiver::on(TcpListener::bind(addr).unwrap(), &[]);
+    let receiver = Receiver::on(TcpListener::bind(addr).unwrap(), &[], None);
     let d = daemon(Some(&data));
     let got = receiver.until(1);
     assert_eq!(got[0].json()["event"], "completed");
@@ -349,7 +373,7 @@ fn subscriptions_are_the_groups_own_and_point_only_at_allowed_hosts() {
     for url in [
         "http://169.254.169.254/latest/meta-data",
         "http://localhost:8080/",
-        "https://127.0.0.1/hook",
+        "https://localhost/hook",
         "http://user@127.0.0.1/",
         "file:///etc/passwd",
     ] {
@@ -388,4 +412,120 @@ fn subscriptions_are_the_groups_own_and_point_only_at_allowed_hosts() {
     d.call("DELETE", &path, Some(&d.alice), &[], b"")
         .error(404, "not_found");
     assert_eq!(d.get("/v1/notifications", &d.alice).json(), json!([]));
+}
+
+/// Runs `openssl` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA `NAME.pem` (key `NAME.key`) in `dir`, and a server certificate it
+/// signed for 127.0.0.1: the TLS config of a receiver presenting it.
+fn ca_and_server(dir: &Path, name: &str) -> ServerConfig {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let (ca, ca_key) = (format!("{name}.pem"), format!("{name}.key"));
+    let (leaf, leaf_key) = (format!("{name}-server.pem"), format!("{name}-server.key"));
+    let subject = format!("/CN=petri test CA {name}");
+    let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
+    args.extend(ec);
+    args.extend(["-keyout", &ca_key, "-out", &ca]);
+    args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    args.extend(["-addext", "keyUsage=critical,keyCertSign"]);
+    openssl(dir, &args);
+    let mut args = vec!["req", "-subj", "/CN=127.0.0.1", "-out", "server.csr"];
+    args.extend(ec);
+    args.extend(["-keyout", &leaf_key]);
+    openssl(dir, &args);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            &leaf,
+        ],
+    );
+    let chain = vec![CertificateDer::from_pem_file(dir.join(&leaf)).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(dir.join(&leaf_key)).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap()
+}
+
+#[test]
+fn an_https_receiver_under_the_ca_file_gets_the_delivery_and_an_unknown_ca_records_why() {
+    let certs = tempfile::tempdir().unwrap();
+    let (trusted, unknown) = (
+        Receiver::https(ca_and_server(certs.path(), "lab")),
+        Receiver::https(ca_and_server(certs.path(), "elsewhere")),
+    );
+    let ca_file = certs.path().join("lab.pem");
+    let d = Daemon::start(move |c| {
+        c.notifications = NotifyConfig {
+            hosts: vec!["127.0.0.1".into()],
+            retry_secs: 1,
+            max_attempts: 1,
+            timeout_secs: 5,
+            ca_file: Some(ca_file),
+        };
+    });
+    let r = d.upload("/v1/modules", &d.admin, &super::testkit());
+    assert!(r.status == 201 || r.status == 200, "{}", r.status);
+    let (good, secret) = subscribe(&d, &d.alice, &trusted.https_url(), &["completed"]);
+    let (bad, _) = subscribe(&d, &d.alice, &unknown.https_url(), &["completed"]);
+    let id = run(&d, &d.alice, "copy");
+
+    let got = trusted.until(1);
+    assert_eq!(got[0].json()["run_id"], id.as_str());
+    assert!(is_signed(
+        secret.as_bytes(),
+        &got[0].body,
+        got[0].header("x-petri-signature")
+    ));
+    let list = settled(&d, &d.alice, &good);
+    assert_eq!(list[0]["state"], "delivered", "{list}");
+    assert_eq!(list[0]["last_status"], 200);
+
+    let list = settled(&d, &d.alice, &bad);
+    assert_eq!(list[0]["state"], "failed", "{list}");
+    assert!(list[0]["last_status"].is_null(), "{list}");
+    let why = list[0]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("TLS: ") && why.contains("UnknownIssuer") && why.contains("ca-file"),
+        "{why}"
+    );
+    assert!(
+        unknown.got().is_empty(),
+        "no request crossed the failed handshake"
+    );
 }

@@ -1,6 +1,8 @@
 //! Promotions over HTTP: admins only, a refused promotion answers 409 with its report and moves
-//! nothing, moves are audited with their reason, and any group pins a module of a name's history.
+//! nothing, moves are audited with their reason, and any group pins a module of a name's history;
+//! shadow runs are charged to the promoting group's fuel quota, and refused when it is used up.
 
+use petri_host::GroupQuota;
 use serde_json::{Value, json};
 
 use super::{Daemon, testkit};
@@ -69,14 +71,7 @@ fn promotions_are_admin_only_audited_and_pins_reach_every_group() {
     let request = json!({ "candidate": format!("sha256:{candidate}"), "require": "identical" });
     d.post_json(path, &d.alice, &request)
         .error(403, "forbidden");
-    let refused = d.post_json(path, &d.admin, &request);
-    assert_eq!(
-        refused.status,
-        409,
-        "{}",
-        String::from_utf8_lossy(&refused.body)
-    );
-    let view = refused.json();
+    let view = answered(&d.post_json(path, &d.admin, &request), 409);
     assert_eq!(view["moved"], false, "{view}");
     let executions = view["report"]["executions"].as_array().unwrap();
     assert_eq!(executions.len(), 2, "{view}");
@@ -164,4 +159,78 @@ fn promotions_are_admin_only_audited_and_pins_reach_every_group() {
         "{target}"
     );
     assert_eq!(entries[1]["action"], "POST /v1/modules/{name}/rollbacks");
+}
+
+/// The JSON of a reply that must have `status`.
+fn answered(reply: &super::Reply, status: u16) -> Value {
+    assert_eq!(
+        reply.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
+/// The fuel `token`'s group used today, as `/v1/usage` counts it.
+fn fuel_today(d: &Daemon, token: &str) -> u64 {
+    let usage = d.get("/v1/usage", token).json();
+    usage["fuel_today"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{usage}"))
+}
+
+#[test]
+fn shadow_runs_are_charged_to_the_promoting_groups_fuel_quota_and_refused_when_it_is_used_up() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let quota = |fuel_per_day: u64| {
+        let data = data.clone();
+        move |c: &mut petri_host::server::ServerConfig| {
+            c.data_dir = data;
+            let limits = GroupQuota {
+                fuel_per_day: Some(fuel_per_day),
+                ..GroupQuota::default()
+            };
+            c.group_quota.insert("lab-a".into(), limits);
+        }
+    };
+    let variant = petri_plugins::testkit_reflavoured().unwrap();
+    let path = "/v1/modules/testkit/promotions";
+    let (original, candidate) = {
+        let d = Daemon::start(quota(u64::MAX / 4));
+        let original = sha(&d.upload("/v1/modules", &d.admin, &testkit()));
+        let candidate = sha(&d.upload("/v1/modules?register=false", &d.admin, &variant));
+        let blob = sha(&d.upload("/v1/blobs", &d.alice, b"charged bytes\n"));
+        flavour_module(&d, &d.alice, &submit(&d, &d.alice, "testkit", &blob));
+        let before = fuel_today(&d, &d.admin);
+        assert!(before > 0, "the run's own fuel is counted");
+        let request = json!({ "candidate": format!("sha256:{candidate}"), "shadow": 2 });
+        let view = answered(&d.post_json(path, &d.admin, &request), 201);
+        let shadowed: u64 = view["report"]["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["fuel"]["candidate"].as_u64().unwrap())
+            .sum();
+        assert!(shadowed > 0, "{view}");
+        assert_eq!(fuel_today(&d, &d.admin), before + shadowed, "{view}");
+        // Lab-b paid nothing.
+        assert_eq!(fuel_today(&d, &d.bob), 0);
+        let back = d.post_json("/v1/modules/testkit/rollbacks", &d.admin, &json!({}));
+        assert_eq!(back.status, 201, "{}", String::from_utf8_lossy(&back.body));
+        (original, candidate)
+    };
+    // The same group, now with less fuel per day than it already used.
+    let d = Daemon::start(quota(1));
+    let request = json!({ "candidate": format!("sha256:{candidate}"), "shadow": 2 });
+    let refused = d
+        .post_json(path, &d.admin, &request)
+        .error(429, "quota_exhausted");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("lab-a") && message.contains("fuel-per-day"),
+        "{refused}"
+    );
+    assert_eq!(history(&d, &d.alice)["sha256"], original.as_str());
 }

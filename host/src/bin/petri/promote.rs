@@ -74,7 +74,7 @@ pub async fn promote(
         },
     };
     let registry = Registry::new(&state);
-    let promotion = pipeline::promote(&petri, &state, &registry, &request)
+    let promotion = pipeline::promote(&petri, &state, &registry, &request, None)
         .await
         .with_context(|| format!("promoting `{}`", args.name))?;
     if args.json {

@@ -83,6 +83,7 @@ mod tests {
         let config = SlurmConfig::new("/p".into(), "/d".into(), PathBuf::from("/s"));
         let ex = SlurmExecutor {
             config: config.into(),
+            shows: Default::default(),
         };
         let tasks = [Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c")];
         assert_eq!(script_tasks(&ex.script(&tasks)), tasks);

@@ -9,7 +9,8 @@
 //!
 //! Jobs are tracked with `scontrol show job -o ARRAY_JOB_ID`, which also shows
 //! ended jobs (until `MinJobAge`); no `sacct` is needed, so clusters without
-//! accounting work. Every end state maps to a [`TaskOutcome`]
+//! accounting work. The waiters of one array's tasks share one such call per
+//! poll (`shared.rs`), however many samples the array fans out over. Every end state maps to a [`TaskOutcome`]
 //! (see `state.rs`). Jobs are submitted with `--no-requeue`: a job lost with
 //! its node is petri's to run again ([`Recovery::Requeue`]), so retries are
 //! counted in one place.
@@ -17,6 +18,7 @@
 pub mod find;
 pub mod priority;
 pub mod resources;
+pub mod shared;
 pub mod show;
 pub mod state;
 
@@ -36,6 +38,7 @@ use crate::store::digest::Digest;
 use petri_schedule::{Priority, Span};
 
 use self::resources::Resources;
+use self::shared::SharedShows;
 use self::show::JobInfo;
 use self::state::JobState;
 
@@ -190,6 +193,9 @@ pub enum SlurmError {
     JobId(String),
     #[error("scontrol show job: {0}")]
     Parse(String),
+    /// A shared `scontrol show job` failed (its error, as text).
+    #[error("{0}")]
+    Shown(String),
     #[error("spool {path}: {source}")]
     Spool { path: PathBuf, source: io::Error },
     #[error("{0} is not an absolute path (jobs run elsewhere)")]
@@ -201,6 +207,9 @@ pub enum SlurmError {
 pub struct SlurmExecutor {
     /// Shared: every run and stage of a daemon holds a clone.
     config: std::sync::Arc<SlurmConfig>,
+    /// The latest `scontrol show job` of each array, shared by every clone
+    /// (and every copy charged to another account or named for another run).
+    shows: std::sync::Arc<SharedShows>,
 }
 
 impl SlurmExecutor {
@@ -217,6 +226,7 @@ impl SlurmExecutor {
         })?;
         Ok(SlurmExecutor {
             config: config.into(),
+            shows: Default::default(),
         })
     }
 
@@ -240,6 +250,7 @@ impl SlurmExecutor {
         }
         SlurmExecutor {
             config: config.into(),
+            shows: self.shows.clone(),
         }
     }
 
@@ -249,6 +260,7 @@ impl SlurmExecutor {
         config.job_name = Some(name.to_owned());
         SlurmExecutor {
             config: config.into(),
+            shows: self.shows.clone(),
         }
     }
 
@@ -399,13 +411,33 @@ impl SlurmExecutor {
         show::parse(&String::from_utf8_lossy(&out.stdout)).map_err(SlurmError::Parse)
     }
 
-    /// The status of each job, in order (one `scontrol` per array).
+    /// How many `scontrol show job` calls tracking has made (every clone's).
+    pub fn show_calls(&self) -> u64 {
+        self.shows.calls()
+    }
+
+    /// [`Self::show`], or the answer another waiter got less than half a poll ago.
+    async fn show_shared(&self, array_job: u64) -> Result<Vec<JobInfo>, SlurmError> {
+        let fresh = self.config.poll / 2;
+        let show = async {
+            self.show(array_job)
+                .await
+                .map_err(|e: SlurmError| e.to_string())
+        };
+        self.shows
+            .get(array_job, fresh, show)
+            .await
+            .map_err(SlurmError::Shown)
+    }
+
+    /// The status of each job, in order (one `scontrol` per array, shared
+    /// with the other waiters on that array within half a poll).
     pub async fn status(&self, jobs: &[SlurmJob]) -> Result<Vec<JobStatus>, SlurmError> {
         let mut shown: HashMap<u64, Vec<JobInfo>> = HashMap::new();
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             if let Entry::Vacant(slot) = shown.entry(job.array_job) {
-                slot.insert(self.show(job.array_job).await?);
+                slot.insert(self.show_shared(job.array_job).await?);
             }
             let infos = shown.get(&job.array_job).map_or(&[][..], Vec::as_slice);
             let info = infos.iter().find(|i| {
@@ -438,6 +470,7 @@ impl SlurmExecutor {
     /// Sets a job's nice value (`scontrol update jobid=ARRAY_INDEX nice=N`;
     /// a task of a pending array is split off into a record of its own).
     pub async fn renice(&self, job: &SlurmJob, nice: u32) -> Result<(), SlurmError> {
+        self.shows.forget(job.array_job);
         let mut cmd = self.command("scontrol");
         cmd.args([
             "update".to_owned(),
@@ -612,6 +645,7 @@ mod tests {
         );
         let ex = SlurmExecutor {
             config: config.into(),
+            shows: Default::default(),
         };
         let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
         let s = ex.script(&[a, b]);
@@ -629,6 +663,7 @@ mod tests {
         config.partitions.insert("sequencer".into(), "seq".into());
         let ex = SlurmExecutor {
             config: config.clone().into(),
+            shows: Default::default(),
         };
         assert_eq!(ex.partition(Some("sequencer")), Some("seq"));
         assert_eq!(ex.partition(Some("other")), None);
@@ -636,6 +671,7 @@ mod tests {
         config.default_partition = Some("compute".into());
         let ex = SlurmExecutor {
             config: config.clone().into(),
+            shows: Default::default(),
         };
         assert_eq!(ex.partition(Some("other")), Some("compute"));
         // Every class runs on Slurm unless `classes` names some.
@@ -643,6 +679,7 @@ mod tests {
         config.classes = Some(["sequencer".to_owned()].into());
         let ex = SlurmExecutor {
             config: config.into(),
+            shows: Default::default(),
         };
         assert!(ex.runs_class("sequencer") && !ex.runs_class("other"));
     }

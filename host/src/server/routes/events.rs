@@ -6,7 +6,10 @@
 //! runs (or of the one run asked for) and a `synced` event; then each change as
 //! it is committed. A run a trigger started (a webhook delivery or a watched
 //! folder) is preceded by a `trigger` event naming the delivery, once per
-//! connection. Nothing is missed across a reconnect, so `Last-Event-ID`
+//! connection. Each time a run needs an operator's eye (a stage re-queued off
+//! an instrument that went down, retries exhausted, the run recovered or
+//! rescued after its daemon stopped) an `attention` event says why, typed;
+//! those of a run already in the snapshot are sent with it, once per connection. Nothing is missed across a reconnect, so `Last-Event-ID`
 //! is not needed and not read.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -28,6 +31,7 @@ use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::Query;
 use crate::server::views::{RunStatus, StageView};
 use crate::store::daemon::{RunFilter, RunRow};
+use crate::store::notifications::AttentionKind;
 
 /// How often a stream reads the database for changes.
 const POLL: Duration = Duration::from_millis(250);
@@ -65,6 +69,15 @@ pub enum StreamEvent {
         /// When the delivery arrived (RFC 3339).
         received_at: String,
     },
+    /// A run needs an operator's eye (the `attention` notification's event).
+    Attention {
+        run_id: String,
+        kind: AttentionKind,
+        /// Which stage and why, in words.
+        detail: String,
+        /// When it happened (RFC 3339).
+        at: String,
+    },
     /// The current state has been sent; what follows are changes.
     Synced,
 }
@@ -75,6 +88,7 @@ impl StreamEvent {
             StreamEvent::Run { .. } => "run",
             StreamEvent::Stage { .. } => "stage",
             StreamEvent::Trigger { .. } => "trigger",
+            StreamEvent::Attention { .. } => "attention",
             StreamEvent::Synced => "synced",
         }
     }
@@ -96,7 +110,7 @@ pub struct EventQuery {
 }
 
 /// Live changes of the caller's runs as Server-Sent Events (`run`, `stage`,
-/// `synced`; each `data` is a [`StreamEvent`] as JSON). On connect: the
+/// `trigger`, `attention`, `synced`; each `data` is a [`StreamEvent`] as JSON). On connect: the
 /// current state of the group's unfinished runs (an admin's: every group's),
 /// then `synced`, then changes. The stream ends when the token is revoked or expires.
 #[utoipa::path(get, path = "/v1/events", tag = "runs",
@@ -139,6 +153,7 @@ pub(crate) async fn stream(
         runs: HashMap::new(),
         stages: HashMap::new(),
         triggered: HashSet::new(),
+        noticed: HashSet::new(),
         newest: None,
         queue: VecDeque::new(),
         synced: false,
@@ -164,6 +179,8 @@ struct Watch {
     stages: HashMap<(String, String, String), StageState>,
     /// Runs whose `trigger` event was sent.
     triggered: HashSet<String>,
+    /// (run, at, kind, detail) of every `attention` event sent.
+    noticed: HashSet<(String, String, String, String)>,
     /// The newest run id in scope when last polled: a run submitted after
     /// it is looked at even if it finished between two polls.
     newest: Option<String>,
@@ -258,6 +275,7 @@ impl Watch {
                 continue;
             }
             self.stage_changes(&row.id).await?;
+            self.attention_of(&row.id).await?;
             if self.runs.get(&row.id) != Some(&row.status) {
                 self.trigger_of(&row.id).await?;
                 self.queue.push_back(StreamEvent::Run {
@@ -272,6 +290,7 @@ impl Watch {
                 self.runs.remove(&row.id);
                 self.stages.retain(|k, _| k.0 != row.id);
                 self.triggered.remove(&row.id);
+                self.noticed.retain(|k| k.0 != row.id);
             } else {
                 self.runs.insert(row.id.clone(), row.status);
             }
@@ -305,6 +324,27 @@ impl Watch {
                 trigger,
                 received_at,
             });
+        }
+        Ok(())
+    }
+
+    /// Queues the run's `attention` events not sent yet.
+    async fn attention_of(&mut self, run_id: &str) -> Result<(), ApiError> {
+        for (at, kind, detail) in self.app.store.events(run_id).await? {
+            let Some(typed) = AttentionKind::parse(&kind) else {
+                continue;
+            };
+            let key = (run_id.to_owned(), at, kind, detail);
+            if self.noticed.contains(&key) {
+                continue;
+            }
+            self.queue.push_back(StreamEvent::Attention {
+                run_id: run_id.to_owned(),
+                kind: typed,
+                detail: key.3.clone(),
+                at: key.1.clone(),
+            });
+            self.noticed.insert(key);
         }
         Ok(())
     }

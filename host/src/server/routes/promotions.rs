@@ -7,6 +7,10 @@
 //! POST, so the audit layer records it (`X-Petri-Reason` is its reason) with
 //! the name, both digests and the report's digest as its target; a refused
 //! promotion (409) changes nothing and is not recorded.
+//!
+//! The shadow executions' fuel is charged to the promoting token's group
+//! (its `fuel-per-day` quota, and `fuel-per-run` over the whole promotion);
+//! a quota with nothing left answers 429 `quota_exhausted` and nothing moves.
 
 use std::sync::Arc;
 
@@ -25,6 +29,7 @@ use crate::server::audit::AuditTarget;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Json as JsonBody, Path};
+use crate::server::worker::metered_quota;
 use crate::store::digest::Digest;
 use crate::store::registry::{Registration, RegistryError};
 
@@ -169,6 +174,9 @@ fn api_error(e: PromoteError) -> ApiError {
             "invalid_candidate",
             message,
         ),
+        PromoteError::Quota(_) => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exhausted", message)
+        }
         PromoteError::Registry(_) | PromoteError::Shadow(_) | PromoteError::Store(_) => {
             ApiError::internal(message)
         }
@@ -192,7 +200,7 @@ fn api_error(e: PromoteError) -> ApiError {
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 422, description = "The candidate is missing, not a stage, or another stage", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody)))]
+        (status = 429, description = "Rate limited, or the group's fuel quota has nothing left for the shadow runs (`quota_exhausted`; the name did not move)", body = ErrorBody)))]
 pub async fn promote_module(
     State(app): State<Arc<AppState>>,
     caller: Caller,
@@ -210,11 +218,13 @@ pub async fn promote_module(
         },
     };
     let registry = app.registry();
+    let charged_as = format!("promotion-{}", uuid::Uuid::now_v7());
+    let quota = metered_quota(&app, &caller.group, &charged_as);
     let Promotion {
         report,
         report_sha256,
         verdict,
-    } = promote(&app.petri, app.store.state(), &registry, &p)
+    } = promote(&app.petri, app.store.state(), &registry, &p, quota.as_ref())
         .await
         .map_err(api_error)?;
     let (status, registration) = match &verdict {
