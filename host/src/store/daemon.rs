@@ -389,14 +389,13 @@ impl ServerStore {
     }
 
     async fn all_token_digests(&self) -> Result<Vec<(String, TokenRow)>, StateError> {
-        let rows: Vec<TokenTuple> =
-            sqlx::query_as(self.state.db().sql(concat!(
-                "SELECT ",
-                token_columns!(),
-                " FROM api_tokens"
-            )))
-                .fetch_all(self.state.pool())
-                .await?;
+        let rows: Vec<TokenTuple> = sqlx::query_as(self.state.db().sql(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens"
+        )))
+        .fetch_all(self.state.pool())
+        .await?;
         Ok(rows
             .into_iter()
             .map(|t| (t.0.clone(), token_row(t)))
@@ -847,9 +846,10 @@ impl ServerStore {
 
     /// Every instrument, by name.
     pub async fn instruments(&self) -> Result<Vec<Instrument>, StateError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT CAST(spec AS TEXT) FROM api_instruments ORDER BY name")
-            .fetch_all(self.state.pool())
-            .await?;
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT CAST(spec AS TEXT) FROM api_instruments ORDER BY name")
+                .fetch_all(self.state.pool())
+                .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(spec,)| serde_json::from_str(&spec).ok())
@@ -858,11 +858,15 @@ impl ServerStore {
 
     /// Replaces an instrument's stored state and windows.
     pub async fn put_instrument(&self, instrument: &Instrument) -> Result<(), StateError> {
-        sqlx::query(self.state.db().sql("UPDATE api_instruments SET spec = $2::jsonb WHERE name = $1"))
-            .bind(&instrument.name)
-            .bind(spec_json(instrument))
-            .execute(self.state.pool())
-            .await?;
+        sqlx::query(
+            self.state
+                .db()
+                .sql("UPDATE api_instruments SET spec = $2::jsonb WHERE name = $1"),
+        )
+        .bind(&instrument.name)
+        .bind(spec_json(instrument))
+        .execute(self.state.pool())
+        .await?;
         Ok(())
     }
 }

@@ -269,11 +269,15 @@ mod tests {
     #[test]
     fn sqlite_text_drops_casts_and_time_functions() {
         assert_eq!(
-            sqlite_text("UPDATE r SET s = $1::run_status, at = COALESCE(at, $2::timestamptz) WHERE s::text IN ('A')"),
+            sqlite_text(
+                "UPDATE r SET s = $1::run_status, at = COALESCE(at, $2::timestamptz) WHERE s::text IN ('A')"
+            ),
             "UPDATE r SET s = $1, at = COALESCE(at, $2) WHERE s IN ('A')"
         );
         assert_eq!(
-            sqlite_text("SELECT rfc3339_micros(at), COALESCE(rfc3339_millis(f), 'x'), (1), request::text FROM t"),
+            sqlite_text(
+                "SELECT rfc3339_micros(at), COALESCE(rfc3339_millis(f), 'x'), (1), request::text FROM t"
+            ),
             "SELECT at, COALESCE(f, 'x'), (1), request FROM t"
         );
         assert_eq!(sqlite_text("SELECT 'é'::text"), "SELECT 'é'");

@@ -67,7 +67,11 @@ impl StateStore {
     /// it, for a test of a later migration against older rows (opening it
     /// with [`StateStore::open_url`] then applies the rest).
     pub async fn create_postgres_at(url: &str, version: i64) -> Result<(), StateError> {
-        Database::open_postgres_at(url, version).await?.pool().close().await;
+        Database::open_postgres_at(url, version)
+            .await?
+            .pool()
+            .close()
+            .await;
         Ok(())
     }
 
@@ -120,9 +124,10 @@ impl StateStore {
     /// The fuel history an older data dir saved whole (JSON), if any: the
     /// starting point [`StateStore::fuel_observations`] are replayed onto.
     pub async fn fuel_model(&self) -> Result<Option<String>, StateError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT CAST(model AS TEXT) FROM fuel_model WHERE id = 1")
-            .fetch_optional(self.pool())
-            .await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT CAST(model AS TEXT) FROM fuel_model WHERE id = 1")
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.map(|r| r.0))
     }
 
@@ -339,14 +344,15 @@ impl StateStore {
         let mut tx = self.db.begin_write().await?;
         lease::check(&mut tx, self.db.backend(), fence).await?;
         sqlx::query(
-            self.db
-                .sql("UPDATE runs SET status = $1, finished_at = $2::timestamptz WHERE run_id = $3"),
+            self.db.sql(
+                "UPDATE runs SET status = $1, finished_at = $2::timestamptz WHERE run_id = $3",
+            ),
         )
-            .bind(status)
-            .bind(now)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
+        .bind(status)
+        .bind(now)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
         seal_in(&mut tx, run_id, seal).await?;
         tx.commit().await?;
         Ok(())

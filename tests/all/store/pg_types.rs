@@ -14,7 +14,17 @@ use crate::postgres::Postgres;
 /// Runs `sql` with psql on `url`: its rows (`|`-separated), or PostgreSQL's error.
 fn psql(url: &str, sql: &str) -> Result<String, String> {
     let out = Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            sql,
+        ])
         .output()
         .unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_owned();
@@ -27,7 +37,11 @@ fn psql(url: &str, sql: &str) -> Result<String, String> {
 /// An enum type's labels, as PostgreSQL lists them.
 fn labels(url: &str, pg_type: &str) -> Vec<String> {
     let sql = format!("SELECT unnest(enum_range(NULL::{pg_type}))");
-    psql(url, &sql).unwrap().lines().map(str::to_owned).collect()
+    psql(url, &sql)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `names`, sorted as the enum declares them (byte order: ORDER BY as on TEXT).
@@ -139,10 +153,22 @@ fn postgres_refuses_values_written_behind_petris_back() {
 
         for (set, refused) in [
             ("status = 'DONE'", "invalid input value for enum run_status"),
-            ("status = 'pending'", "invalid input value for enum run_status"),
-            ("priority = 'stat'", "invalid input value for enum run_priority"),
-            ("request = '{not json'", "invalid input syntax for type json"),
-            ("submitted_at = 'soon'", "invalid input syntax for type timestamp"),
+            (
+                "status = 'pending'",
+                "invalid input value for enum run_status",
+            ),
+            (
+                "priority = 'stat'",
+                "invalid input value for enum run_priority",
+            ),
+            (
+                "request = '{not json'",
+                "invalid input syntax for type json",
+            ),
+            (
+                "submitted_at = 'soon'",
+                "invalid input syntax for type timestamp",
+            ),
         ] {
             let err = psql(&pg.url, &format!("UPDATE api_runs SET {set}")).unwrap_err();
             assert!(err.contains(refused), "{set}: {err}");
@@ -223,8 +249,16 @@ fn rows_written_at_migration_0010_read_back_the_same_after_0011() {
         assert_eq!(
             store.events("r-done").await.unwrap(),
             [
-                ("2026-11-20T08:00:00.000001Z".into(), "submitted".into(), "n1".into()),
-                ("2026-11-20T09:00:00.000000Z".into(), "completed".into(), "n1".into()),
+                (
+                    "2026-11-20T08:00:00.000001Z".into(),
+                    "submitted".into(),
+                    "n1".into()
+                ),
+                (
+                    "2026-11-20T09:00:00.000000Z".into(),
+                    "completed".into(),
+                    "n1".into()
+                ),
             ]
         );
         let stages = store.stages("r-done").await.unwrap();
