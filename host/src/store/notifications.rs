@@ -250,7 +250,7 @@ pub async fn enqueue(
         "link": format!("/v1/runs/{run_id}"),
     });
     let due_ms = humantime::parse_rfc3339_weak(now).map_or(0, epoch_ms);
-    sqlx::query(Backend::of(&**tx).sql(
+    sqlx::query(Backend::of(tx).sql(
         "INSERT INTO notification_deliveries
              (subscription_id, event_id, event, run_id, payload, state, attempts,
               next_attempt_ms, created_at)

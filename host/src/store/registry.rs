@@ -399,7 +399,7 @@ pub(super) async fn append(
     name: &str,
     r: &Registration,
 ) -> Result<(), RegistryError> {
-    sqlx::query(Backend::of(&**tx).sql(
+    sqlx::query(Backend::of(tx).sql(
         "INSERT INTO registry_history (name, version, sha256, added_at, forced, kind, report)
          VALUES ($1, $2, $3, $4, $5, $6::registry_change, $7)",
     ))
