@@ -5,6 +5,7 @@
 
 mod jobs;
 mod notifications;
+mod pg_types;
 mod registry;
 
 use petri_host::server::{Claim, Claimed, GroupCaps, RunEnd, RunRow, RunStatus, ServerStore};
@@ -51,7 +52,7 @@ fn row(id: &str, group: &str, priority: &str) -> RunRow {
         description: String::new(),
         priority: priority.to_owned(),
         request: "{}".to_owned(),
-        submitted_at: "2026-11-27T00:00:00Z".to_owned(),
+        submitted_at: "2026-11-27T00:00:00.000000Z".to_owned(),
         started_at: None,
         finished_at: None,
         record_id: None,
@@ -283,7 +284,7 @@ fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
                     &[RunStatus::Validating],
                     RunStatus::Running,
                     None,
-                    "t",
+                    "2026-11-27T00:00:10.000000Z",
                     Some(&old)
                 )
                 .await
@@ -343,7 +344,7 @@ fn a_cancel_through_any_daemon_ends_the_owners_lease() {
                 &from,
                 RunStatus::Cancelled,
                 Some(("cancelled", "")),
-                "t",
+                "2026-11-27T00:00:10.000000Z",
                 None,
             )
             .await

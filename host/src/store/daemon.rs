@@ -104,7 +104,8 @@ type TokenTuple = (
 /// The columns of a [`TokenTuple`], as a literal (sqlx takes only static SQL).
 macro_rules! token_columns {
     () => {
-        "token_sha256, name, grp, admin, priorities, created_at, expires_at, revoked_at"
+        "token_sha256, name, grp, admin, priorities, rfc3339_micros(created_at), \
+         rfc3339_micros(expires_at), rfc3339_micros(revoked_at)"
     };
 }
 
@@ -174,8 +175,9 @@ type RunTuple = (
 /// The columns of a [`RunTuple`], as a literal (sqlx takes only static SQL).
 macro_rules! run_columns {
     () => {
-        "id, grp, status, pipeline, description, priority, request, submitted_at, \
-         started_at, finished_at, record_id, root, error, recoveries"
+        "id, grp, status::text, pipeline, description, priority::text, request::text, \
+         rfc3339_micros(submitted_at), rfc3339_micros(started_at), rfc3339_micros(finished_at), \
+         record_id, root, error, recoveries"
     };
 }
 
@@ -215,7 +217,7 @@ pub struct RunFilter {
 
 /// Records one run event: (run_id, at, kind, detail).
 const INSERT_EVENT: &str =
-    "INSERT INTO api_run_events (run_id, at, kind, detail) VALUES ($1, $2, $3, $4)";
+    "INSERT INTO api_run_events (run_id, at, kind, detail) VALUES ($1, $2::timestamptz, $3, $4)";
 
 /// The next claimable run: PENDING, or in progress with its lease run out
 /// (`$1`: now in ms; `$2`: the per-group cap or NULL). Returns (id, status,
@@ -223,7 +225,7 @@ const INSERT_EVENT: &str =
 /// The runs a daemon may claim: PENDING ones of a group not at its cap (the
 /// `{full}` placeholder: `AND p.grp NOT IN (…)`, or nothing), or any whose
 /// owner's lease ran out (a rescue is already counted in its group's runs).
-const CLAIMABLE: &str = "SELECT p.id, p.status, p.owner FROM api_runs p
+const CLAIMABLE: &str = "SELECT p.id, CAST(p.status AS TEXT), p.owner FROM api_runs p
      WHERE (p.status = 'PENDING' {full})
         OR (p.status IN ('VALIDATING', 'RUNNING') AND p.lease_until IS NOT NULL
             AND p.lease_until < $1)
@@ -303,10 +305,10 @@ impl ServerStore {
         now: &str,
     ) -> Result<(), StateError> {
         let priorities: Vec<&str> = spec.priorities.iter().map(|p| p.as_str()).collect();
-        sqlx::query(
+        sqlx::query(self.state.db().sql(
             "INSERT INTO api_tokens (token_sha256, name, grp, admin, created_at, expires_at, priorities)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+             VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $7)",
+        ))
         .bind(token_sha256)
         .bind(&spec.name)
         .bind(&spec.group)
@@ -320,11 +322,11 @@ impl ServerStore {
     }
 
     pub async fn token(&self, token_sha256: &str) -> Result<Option<TokenRow>, StateError> {
-        let row: Option<TokenTuple> = sqlx::query_as(concat!(
+        let row: Option<TokenTuple> = sqlx::query_as(self.state.db().sql(concat!(
             "SELECT ",
             token_columns!(),
             " FROM api_tokens WHERE token_sha256 = $1"
-        ))
+        )))
         .bind(token_sha256)
         .fetch_optional(self.state.pool())
         .await?;
@@ -333,11 +335,11 @@ impl ServerStore {
 
     /// Every token, oldest first (revoked and expired ones too).
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, StateError> {
-        let rows: Vec<TokenTuple> = sqlx::query_as(concat!(
+        let rows: Vec<TokenTuple> = sqlx::query_as(self.state.db().sql(concat!(
             "SELECT ",
             token_columns!(),
             " FROM api_tokens ORDER BY created_at, token_sha256"
-        ))
+        )))
         .fetch_all(self.state.pool())
         .await?;
         Ok(rows.into_iter().map(token_row).collect())
@@ -372,9 +374,10 @@ impl ServerStore {
         if spare == Some(row.id.as_str()) {
             return Ok(Revocation::Spared(row));
         }
-        sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE token_sha256 = $2 AND revoked_at IS NULL",
-        )
+        sqlx::query(self.state.db().sql(
+            "UPDATE api_tokens SET revoked_at = $1::timestamptz
+             WHERE token_sha256 = $2 AND revoked_at IS NULL",
+        ))
         .bind(now)
         .bind(&digest)
         .execute(self.state.pool())
@@ -386,10 +389,13 @@ impl ServerStore {
     }
 
     async fn all_token_digests(&self) -> Result<Vec<(String, TokenRow)>, StateError> {
-        let rows: Vec<TokenTuple> =
-            sqlx::query_as(concat!("SELECT ", token_columns!(), " FROM api_tokens"))
-                .fetch_all(self.state.pool())
-                .await?;
+        let rows: Vec<TokenTuple> = sqlx::query_as(self.state.db().sql(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens"
+        )))
+        .fetch_all(self.state.pool())
+        .await?;
         Ok(rows
             .into_iter()
             .map(|t| (t.0.clone(), token_row(t)))
@@ -405,10 +411,10 @@ impl ServerStore {
         detail: &str,
     ) -> Result<(), StateError> {
         let mut tx = self.state.db().begin_write().await?;
-        sqlx::query(
+        sqlx::query(self.state.db().sql(
             "INSERT INTO api_runs (id, grp, status, pipeline, description, priority, rank, request, submitted_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
+             VALUES ($1, $2, $3::run_status, $4, $5, $6::run_priority, $7, $8::jsonb, $9::timestamptz)",
+        ))
         .bind(&run.id)
         .bind(&run.group)
         .bind(run.status.as_str())
@@ -420,7 +426,7 @@ impl ServerStore {
         .bind(&run.submitted_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(INSERT_EVENT)
+        sqlx::query(self.state.db().sql(INSERT_EVENT))
             .bind(&run.id)
             .bind(&run.submitted_at)
             .bind("submitted")
@@ -432,11 +438,11 @@ impl ServerStore {
     }
 
     pub async fn run(&self, id: &str) -> Result<Option<RunRow>, StateError> {
-        let row: Option<RunTuple> = sqlx::query_as(concat!(
+        let row: Option<RunTuple> = sqlx::query_as(self.state.db().sql(concat!(
             "SELECT ",
             run_columns!(),
             " FROM api_runs WHERE id = $1"
-        ))
+        )))
         .bind(id)
         .fetch_optional(self.state.pool())
         .await?;
@@ -445,15 +451,15 @@ impl ServerStore {
 
     /// Runs matching `filter`, newest first.
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, StateError> {
-        let rows: Vec<RunTuple> = sqlx::query_as(concat!(
+        let rows: Vec<RunTuple> = sqlx::query_as(self.state.db().sql(concat!(
             "SELECT ",
             run_columns!(),
             " FROM api_runs
-             WHERE ($1 IS NULL OR grp = $1) AND ($2 IS NULL OR status = $2)
+             WHERE ($1 IS NULL OR grp = $1) AND ($2 IS NULL OR status = $2::run_status)
                AND ($3 IS NULL OR pipeline = $3) AND ($4 IS NULL OR id < $4)
                AND ($6 IS NULL OR id > $6)
              ORDER BY id DESC LIMIT $5"
-        ))
+        )))
         .bind(&filter.group)
         .bind(filter.status.map(RunStatus::as_str))
         .bind(&filter.pipeline)
@@ -493,12 +499,12 @@ impl ServerStore {
         };
         let token = lease::next_token(&mut tx, db.backend()).await?;
         let rescued = status != RunStatus::Pending.as_str();
-        sqlx::query(
-            "UPDATE api_runs SET status = 'VALIDATING', started_at = COALESCE(started_at, $1),
+        sqlx::query(db.sql(
+            "UPDATE api_runs SET status = 'VALIDATING', started_at = COALESCE(started_at, $1::timestamptz),
                     owner = $2, fence = $3, lease_until = $4,
                     recoveries = recoveries + $5
              WHERE id = $6",
-        )
+        ))
         .bind(claim.now)
         .bind(claim.owner)
         .bind(token)
@@ -513,7 +519,7 @@ impl ServerStore {
                 claim.owner,
                 previous.as_deref().unwrap_or("a daemon")
             );
-            sqlx::query(INSERT_EVENT)
+            sqlx::query(db.sql(INSERT_EVENT))
                 .bind(&id)
                 .bind(claim.now)
                 .bind("rescued")
@@ -563,13 +569,15 @@ impl ServerStore {
         fence: Option<&Fence>,
     ) -> Result<bool, StateError> {
         let finished = to.is_final();
+        let db = self.state.db();
         let mut tx = self.begin_fenced(fence).await?;
         let mut done = false;
         for f in from {
-            let r = sqlx::query(
-                "UPDATE api_runs SET status = $1, finished_at = CASE WHEN $2 = 1 THEN $3 ELSE finished_at END
-                 WHERE id = $4 AND status = $5",
-            )
+            let r = sqlx::query(db.sql(
+                "UPDATE api_runs SET status = $1::run_status,
+                        finished_at = CASE WHEN $2 = 1 THEN $3::timestamptz ELSE finished_at END
+                 WHERE id = $4 AND status = $5::run_status",
+            ))
             .bind(to.as_str())
             .bind(i64::from(finished))
             .bind(now)
@@ -583,7 +591,7 @@ impl ServerStore {
             }
         }
         if let (true, Some((kind, detail))) = (done, event) {
-            sqlx::query(INSERT_EVENT)
+            sqlx::query(db.sql(INSERT_EVENT))
                 .bind(id)
                 .bind(now)
                 .bind(kind)
@@ -608,10 +616,11 @@ impl ServerStore {
         fence: Option<&Fence>,
     ) -> Result<bool, StateError> {
         let mut tx = self.begin_fenced(fence).await?;
-        let r = sqlx::query(
-            "UPDATE api_runs SET status = $1, record_id = $2, root = $3, error = $4, finished_at = $5
-             WHERE id = $6 AND status = $7",
-        )
+        let r = sqlx::query(self.state.db().sql(
+            "UPDATE api_runs SET status = $1::run_status, record_id = $2, root = $3, error = $4,
+                    finished_at = $5::timestamptz
+             WHERE id = $6 AND status = $7::run_status",
+        ))
         .bind(end.status.as_str())
         .bind(end.record_id)
         .bind(end.root)
@@ -624,7 +633,7 @@ impl ServerStore {
         let ended = r.rows_affected() > 0;
         if ended {
             let kind = end.status.as_str().to_lowercase();
-            sqlx::query(INSERT_EVENT)
+            sqlx::query(self.state.db().sql(INSERT_EVENT))
                 .bind(id)
                 .bind(end.now)
                 .bind(&kind)
@@ -672,7 +681,7 @@ impl ServerStore {
     /// Run counts by status.
     pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StateError> {
         Ok(
-            sqlx::query_as("SELECT status, COUNT(*) FROM api_runs GROUP BY status")
+            sqlx::query_as("SELECT CAST(status AS TEXT), COUNT(*) FROM api_runs GROUP BY status")
                 .fetch_all(self.state.pool())
                 .await?,
         )
@@ -681,7 +690,8 @@ impl ServerStore {
     /// Run counts by group and status: (group, status, count).
     pub async fn count_by_group(&self) -> Result<Vec<(String, String, i64)>, StateError> {
         Ok(sqlx::query_as(
-            "SELECT grp, status, COUNT(*) FROM api_runs GROUP BY grp, status ORDER BY grp, status",
+            "SELECT grp, CAST(status AS TEXT), COUNT(*) FROM api_runs
+             GROUP BY grp, status ORDER BY grp, status",
         )
         .fetch_all(self.state.pool())
         .await?)
@@ -697,10 +707,10 @@ impl ServerStore {
         fence: Option<&Fence>,
     ) -> Result<(), StateError> {
         let mut tx = self.begin_fenced(fence).await?;
-        sqlx::query(
-            "INSERT INTO api_run_stages (run_id, sample, stage, detail) VALUES ($1, $2, $3, $4)
+        sqlx::query(self.state.db().sql(
+            "INSERT INTO api_run_stages (run_id, sample, stage, detail) VALUES ($1, $2, $3, $4::jsonb)
              ON CONFLICT (run_id, sample, stage) DO UPDATE SET detail = excluded.detail",
-        )
+        ))
         .bind(run_id)
         .bind(sample)
         .bind(stage)
@@ -714,7 +724,7 @@ impl ServerStore {
     /// Every stored stage detail (JSON) of a run.
     pub async fn stages(&self, run_id: &str) -> Result<Vec<String>, StateError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT detail FROM api_run_stages WHERE run_id = $1 ORDER BY sample, stage",
+            "SELECT CAST(detail AS TEXT) FROM api_run_stages WHERE run_id = $1 ORDER BY sample, stage",
         )
         .bind(run_id)
         .fetch_all(self.state.pool())
@@ -731,7 +741,7 @@ impl ServerStore {
         fence: Option<&Fence>,
     ) -> Result<(), StateError> {
         let mut tx = self.begin_fenced(fence).await?;
-        sqlx::query(INSERT_EVENT)
+        sqlx::query(self.state.db().sql(INSERT_EVENT))
             .bind(run_id)
             .bind(now)
             .bind(kind)
@@ -745,9 +755,9 @@ impl ServerStore {
 
     /// A run's events, oldest first: (at, kind, detail).
     pub async fn events(&self, run_id: &str) -> Result<Vec<(String, String, String)>, StateError> {
-        Ok(sqlx::query_as(
-            "SELECT at, kind, detail FROM api_run_events WHERE run_id = $1 ORDER BY at, kind",
-        )
+        Ok(sqlx::query_as(self.state.db().sql(
+            "SELECT rfc3339_micros(at), kind, detail FROM api_run_events WHERE run_id = $1 ORDER BY at, kind",
+        ))
         .bind(run_id)
         .fetch_all(self.state.pool())
         .await?)
@@ -790,10 +800,11 @@ impl ServerStore {
         manifest: &str,
         now: &str,
     ) -> Result<bool, StateError> {
-        let r = sqlx::query(
-            "INSERT INTO api_modules (sha256, name, version, size, manifest, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6)
+        let r = sqlx::query(self.state.db().sql(
+            "INSERT INTO api_modules (sha256, name, version, size, manifest, uploaded_at)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6::timestamptz)
              ON CONFLICT (sha256) DO NOTHING",
-        )
+        ))
         .bind(sha256)
         .bind(name)
         .bind(version)
@@ -810,10 +821,10 @@ impl ServerStore {
         &self,
         sha256: Option<&str>,
     ) -> Result<Vec<(String, String, String, i64, String, String)>, StateError> {
-        Ok(sqlx::query_as(
-            "SELECT sha256, name, version, size, manifest, uploaded_at FROM api_modules
+        Ok(sqlx::query_as(self.state.db().sql(
+            "SELECT sha256, name, version, size, manifest::text, rfc3339_micros(uploaded_at) FROM api_modules
              WHERE ($1 IS NULL OR sha256 = $1) ORDER BY name, version, sha256",
-        )
+        ))
         .bind(sha256)
         .fetch_all(self.state.pool())
         .await?)
@@ -822,7 +833,9 @@ impl ServerStore {
     /// Adds instruments not stored yet (a calendar seeds; stored state wins).
     pub async fn seed_instruments(&self, instruments: &[Instrument]) -> Result<(), StateError> {
         for i in instruments {
-            sqlx::query("INSERT INTO api_instruments (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            sqlx::query(self.state.db().sql(
+                "INSERT INTO api_instruments (name, spec) VALUES ($1, $2::jsonb) ON CONFLICT (name) DO NOTHING",
+            ))
                 .bind(&i.name)
                 .bind(spec_json(i))
                 .execute(self.state.pool())
@@ -833,9 +846,10 @@ impl ServerStore {
 
     /// Every instrument, by name.
     pub async fn instruments(&self) -> Result<Vec<Instrument>, StateError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT spec FROM api_instruments ORDER BY name")
-            .fetch_all(self.state.pool())
-            .await?;
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT CAST(spec AS TEXT) FROM api_instruments ORDER BY name")
+                .fetch_all(self.state.pool())
+                .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(spec,)| serde_json::from_str(&spec).ok())
@@ -844,11 +858,15 @@ impl ServerStore {
 
     /// Replaces an instrument's stored state and windows.
     pub async fn put_instrument(&self, instrument: &Instrument) -> Result<(), StateError> {
-        sqlx::query("UPDATE api_instruments SET spec = $2 WHERE name = $1")
-            .bind(&instrument.name)
-            .bind(spec_json(instrument))
-            .execute(self.state.pool())
-            .await?;
+        sqlx::query(
+            self.state
+                .db()
+                .sql("UPDATE api_instruments SET spec = $2::jsonb WHERE name = $1"),
+        )
+        .bind(&instrument.name)
+        .bind(spec_json(instrument))
+        .execute(self.state.pool())
+        .await?;
         Ok(())
     }
 }

@@ -26,7 +26,7 @@ pub enum TrackedState {
 }
 
 impl TrackedState {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             TrackedState::Submitted => "submitted",
             TrackedState::Ended => "ended",
@@ -97,14 +97,14 @@ impl Jobs {
         id: JobId,
         now_ms: i64,
     ) -> Result<(), StateError> {
-        sqlx::query(
+        sqlx::query(self.state.db().sql(
             "INSERT INTO slurm_jobs (array_job, array_index, run_id, sample, stage, attempt, task, state, submitted_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::slurm_job_state, $9)
              ON CONFLICT (array_job, array_index) DO UPDATE SET
                run_id = excluded.run_id, sample = excluded.sample, stage = excluded.stage,
                attempt = excluded.attempt, task = excluded.task, state = excluded.state,
                submitted_ms = excluded.submitted_ms",
-        )
+        ))
         .bind(i64::try_from(id.array_job).unwrap_or(i64::MAX))
         .bind(i64::from(id.index))
         .bind(&owner.run_id)
@@ -121,7 +121,9 @@ impl Jobs {
 
     /// Sets the state of job `id`.
     pub async fn set(&self, id: JobId, state: TrackedState) -> Result<(), StateError> {
-        sqlx::query("UPDATE slurm_jobs SET state = $1 WHERE array_job = $2 AND array_index = $3")
+        sqlx::query(self.state.db().sql(
+            "UPDATE slurm_jobs SET state = $1::slurm_job_state WHERE array_job = $2 AND array_index = $3",
+        ))
             .bind(state.as_str())
             .bind(i64::try_from(id.array_job).unwrap_or(i64::MAX))
             .bind(i64::from(id.index))
@@ -133,12 +135,14 @@ impl Jobs {
     /// The newest job of `owner`'s attempt that was not given up: the one a
     /// resumed attempt re-attaches to.
     pub async fn attachable(&self, owner: &JobOwner) -> Result<Option<TrackedJob>, StateError> {
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT array_job, array_index, run_id, sample, stage, attempt, task, state, submitted_ms
+        let row: Option<Row> = sqlx::query_as(self.state.db().sql(
+            "SELECT array_job, array_index, run_id, sample, stage, attempt, task, CAST(state AS TEXT),
+                    submitted_ms
              FROM slurm_jobs
-             WHERE run_id = $1 AND sample = $2 AND stage = $3 AND task = $4 AND state <> $5
+             WHERE run_id = $1 AND sample = $2 AND stage = $3 AND task = $4
+               AND state <> $5::slurm_job_state
              ORDER BY submitted_ms DESC, array_job DESC LIMIT 1",
-        )
+        ))
             .bind(&owner.run_id)
             .bind(&owner.sample)
             .bind(&owner.stage)
@@ -152,7 +156,8 @@ impl Jobs {
     /// Every job of run `run_id`, in submission order.
     pub async fn of_run(&self, run_id: &str) -> Result<Vec<TrackedJob>, StateError> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT array_job, array_index, run_id, sample, stage, attempt, task, state, submitted_ms
+            "SELECT array_job, array_index, run_id, sample, stage, attempt, task, CAST(state AS TEXT),
+                    submitted_ms
              FROM slurm_jobs WHERE run_id = $1 ORDER BY submitted_ms, array_job, array_index",
         )
             .bind(run_id)

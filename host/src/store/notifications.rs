@@ -224,7 +224,7 @@ pub async fn enqueue(
         return Ok(());
     };
     let run: Option<(String, String, String)> =
-        sqlx::query_as("SELECT grp, pipeline, status FROM api_runs WHERE id = $1")
+        sqlx::query_as("SELECT grp, pipeline, CAST(status AS TEXT) FROM api_runs WHERE id = $1")
             .bind(run_id)
             .fetch_optional(&mut **tx)
             .await?;
@@ -245,14 +245,14 @@ pub async fn enqueue(
         "link": format!("/v1/runs/{run_id}"),
     });
     let due_ms = humantime::parse_rfc3339_weak(now).map_or(0, epoch_ms);
-    sqlx::query(
+    sqlx::query(Backend::of(tx).sql(
         "INSERT INTO notification_deliveries
              (subscription_id, event_id, event, run_id, payload, state, attempts,
               next_attempt_ms, created_at)
-         SELECT s.id, $1, $2, $3, $4, 'pending', 0, $5, $6
+         SELECT s.id, $1, $2::notify_event, $3, $4, 'pending', 0, $5, $6::timestamptz
          FROM notification_subscriptions s
          WHERE s.grp = $7 AND s.events LIKE $8",
-    )
+    ))
     .bind(&event_id)
     .bind(event.as_str())
     .bind(run_id)
@@ -267,7 +267,7 @@ pub async fn enqueue(
 }
 
 /// The due deliveries (`$1`: now in ms, `$2`: how many), oldest first.
-const DUE: &str = "SELECT d.id, d.event, d.payload, d.attempts, s.url, s.secret
+const DUE: &str = "SELECT d.id, CAST(d.event AS TEXT), d.payload, d.attempts, s.url, s.secret
      FROM notification_deliveries d
      JOIN notification_subscriptions s ON s.id = d.subscription_id
      WHERE d.state = 'pending' AND d.next_attempt_ms <= $1
@@ -288,10 +288,10 @@ impl Notifications {
     /// Stores a new subscription.
     pub async fn subscribe(&self, s: &Subscription) -> Result<(), StateError> {
         let events: Vec<&str> = s.events.iter().map(|e| e.as_str()).collect();
-        sqlx::query(
+        sqlx::query(self.state.db().sql(
             "INSERT INTO notification_subscriptions (id, grp, url, secret, events, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6::timestamptz)",
+        ))
         .bind(&s.id)
         .bind(&s.group)
         .bind(&s.url)
@@ -305,10 +305,11 @@ impl Notifications {
 
     /// `group`'s subscriptions, oldest first.
     pub async fn subscriptions(&self, group: &str) -> Result<Vec<Subscription>, StateError> {
-        let rows: Vec<SubscriptionTuple> = sqlx::query_as(
-            "SELECT id, grp, url, secret, events, created_at FROM notification_subscriptions
+        let rows: Vec<SubscriptionTuple> = sqlx::query_as(self.state.db().sql(
+            "SELECT id, grp, url, secret, events, rfc3339_micros(created_at)
+             FROM notification_subscriptions
              WHERE grp = $1 ORDER BY created_at, id",
-        )
+        ))
         .bind(group)
         .fetch_all(self.state.pool())
         .await?;
@@ -321,10 +322,11 @@ impl Notifications {
         group: &str,
         id: &str,
     ) -> Result<Option<Subscription>, StateError> {
-        let row: Option<SubscriptionTuple> = sqlx::query_as(
-            "SELECT id, grp, url, secret, events, created_at FROM notification_subscriptions
+        let row: Option<SubscriptionTuple> = sqlx::query_as(self.state.db().sql(
+            "SELECT id, grp, url, secret, events, rfc3339_micros(created_at)
+             FROM notification_subscriptions
              WHERE grp = $1 AND id = $2",
-        )
+        ))
         .bind(group)
         .bind(id)
         .fetch_optional(self.state.pool())
@@ -355,12 +357,12 @@ impl Notifications {
 
     /// Up to `limit` deliveries of subscription `id`, newest first.
     pub async fn deliveries(&self, id: &str, limit: i64) -> Result<Vec<DeliveryRow>, StateError> {
-        let rows: Vec<DeliveryTuple> = sqlx::query_as(
-            "SELECT id, event_id, event, run_id, state, attempts, last_status, last_error,
-                    next_attempt_ms, created_at, delivered_at, payload
+        let rows: Vec<DeliveryTuple> = sqlx::query_as(self.state.db().sql(
+            "SELECT id, event_id, event::text, run_id, state::text, attempts, last_status, last_error,
+                    next_attempt_ms, rfc3339_micros(created_at), rfc3339_micros(delivered_at), payload
              FROM notification_deliveries WHERE subscription_id = $1
              ORDER BY id DESC LIMIT $2",
-        )
+        ))
         .bind(id)
         .bind(limit)
         .fetch_all(self.state.pool())
@@ -441,12 +443,13 @@ impl Notifications {
             Next::RetryAt(ms) => (DeliveryState::Pending, ms, None),
             Next::GiveUp => (DeliveryState::Failed, 0, None),
         };
-        let r = sqlx::query(
+        let r = sqlx::query(self.state.db().sql(
             "UPDATE notification_deliveries
-             SET attempts = attempts + 1, state = $1, last_status = $2, last_error = $3,
-                 next_attempt_ms = $4, delivered_at = $5, claimed_by = NULL, lease_until_ms = NULL
+             SET attempts = attempts + 1, state = $1::delivery_state, last_status = $2,
+                 last_error = $3, next_attempt_ms = $4, delivered_at = $5::timestamptz,
+                 claimed_by = NULL, lease_until_ms = NULL
              WHERE id = $6 AND claimed_by = $7 AND lease_until_ms = $8",
-        )
+        ))
         .bind(state.as_str())
         .bind(attempted.status.map(i64::from))
         .bind(&attempted.error)

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
 use super::data_dir::DataDir;
-use super::db::Database;
+use super::db::{Backend, Database};
 use super::digest::Digest;
 use super::state::{StateError, StateStore};
 
@@ -216,8 +216,8 @@ impl Registry {
                 .fetch_all(&mut *tx)
                 .await?;
         let rows: Vec<HistoryRow> = sqlx::query_as(
-            "SELECT name, version, sha256, added_at, forced, kind, report FROM registry_history
-             ORDER BY seq",
+            "SELECT name, version, sha256, added_at, forced, CAST(kind AS TEXT), report
+             FROM registry_history ORDER BY seq",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -256,8 +256,8 @@ impl Registry {
             return Ok(None);
         };
         let rows: Vec<HistoryRow> = sqlx::query_as(
-            "SELECT name, version, sha256, added_at, forced, kind, report FROM registry_history
-             WHERE name = $1 ORDER BY seq",
+            "SELECT name, version, sha256, added_at, forced, CAST(kind AS TEXT), report
+             FROM registry_history WHERE name = $1 ORDER BY seq",
         )
         .bind(name)
         .fetch_all(&mut *tx)
@@ -399,10 +399,10 @@ pub(super) async fn append(
     name: &str,
     r: &Registration,
 ) -> Result<(), RegistryError> {
-    sqlx::query(
+    sqlx::query(Backend::of(tx).sql(
         "INSERT INTO registry_history (name, version, sha256, added_at, forced, kind, report)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6::registry_change, $7)",
+    ))
     .bind(name)
     .bind(&r.version)
     .bind(r.sha256.to_hex())

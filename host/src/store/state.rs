@@ -63,6 +63,18 @@ impl StateStore {
         })
     }
 
+    /// Creates the PostgreSQL database at `url` as migration `version` left
+    /// it, for a test of a later migration against older rows (opening it
+    /// with [`StateStore::open_url`] then applies the rest).
+    pub async fn create_postgres_at(url: &str, version: i64) -> Result<(), StateError> {
+        Database::open_postgres_at(url, version)
+            .await?
+            .pool()
+            .close()
+            .await;
+        Ok(())
+    }
+
     /// `database` if given, else the SQLite file of the data dir at `data_dir`
     /// (created as needed).
     pub async fn open_in(
@@ -112,9 +124,10 @@ impl StateStore {
     /// The fuel history an older data dir saved whole (JSON), if any: the
     /// starting point [`StateStore::fuel_observations`] are replayed onto.
     pub async fn fuel_model(&self) -> Result<Option<String>, StateError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT model FROM fuel_model WHERE id = 1")
-            .fetch_optional(self.pool())
-            .await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT CAST(model AS TEXT) FROM fuel_model WHERE id = 1")
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.map(|r| r.0))
     }
 
@@ -305,10 +318,11 @@ impl StateStore {
         pipeline: &str,
         now: &str,
     ) -> Result<(), StateError> {
-        sqlx::query(
-            "INSERT INTO runs (run_id, run_key, pipeline, status, started_at) VALUES ($1, $2, $3, 'running', $4)
+        sqlx::query(self.db.sql(
+            "INSERT INTO runs (run_id, run_key, pipeline, status, started_at)
+             VALUES ($1, $2, $3, 'running', $4::timestamptz)
              ON CONFLICT (run_id) DO NOTHING",
-        )
+        ))
         .bind(run_id)
         .bind(run_key)
         .bind(pipeline)
@@ -329,12 +343,16 @@ impl StateStore {
     ) -> Result<(), StateError> {
         let mut tx = self.db.begin_write().await?;
         lease::check(&mut tx, self.db.backend(), fence).await?;
-        sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3")
-            .bind(status)
-            .bind(now)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            self.db.sql(
+                "UPDATE runs SET status = $1, finished_at = $2::timestamptz WHERE run_id = $3",
+            ),
+        )
+        .bind(status)
+        .bind(now)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
         seal_in(&mut tx, run_id, seal).await?;
         tx.commit().await?;
         Ok(())

@@ -38,10 +38,10 @@ impl Deliveries {
         body_sha256: &str,
         now: &str,
     ) -> Result<Delivery, StateError> {
-        let inserted = sqlx::query(
+        let inserted = sqlx::query(self.state.db().sql(
             "INSERT INTO trigger_deliveries (trigger_name, body_sha256, run_id, received_at)
-             VALUES ($1, $2, NULL, $3) ON CONFLICT (trigger_name, body_sha256) DO NOTHING",
-        )
+             VALUES ($1, $2, NULL, $3::timestamptz) ON CONFLICT (trigger_name, body_sha256) DO NOTHING",
+        ))
         .bind(trigger)
         .bind(body_sha256)
         .bind(now)
@@ -86,9 +86,10 @@ impl Deliveries {
     /// The delivery that started run `run_id`: its trigger (`watch:NAME`
     /// for a watched folder) and when it was received (RFC 3339).
     pub async fn of_run(&self, run_id: &str) -> Result<Option<(String, String)>, StateError> {
-        Ok(sqlx::query_as(
-            "SELECT trigger_name, received_at FROM trigger_deliveries WHERE run_id = $1 LIMIT 1",
-        )
+        Ok(sqlx::query_as(self.state.db().sql(
+            "SELECT trigger_name, rfc3339_micros(received_at) FROM trigger_deliveries
+             WHERE run_id = $1 LIMIT 1",
+        ))
         .bind(run_id)
         .fetch_optional(self.state.pool())
         .await?)

@@ -14,7 +14,7 @@ fn subscription(id: &str, group: &str, events: &[NotifyEvent]) -> Subscription {
         url: format!("http://127.0.0.1/{id}"),
         secret: format!("secret of {id}"),
         events: events.to_vec(),
-        created_at: "2026-11-28T00:00:00Z".into(),
+        created_at: "2026-11-28T00:00:00.000000Z".into(),
     }
 }
 
@@ -55,7 +55,7 @@ fn a_state_change_writes_its_deliveries_with_it_and_claims_never_overlap() {
             .unwrap();
         // Claimed (VALIDATING), then ended: `completed` for s-done only.
         let fence = claim(&store, "a", 0).await.unwrap().fence;
-        let now = "2026-11-28T00:00:01Z";
+        let now = "2026-11-28T00:00:01.000000Z";
         assert!(
             store
                 .finish("r1", RunStatus::Validating, completed(now), Some(&fence))
