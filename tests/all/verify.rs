@@ -194,10 +194,9 @@ fn params_that_are_not_an_object_re_execute_with_the_defaults() {
 }
 
 #[test]
-fn a_sealed_run_loads_by_id_prefix_and_an_unknown_id_is_named() {
+fn a_sealed_run_loads_by_id_and_an_unknown_id_is_named() {
     let (f, run) = copied();
-    let (loaded, sealed) =
-        block_on(load_sealed_run(f.petri.records(), &f.state, &run.id[..12])).unwrap();
+    let (loaded, sealed) = block_on(load_sealed_run(f.petri.records(), &f.state, &run.id)).unwrap();
     assert_eq!((loaded, sealed), (run, true));
     let err = block_on(load_sealed_run(f.petri.records(), &f.state, "zzzz"))
         .err()
