@@ -123,7 +123,7 @@ fn refused(bundle: &Path) -> String {
 
 #[test]
 fn a_sheet_runs_bundle_opens_elsewhere_with_its_sheet_and_directories_are_skipped() {
-    let (_, run, bundle) = bundled();
+    let (_kept, run, bundle) = bundled();
     let fresh = Fixture::new();
     let opened = open_bundle(&fresh.petri, &bundle).unwrap();
     assert_eq!(opened.run, run);

@@ -50,7 +50,8 @@ fn a_run_without_a_sweep_is_one_row_failed_by_its_failed_stage() {
             "metrics.nan",
             "metrics.neg-inf",
             "fuel",
-            "seconds"
+            "seconds",
+            "metrics.out"
         ]
     );
 
