@@ -163,7 +163,12 @@ impl Fixture {
 
     /// Validates and runs a pipeline file; panics if it is invalid.
     pub fn run(&self, path: &Path, no_cache: bool) -> RunRecord {
-        let plan = block_on(validate(&self.petri, path, None))
+        self.run_sheet(path, None, no_cache)
+    }
+
+    /// [`Fixture::run`] over a sample sheet (when given).
+    pub fn run_sheet(&self, path: &Path, sheet: Option<&Path>, no_cache: bool) -> RunRecord {
+        let plan = block_on(validate(&self.petri, path, sheet))
             .unwrap_or_else(|d| panic!("invalid: {d:?}"));
         let options = RunOptions {
             no_cache,

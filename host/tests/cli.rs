@@ -252,7 +252,7 @@ fn stage_text_reaches_the_terminal_escaped() {
     let text = "[stages.s]\nmodule = \"testkit\"\nparams = { mode = \"shout\" }\n";
     std::fs::write(&pipeline, text).unwrap();
     let log = dir.path().join("daemon.log");
-    let (mut daemon, url) = daemon::start(&data, &log, &[]);
+    let (daemon, url) = daemon::start(&data, &log, &[]);
     let submitted = daemon::client(&url, &token, &["submit", pipeline.to_str().unwrap()]);
     daemon::ok_output(&submitted);
     let id = String::from_utf8(submitted.stdout)
@@ -269,8 +269,7 @@ fn stage_text_reaches_the_terminal_escaped() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     let logs = daemon::client(&url, &token, &["logs", &id]);
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
+    daemon::stop(daemon);
     assert_escaped(&printed(&status));
     assert!(
         printed(&logs).contains("shouted to stdout"),

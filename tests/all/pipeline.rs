@@ -641,6 +641,82 @@ fn sample_sheet_fans_out_one_dag_per_sample_urgent_first() {
 }
 
 #[test]
+fn an_input_that_exists_but_cannot_be_opened_is_named_with_the_reason() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.path().join("data.bin"), b"a file, not a directory").unwrap();
+    let path = f.pipeline(
+        "under.toml",
+        &CHAIN.replace("\"data.bin\"", "\"data.bin/inner\""),
+    );
+    let problems = block_on(validate(&f.petri, &path, None)).err().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].line, 3, "{problems:#?}");
+    assert!(
+        problems[0]
+            .message
+            .ends_with("data.bin/inner: Not a directory (os error 20)"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn an_input_with_a_path_reaches_every_sample_whose_row_names_no_file() {
+    let f = Fixture::new();
+    for (name, bytes) in [
+        ("ref.bin", &b"shared reference"[..]),
+        ("own-ref.bin", b"s1's own reference"),
+        ("s1.bin", b"reads 1"),
+        ("s2.bin", b"reads 2"),
+    ] {
+        std::fs::write(f.dir.path().join(name), bytes).unwrap();
+    }
+    let path = f.pipeline(
+        "shared.toml",
+        r#"
+[inputs.reference]
+path = "ref.bin"
+
+[inputs.reads]
+
+[stages.index]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.reference" }
+
+[stages.map]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.reads" }
+"#,
+    );
+    // s1 overrides the reference, s2 leaves its cell empty, s3 (another sheet) has no column.
+    let sheet = f.dir.path().join("samples.tsv");
+    let text = "sample\treads\treference\ns1\ts1.bin\town-ref.bin\ns2\ts2.bin\t\n";
+    std::fs::write(&sheet, text).unwrap();
+    let other = f.dir.path().join("no-column.tsv");
+    std::fs::write(&other, "sample\treads\ns3\ts1.bin\n").unwrap();
+    let mut outputs = Vec::new();
+    for sheet in [&sheet, &other] {
+        let r = f.run_sheet(&path, Some(sheet), false);
+        assert_eq!(r.status, "completed", "{:#?}", r.stages);
+        for s in r.stages.iter().filter(|s| s.stage == "index") {
+            let bytes = f.petri.blobs().read(&s.outputs[0].sha256).unwrap();
+            outputs.push((s.sample.clone(), String::from_utf8(bytes).unwrap()));
+        }
+    }
+    outputs.sort();
+    assert_eq!(
+        outputs,
+        [
+            ("s1", "s1's own reference"),
+            ("s2", "shared reference"),
+            ("s3", "shared reference"),
+        ]
+        .map(|(sample, text)| (sample.to_owned(), text.to_owned()))
+    );
+}
+
+#[test]
 fn sample_sheet_problems_name_row_and_column() {
     let f = Fixture::new();
     std::fs::write(f.dir.path().join("a.bin"), b"x").unwrap();

@@ -1,6 +1,6 @@
 //! `verify_run`'s mismatch paths: what it names when a run no longer reproduces.
 
-use petri_host::pipeline::{Mismatch, RunRecord, verify_run};
+use petri_host::pipeline::{Mismatch, RunRecord, load_sealed_run, verify_run};
 use petri_host::{Digest, StageRecord};
 use petri_tests::{Fixture, block_on};
 
@@ -191,4 +191,15 @@ fn params_that_are_not_an_object_re_execute_with_the_defaults() {
         r.params = serde_json::json!({ "mode": "burn", "record": 1 })
     });
     assert_eq!(only(&m).0, "fuel", "{m:#?}");
+}
+
+#[test]
+fn a_sealed_run_loads_by_id_and_an_unknown_id_is_named() {
+    let (f, run) = copied();
+    let (loaded, sealed) = block_on(load_sealed_run(f.petri.records(), &f.state, &run.id)).unwrap();
+    assert_eq!((loaded, sealed), (run, true));
+    let err = block_on(load_sealed_run(f.petri.records(), &f.state, "zzzz"))
+        .err()
+        .unwrap();
+    assert_eq!(err.to_string(), "no run record matches `zzzz`");
 }

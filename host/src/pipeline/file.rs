@@ -52,7 +52,8 @@ pub struct Meta {
 #[serde(deny_unknown_fields)]
 pub struct InputDecl {
     /// A file, relative to the pipeline file. Without it, each sample in the
-    /// sample sheet must give the file in a column named like the input.
+    /// sample sheet must give the file in a column named like the input; with
+    /// it, such a column is optional (a sample's cell overrides the path).
     #[serde(default)]
     pub path: Option<Spanned<String>>,
     /// The data format (fastq, fasta, sam, vcf, json, tsv…); sniffed when absent.

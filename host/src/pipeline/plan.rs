@@ -73,7 +73,8 @@ impl Default for Policy {
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanInput {
     pub name: String,
-    /// The file (absent: every sample gives it).
+    /// The file (absent: every sample gives it; present: the file of every
+    /// sample whose sheet row gives none).
     pub path: Option<PathBuf>,
     pub format: String,
     pub sha256: Option<Digest>,

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! `sample` is required and unique. Every pipeline input without a `path` must
-//! have a column of its name (files relative to the sheet). `collected_at` and
+//! have a column of its name (files relative to the sheet). An input with a
+//! `path` may have one too: a cell gives that sample its own file, an empty cell
+//! or no column gives it the pipeline's `path`. `collected_at` and
 //! `expires_at` are RFC 3339 times, `stability_hours` a number, `priority`
 //! one of `normal`, `urgent`, `clinical`. Other columns are errors.
 
@@ -195,13 +197,17 @@ pub(crate) fn parse_sheet(
         let mut files = BTreeMap::new();
         for input in inputs {
             let Some(value) = field(&input.name) else {
-                if input.path.is_none() {
-                    d.error_at(
+                match &input.path {
+                    // The pipeline's file (a shared reference, say), checked with the pipeline.
+                    Some(path) => {
+                        files.insert(input.name.clone(), path.clone());
+                    }
+                    None => d.error_at(
                         line,
                         at(&input.name),
                         format!("sample `{id}`: no file for input `{}`", input.name),
                         None,
-                    );
+                    ),
                 }
                 continue;
             };

@@ -58,6 +58,26 @@ pub fn start(data: &Path, log: &Path, extra: &[&str]) -> (Child, String) {
     (child, url)
 }
 
+/// Stops `daemon` the way an operator does (SIGTERM, a graceful stop) and waits for it; returns
+/// whether it stopped because of that signal: a clean exit, or (when the signal came before the
+/// daemon installed its handler, which it does after printing its URL) ended by SIGTERM itself.
+/// A daemon that exits on its own writes its coverage profile in an instrumented build; a
+/// SIGKILLed one does not, so tests kill only where a crash is the point.
+pub fn terminate(daemon: &mut Child) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = daemon.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status();
+    sent.is_ok_and(|s| s.success())
+        && daemon
+            .wait()
+            .is_ok_and(|s| s.success() || s.signal() == Some(15))
+}
+
+/// [`terminate`]s `daemon`, failing the test unless it stopped on the signal.
+pub fn stop(mut daemon: Child) {
+    assert!(terminate(&mut daemon), "the daemon did not stop on SIGTERM");
+}
+
 /// Runs `petri ARGS` as a client of the daemon at `url`.
 pub fn client(url: &str, token: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_petri"))

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use super::daemon::{client, ok_json, ok_output, start};
+use super::daemon::{client, ok_json, ok_output, start, stop};
 use super::petri;
 
 const PIPELINE: &str = r#"
@@ -30,7 +30,7 @@ fn a_daemon_run_exports_for_its_own_group_only() {
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let (alice, bob) = (token("alice-lab"), token("bob-lab"));
-    let (mut daemon, url) = start(&data, &dir.path().join("daemon.log"), &[]);
+    let (daemon, url) = start(&data, &dir.path().join("daemon.log"), &[]);
 
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
@@ -128,6 +128,5 @@ fn a_daemon_run_exports_for_its_own_group_only() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("no run {id}")));
     assert!(!theirs.exists());
 
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
+    stop(daemon);
 }

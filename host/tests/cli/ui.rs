@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::browser::Browser;
-use super::daemon::{client, ok_json, ok_output, start};
+use super::daemon::{client, ok_json, ok_output, start, stop, terminate};
 use super::petri;
 
 /// A two-stage copy that uses no instrument.
@@ -73,8 +73,8 @@ struct Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
+        // Not asserted: a panic in drop while the test is failing would abort the report.
+        let _ = terminate(&mut self.daemon);
     }
 }
 
@@ -673,7 +673,7 @@ fn the_session_cookie_is_secure_only_where_the_config_asks_for_it() {
         let lab = token(&data, "lab-a", false);
         let file = dir.path().join("petri.toml");
         std::fs::write(&file, config).unwrap();
-        let (mut daemon, url) = start(
+        let (daemon, url) = start(
             &data,
             &dir.path().join("daemon.log"),
             &["--config", file.to_str().unwrap()],
@@ -689,8 +689,7 @@ fn the_session_cookie_is_secure_only_where_the_config_asks_for_it() {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        daemon.kill().unwrap();
-        daemon.wait().unwrap();
+        stop(daemon);
         assert_eq!(r.status().as_u16(), 303, "{cookie}");
         assert!(cookie.starts_with("petri_session=petri_"), "{cookie}");
         assert_eq!(
@@ -784,8 +783,7 @@ impl Triggered {
 
 impl Drop for Triggered {
     fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
+        terminate(&mut self.daemon);
     }
 }
 

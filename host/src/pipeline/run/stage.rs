@@ -176,7 +176,7 @@ pub(super) async fn exec_stage(
         // Ask the stage (stage errors) or apply the host rule (fuel), then check the policy.
         let proposed = match &failure {
             Failure::Stage { error } => {
-                match ask_recover(petri, stage, error, attempt, &params).await? {
+                match ask_recover(petri, stage, error, attempt, &params).await {
                     Ok(decision) => decision,
                     // The hook is stage code: its failure ends this stage, not the run.
                     Err(hook) => {
