@@ -10,25 +10,22 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn signal() {
+/// Resolves on SIGTERM or Ctrl-C. The SIGTERM handler is installed by this
+/// call, not when the future is first polled: a daemon that calls it before
+/// it announces its address never loses a SIGTERM sent right after (it would
+/// otherwise die of the signal, without draining). Call it inside the runtime.
+pub fn signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

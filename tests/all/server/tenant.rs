@@ -212,6 +212,18 @@ fn nul_bytes_and_over_long_names_in_files_are_422() {
             String::from_utf8_lossy(&r.body)
         );
     }
+    // Nor in the run's text fields (PostgreSQL's text and jsonb cannot hold one).
+    let files = json!({ "data/input.bin": data });
+    for body in [
+        json!({ "pipeline": copy_of("data/input.bin"), "files": files, "description": "a\0b" }),
+        json!({ "pipeline": copy_of("data/input.bin") + "\0", "files": files }),
+        json!({ "pipeline": copy_of("data/input.bin"), "files": files, "samples": "sample\n\0\n" }),
+    ] {
+        let r = d.post_json("/v1/runs", &d.alice, &body);
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 422, "{body}: {text}");
+        assert!(text.contains("NUL byte"), "{text}");
+    }
 }
 
 /// Flips the first byte of a stored blob.

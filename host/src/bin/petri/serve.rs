@@ -113,13 +113,15 @@ pub async fn main(
     config.check().map_err(anyhow::Error::msg)?;
     let listener = server::bind(&config).await?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    // Installed before the address is announced: a SIGTERM from then on drains.
+    let stop = server::signal();
     // The first line on stdout says where the daemon is (tests read it).
     println!("petri serve: listening on http://{addr}");
     eprintln!(
         "petri serve: data dir {}, API docs at http://{addr}/docs",
         config.data_dir.display()
     );
-    server::serve(config, listener, server::signal())
+    server::serve(config, listener, stop)
         .await
         .context("serving")?;
     eprintln!("petri serve: stopped");

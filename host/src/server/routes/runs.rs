@@ -107,6 +107,32 @@ pub async fn submit_run(
     Ok(answer(StatusCode::ACCEPTED, accepted))
 }
 
+/// A NUL byte in a run's text fields is refused (422, naming the field):
+/// none has a use for one, and PostgreSQL's `text` and `jsonb` cannot hold it.
+/// (`files` names are checked with the other path rules.)
+fn refuse_nul(request: &SubmitRun) -> Result<(), ApiError> {
+    let fields = [
+        ("description", Some(&request.description)),
+        ("pipeline", request.pipeline.as_ref()),
+        ("samples", request.samples.as_ref()),
+    ];
+    for (field, text) in fields {
+        if text.is_some_and(|t| t.contains('\0')) {
+            return Err(ApiError::invalid(
+                format!("`{field}` contains a NUL byte"),
+                vec![crate::server::error::ProblemBody {
+                    file: field.into(),
+                    line: 0,
+                    column: 0,
+                    message: "a NUL byte is not allowed here".into(),
+                    hint: None,
+                }],
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Validates `request` whole and queues it as `caller`'s run (the body of
 /// `POST /v1/runs`, and of a trigger's delivery).
 pub(crate) async fn submit(
@@ -115,6 +141,7 @@ pub(crate) async fn submit(
     request: SubmitRun,
 ) -> Result<Accepted, ApiError> {
     caller.may_claim(request.priority)?;
+    refuse_nul(&request)?;
     let pipeline_text = match (&request.pipeline, &request.pipeline_sha256) {
         (Some(text), None) => text.clone(),
         (None, Some(sha)) => {
