@@ -37,7 +37,7 @@ fn a_promotion_to_what_cannot_replace_the_module_is_refused() {
             shadow: 1,
             require: Require::Nothing,
         };
-        let err = block_on(promote(&f.petri, &f.state, &registry, &p)).unwrap_err();
+        let err = block_on(promote(&f.petri, &f.state, &registry, &p, None)).unwrap_err();
         (err.to_string(), err)
     };
     let (message, _) = to(current);
