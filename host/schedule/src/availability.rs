@@ -163,4 +163,17 @@ mod tests {
         let all = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from);
         assert!(closed_windows(None, &all).unwrap().is_empty());
     }
+
+    #[test]
+    fn day_hours_and_out_of_range_times() {
+        let w = closed_windows(Some("09:00-17:00:30"), &[]).unwrap();
+        assert!(closed(&w, "2026-11-27T08:59:59Z"));
+        assert!(!closed(&w, "2026-11-27T09:00:00Z"));
+        assert!(!closed(&w, "2026-11-27T17:00:29Z"));
+        assert!(closed(&w, "2026-11-27T17:00:30Z"));
+        for bad in ["24:00-07:00", "07:60-08:00", "07:00-08:00:60"] {
+            let e = closed_windows(Some(bad), &[]).unwrap_err();
+            assert!(e.contains("HH:MM-HH:MM"), "{bad}: {e}");
+        }
+    }
 }

@@ -295,6 +295,14 @@ state = "draining"
                 .starts_with("i.toml:2:1: colour: unknown field"),
             "{e}"
         );
+        let text = "[instruments.a]\nclass = \"prep\"\n\n\
+                    [classes.heavy]\navailable = { hours = \"19:00-07:00\" }\n";
+        let e = parse_calendar(Path::new("i.toml"), text, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("classes.heavy.available: no instrument has class `heavy`"),
+            "{e}"
+        );
     }
 
     #[test]

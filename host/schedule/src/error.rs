@@ -100,3 +100,16 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::line_col;
+
+    #[test]
+    fn an_offset_inside_a_character_counts_from_its_start() {
+        // `é` is bytes 1..3: offset 2 is inside it.
+        assert_eq!(line_col("aé\nb", 2), (1, 2));
+        assert_eq!(line_col("aé\nb", 4), (2, 1));
+        assert_eq!(line_col("ab", 99), (1, 3));
+    }
+}

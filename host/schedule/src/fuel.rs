@@ -187,4 +187,16 @@ mod tests {
         m.observe("tiny", 1_000, Some(Span(1)));
         assert_eq!(m.fuel_per_second(), 3.0e9);
     }
+
+    #[test]
+    fn a_fixed_rate_must_be_positive_and_an_empty_run_does_not_calibrate() {
+        assert_eq!(FuelModel::with_rate(2.0e9).fuel_per_second(), 2.0e9);
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let m = FuelModel::with_rate(bad);
+            assert_eq!(m.fuel_per_second(), DEFAULT_FUEL_PER_SECOND, "{bad}");
+        }
+        let mut m = FuelModel::new();
+        m.observe("qc", 0, Some(Span::SECOND));
+        assert_eq!(m.fuel_per_second(), DEFAULT_FUEL_PER_SECOND);
+    }
 }

@@ -219,4 +219,19 @@ mod tests {
         i.state = InstrumentState::Draining;
         assert!(!i.accepts(t(13), None));
     }
+
+    #[test]
+    fn one_off_windows_occur_once_and_overlapping_ones_merge() {
+        let t = |h: i64| Timestamp(0) + H.saturating_mul(h);
+        let once = Window::once(t(2), t(4));
+        assert_eq!(once.occurrences(t(0), t(100)), vec![(t(2), t(4))]);
+        let mut i = Instrument::new("seq", "sequencer", 1);
+        i.maintenance.push(once);
+        i.maintenance.push(Window::once(t(3), t(6)));
+        i.maintenance.push(Window::once(t(8), t(9)));
+        assert_eq!(
+            i.windows_between(t(0), t(10)),
+            vec![(t(2), t(6)), (t(8), t(9))]
+        );
+    }
 }

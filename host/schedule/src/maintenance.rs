@@ -103,3 +103,29 @@ pub(crate) fn slot_count(gaps: &[(Timestamp, Timestamp)], duration: Span) -> usi
         .map(|(s, e)| usize::try_from((*e - *s).0 / duration.0).unwrap_or(0))
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instrument::{Instrument, InstrumentState};
+
+    #[test]
+    fn a_down_instrument_gets_no_slot_and_an_empty_duration_fits_none() {
+        let t = |h: i64| Timestamp(0) + Span::HOUR.saturating_mul(h);
+        let up = Instrument::new("a", "sequencer", 1);
+        let mut down = Instrument::new("b", "sequencer", 1);
+        down.state = InstrumentState::Down;
+        let slots = propose_maintenance(
+            &[up, down],
+            &Forecast::default(),
+            t(0),
+            t(10),
+            Span::HOUR,
+            2,
+        );
+        assert_eq!(slots.len(), 1, "{slots:?}");
+        assert_eq!(slots[0].instrument, "a");
+        assert_eq!(slot_count(&[(t(0), t(10))], Span(0)), 0);
+        assert_eq!(slot_count(&[(t(0), t(10))], Span::HOUR), 10);
+    }
+}

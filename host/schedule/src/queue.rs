@@ -78,3 +78,21 @@ impl ReadyQueue {
             .collect();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duplicate_or_unknown_class_does_not_count_and_removing_nothing_says_so() {
+        let mut q = ReadyQueue::new(1);
+        q.insert(0, 5, TaskId(1));
+        q.insert(0, 5, TaskId(1));
+        q.insert(7, 5, TaskId(2));
+        assert_eq!(q.len(), 1);
+        assert!(!q.remove(0, 5, TaskId(9)));
+        assert!(!q.remove(7, 5, TaskId(2)));
+        assert!(q.remove(0, 5, TaskId(1)));
+        assert_eq!(q.len(), 0);
+    }
+}

@@ -977,3 +977,101 @@ fn times_outside_rfc3339_print_clamped_instead_of_panicking() {
         "\"1970-01-01T00:00:00.000Z\""
     );
 }
+
+#[test]
+fn a_scheduler_that_has_seen_nothing_has_nothing_to_forget() {
+    let mut s = sched(Policy::Petri, Vec::new(), model(&[("m", 1)]));
+    assert!(!s.forget_finished());
+}
+
+/// A clock that stops before the work ends, an instrument that fails for
+/// good, a sample with no deadline and modules with no history.
+const STOPPED_EARLY: &str = r#"
+[simulation]
+name = "stopped early"
+start = "2026-11-23T00:00:00Z"
+horizon = "1d"
+limit = "3h"
+history = false
+aging-percent = 50
+worker-slots = 1
+
+[instruments.seq-1]
+class = "sequencer"
+
+[pipelines.p.stages.sequence]
+instrument = "sequencer"
+duration = "12h"
+
+[[samples]]
+id = "a"
+pipeline = "p"
+at = "1h"
+
+[[failures]]
+instrument = "seq-1"
+at = "2h"
+state = "down"
+"#;
+
+#[test]
+fn a_clock_stopped_before_the_work_ends_reports_it_unfinished() {
+    let w = parse_workload(Path::new("w.toml"), STOPPED_EARLY).unwrap();
+    let report = simulate_all(&w.realise(1)).unwrap();
+    for p in &report.policies {
+        assert_eq!(
+            (p.samples, p.completed, p.failed),
+            (1, 0, 0),
+            "{}",
+            p.policy
+        );
+        assert_eq!(p.unfinished, 1, "{}", p.policy);
+        assert_eq!(p.with_deadline, 0, "{}", p.policy);
+        assert_eq!(p.mean_turnaround_hours, 0.0, "{}", p.policy);
+        // It ran from 1h until seq-1 failed at 2h: that hour is wasted, the task re-queued.
+        let seq = &p.instruments["seq-1"];
+        assert_eq!(
+            (seq.busy_hours, seq.wasted_hours),
+            (1.0, 1.0),
+            "{}: {seq:?}",
+            p.policy
+        );
+        assert_eq!(p.requeued, 1, "{}", p.policy);
+    }
+}
+
+#[test]
+fn a_calibrated_rate_that_drifts_re_predicts_what_is_queued() {
+    // No fixed rate: the default until a timed run calibrates it.
+    let mut s = sched(Policy::Petri, Vec::new(), FuelModel::new());
+    let x = s
+        .add_sample(sample("x", Priority::Normal, Some(48)), &one("m"), T0)
+        .unwrap();
+    let y = s
+        .add_sample(sample("y", Priority::Normal, Some(48)), &one("m"), T0)
+        .unwrap();
+    assert_eq!(s.dispatch(T0)[0].task, x[0]);
+    // 3.6e12 fuel in one hour: 1e9 fuel/s, a tenth of the default rate.
+    s.complete(x[0], at(1.0), Some(3_600_000_000_000)).unwrap();
+    assert_eq!(s.fuel().fuel_per_second(), 1.0e9);
+    // y's prediction follows the new rate: its module's mean fuel at 1e9/s.
+    assert_eq!(s.task(y[0]).unwrap().predicted.duration, H);
+}
+
+#[test]
+fn work_that_can_never_run_leaves_the_simulation_when_its_events_run_out() {
+    // No limit: the clock would stop at 4 × the horizon, but once seq-1 is down for good
+    // nothing is left to happen. Its maintenance window is open when the clock starts.
+    let text = STOPPED_EARLY.replace("limit = \"3h\"\n", "").replace(
+        "class = \"sequencer\"\n",
+        "class = \"sequencer\"\nmaintenance = [{ start = \"+0h\", duration = \"30m\" }]\n",
+    );
+    let w = parse_workload(Path::new("w.toml"), &text).unwrap();
+    let report = simulate_all(&w.realise(1)).unwrap();
+    for p in &report.policies {
+        assert_eq!((p.completed, p.unfinished), (0, 1), "{}", p.policy);
+        let seq = &p.instruments["seq-1"];
+        assert!(seq.down_hours > 0.0, "{}: {seq:?}", p.policy);
+        assert_eq!(seq.maintenance_hours, 0.5, "{}: {seq:?}", p.policy);
+    }
+}

@@ -201,4 +201,15 @@ mod tests {
             t + Span(5)
         );
     }
+
+    #[test]
+    fn whole_seconds_serialise_without_millis_and_negative_spans_show_their_sign() {
+        let t = Timestamp::parse_rfc3339("2026-11-23T08:00:00Z").unwrap();
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2026-11-23T08:00:00Z\""
+        );
+        assert_eq!(Span(-90_000).to_string(), "-1m 30s");
+        assert_eq!(Span(90_000).to_string(), "1m 30s");
+    }
 }
