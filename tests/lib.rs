@@ -28,6 +28,18 @@ pub fn lambda_example() -> String {
     .unwrap()
 }
 
+/// A one-stage pipeline: testkit copies `data.bin` (beside the pipeline file)
+/// from `inputs.data` to `copy.out`.
+pub const COPY_DATA: &str = r#"
+[inputs.data]
+path = "data.bin"
+
+[stages.copy]
+module = "TESTKIT"
+params = { mode = "copy" }
+inputs = { data = "inputs.data" }
+"#;
+
 /// Alignment and calling on the raw lambda pairs: the same input the bwa +
 /// bcftools oracle gets.
 pub const LAMBDA_ALIGN_CALL: &str = r#"

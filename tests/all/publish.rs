@@ -6,23 +6,13 @@ use std::path::Path;
 use petri_host::pipeline::{
     Output, Placement, PublishError, RunRecord, outputs, publish_from_store,
 };
-use petri_tests::{Fixture, block_on};
-
-const COPY: &str = r#"
-[inputs.data]
-path = "data.bin"
-
-[stages.copy]
-module = "TESTKIT"
-params = { mode = "copy" }
-inputs = { data = "inputs.data" }
-"#;
+use petri_tests::{COPY_DATA, Fixture, block_on};
 
 /// A completed run copying `data.bin`, and its one output.
 fn copied() -> (Fixture, RunRecord, Output) {
     let f = Fixture::new();
     std::fs::write(f.dir.path().join("data.bin"), b"published bytes").unwrap();
-    let run = f.run(&f.pipeline("copy.toml", COPY), false);
+    let run = f.run(&f.pipeline("copy.toml", COPY_DATA), false);
     assert_eq!(run.status, "completed", "{run:#?}");
     let mut all = block_on(outputs(&f.petri, &run)).unwrap();
     assert_eq!(all.len(), 1, "{all:#?}");

@@ -5,17 +5,7 @@ use petri_host::pipeline::{ReportOptions, RunRecord, RunStage, StageStatus, repo
 use petri_host::{Digest, PortData};
 use std::path::Path;
 
-use petri_tests::Fixture;
-
-const COPY: &str = r#"
-[inputs.data]
-path = "data.bin"
-
-[stages.copy]
-module = "TESTKIT"
-params = { mode = "copy" }
-inputs = { data = "inputs.data" }
-"#;
+use petri_tests::{COPY_DATA, Fixture};
 
 /// What an output of the report's domain sections holds.
 enum Bytes {
@@ -29,7 +19,7 @@ enum Bytes {
 fn template() -> (Fixture, RunRecord, RunStage) {
     let f = Fixture::new();
     std::fs::write(f.dir.path().join("data.bin"), b"bytes").unwrap();
-    let run = f.run(&f.pipeline("copy.toml", COPY), false);
+    let run = f.run(&f.pipeline("copy.toml", COPY_DATA), false);
     assert_eq!(run.status, "completed", "{run:#?}");
     let stage = run.stages[0].clone();
     (f, run, stage)
@@ -176,7 +166,10 @@ fn a_sheet_run_with_an_unreadable_record_and_no_start_time_still_reports() {
     }
     let sheet = f.dir.path().join("samples.tsv");
     std::fs::write(&sheet, "sample\tdata\na\ta.bin\nb\tb.bin\n").unwrap();
-    let pipeline = f.pipeline("per-sample.toml", &COPY.replace("path = \"data.bin\"", ""));
+    let pipeline = f.pipeline(
+        "per-sample.toml",
+        &COPY_DATA.replace("path = \"data.bin\"", ""),
+    );
     let mut run = f.run_sheet(&pipeline, Some(&sheet), false);
     assert_eq!(run.status, "completed", "{run:#?}");
     let page = html(&f, &run);

@@ -2,23 +2,13 @@
 
 use petri_host::pipeline::{Mismatch, RunRecord, load_sealed_run, verify_run};
 use petri_host::{Digest, StageRecord};
-use petri_tests::{Fixture, block_on};
-
-const COPY: &str = r#"
-[inputs.data]
-path = "data.bin"
-
-[stages.copy]
-module = "TESTKIT"
-params = { mode = "copy" }
-inputs = { data = "inputs.data" }
-"#;
+use petri_tests::{COPY_DATA, Fixture, block_on};
 
 /// A completed one-stage run copying `data.bin`.
 fn copied() -> (Fixture, RunRecord) {
     let f = Fixture::new();
     std::fs::write(f.dir.path().join("data.bin"), b"bytes to copy").unwrap();
-    let path = f.pipeline("copy.toml", COPY);
+    let path = f.pipeline("copy.toml", COPY_DATA);
     let run = f.run(&path, false);
     assert_eq!(run.status, "completed", "{run:#?}");
     assert!(block_on(verify_run(&f.petri, &run)).unwrap().is_empty());
