@@ -298,6 +298,14 @@ fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
             store.state().remember("k", "rec", "seal", Some(&old)).await
         ));
         assert_eq!(store.state().cached("k").await.unwrap(), None);
+        assert!(
+            store
+                .state()
+                .cached_among(&["k".into()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let events = store.events("r1").await.unwrap();
         assert!(events.iter().all(|(_, kind, _)| kind != "late"));
         assert!(events.iter().any(|(_, kind, _)| kind == "rescued"));
@@ -316,6 +324,11 @@ fn a_lapsed_lease_is_rescued_and_the_stale_token_commits_nothing() {
         );
         let run = store.run("r1").await.unwrap().unwrap();
         assert_eq!((run.status, run.recoveries), (RunStatus::Completed, 1));
+        // Asked in chunks: more keys than one query binds, one of them cached.
+        let mut keys: Vec<String> = (0..1200).map(|i| format!("absent-{i}")).collect();
+        keys.insert(700, "k".into());
+        let found = store.state().cached_among(&keys).await.unwrap();
+        assert_eq!(found, std::collections::HashSet::from(["k".to_owned()]));
     });
 }
 
@@ -550,5 +563,44 @@ fn a_late_heartbeat_keeps_the_place_until_the_run_is_claimed_again() {
             .unwrap();
         assert!(place.is_some());
         drop(held);
+    });
+}
+
+#[test]
+fn a_group_commit_of_many_rows_keeps_the_last_entry_of_a_key_given_twice() {
+    use petri_host::store::state::StageRows;
+    on_both(|store| async move {
+        let row = |i: usize, key: &str| StageRows {
+            record_id: format!("rec-{i}"),
+            seal: format!("seal-{i}"),
+            cache_key: Some(key.to_owned()),
+        };
+        // More rows than one statement binds; key-7 twice in one commit (as
+        // two identical stages of a `--no-cache` run give), and key-3 again
+        // in a later commit.
+        let mut rows: Vec<StageRows> = (0..600).map(|i| row(i, &format!("key-{i}"))).collect();
+        rows.push(row(600, "key-7"));
+        rows.push(StageRows {
+            cache_key: None,
+            ..row(601, "")
+        });
+        let state = store.state();
+        state.commit_stages(&rows, None).await.unwrap();
+        state
+            .commit_stages(&[row(602, "key-3")], None)
+            .await
+            .unwrap();
+
+        let cached = |k: &'static str| async move { state.cached(k).await.unwrap() };
+        assert_eq!(cached("key-0").await.as_deref(), Some("rec-0"));
+        assert_eq!(cached("key-599").await.as_deref(), Some("rec-599"));
+        assert_eq!(cached("key-7").await.as_deref(), Some("rec-600"));
+        assert_eq!(cached("key-3").await.as_deref(), Some("rec-602"));
+        for i in [0, 7, 599, 600, 601, 602] {
+            let seal = state.seal_of(&format!("rec-{i}")).await.unwrap();
+            assert_eq!(seal, Some(format!("seal-{i}")), "record {i}");
+        }
+        let keys: Vec<String> = (0..700).map(|i| format!("key-{i}")).collect();
+        assert_eq!(state.cached_among(&keys).await.unwrap().len(), 600);
     });
 }

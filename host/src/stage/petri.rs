@@ -23,7 +23,7 @@ use crate::stage::failure::{Failure, Spent};
 use crate::stage::limits::{HOOK_FUEL, HOOK_WALL_CLOCK_SECS, INSTANTIATION_FUEL, Limits};
 use crate::stage::manifest::{check_manifest, declares_error};
 use crate::stage::params::{ParamSet, RawParam};
-use crate::stage::sandbox::{StageState, linker, stub_forbidden};
+use crate::stage::sandbox::{Entropy, StageState, linker, stub_forbidden};
 use crate::stage::streams::{InputStream, OutputStream};
 use crate::store::blobs::BlobStore;
 use crate::store::data_dir::DataDir;
@@ -94,6 +94,11 @@ pub struct LoadedStage {
 /// A petri host over one data dir.
 pub struct Petri {
     profile: EngineProfile,
+    /// The profile's id, its JSON (in every record) and the entropy its
+    /// stages see: derived once, not per stage.
+    profile_id: Digest,
+    profile_json: serde_json::Value,
+    entropy: Entropy,
     engine: Engine,
     linker: Linker<StageState>,
     blobs: BlobStore,
@@ -123,6 +128,9 @@ impl Petri {
             cache: CompiledCache::open(dir.compiled_cache())?,
             records,
             registry: None,
+            profile_id: profile.id(),
+            profile_json: serde_json::to_value(&profile).unwrap_or_default(),
+            entropy: Entropy::of(&profile),
             profile,
             engine,
             linker,
@@ -133,6 +141,10 @@ impl Petri {
 
     pub fn profile(&self) -> &EngineProfile {
         &self.profile
+    }
+    /// The engine profile's id ([`EngineProfile::id`]).
+    pub fn profile_id(&self) -> Digest {
+        self.profile_id
     }
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
@@ -239,7 +251,13 @@ impl Petri {
         &self,
         stage: &LoadedStage,
     ) -> Result<(Store<StageState>, StageWorld), Error> {
-        let state = StageState::new(&self.profile, Limits::default(), Vec::new(), Vec::new());
+        let state = StageState::new(
+            &self.profile,
+            &self.entropy,
+            Limits::default(),
+            Vec::new(),
+            Vec::new(),
+        );
         let mut store = self.new_store(state, INSTANTIATION_FUEL, HOOK_WALL_CLOCK_SECS)?;
         let world = stage
             .pre
@@ -372,7 +390,13 @@ impl Petri {
 
         let budget = request.limits.fuel;
         let seconds = request.limits.wall_clock_secs;
-        let state = StageState::new(&self.profile, request.limits, inputs, outputs);
+        let state = StageState::new(
+            &self.profile,
+            &self.entropy,
+            request.limits,
+            inputs,
+            outputs,
+        );
         let mut store = self.new_store(state, INSTANTIATION_FUEL, HOOK_WALL_CLOCK_SECS)?;
         let world = stage
             .pre
@@ -461,8 +485,8 @@ impl Petri {
             partial_outputs,
             fuel_used,
             limits: request.limits,
-            engine_profile_id: self.profile.id(),
-            engine_profile: serde_json::to_value(&self.profile).unwrap_or_default(),
+            engine_profile_id: self.profile_id,
+            engine_profile: self.profile_json.clone(),
             host_version: env!("CARGO_PKG_VERSION").to_owned(),
             wasmtime_version: WASMTIME_VERSION.to_owned(),
             attempt: request.attempt.max(1),

@@ -56,9 +56,35 @@ struct HostFuel {
     per_byte: u64,
 }
 
+/// The deterministic "random" bytes and seed every stage of a profile
+/// sees; derived once per host, not once per stage.
+#[derive(Debug, Clone)]
+pub(crate) struct Entropy {
+    bytes: Vec<u8>,
+    seed128: u128,
+}
+
+impl Entropy {
+    /// 4 KiB of bytes from the profile's seed by repeated SHA-256, cycled:
+    /// deterministic, and not a secret.
+    pub(crate) fn of(profile: &EngineProfile) -> Entropy {
+        let seed = Digest::of(profile.random_seed.as_bytes());
+        let mut bytes = Vec::with_capacity(4096);
+        let mut block = seed;
+        while bytes.len() < 4096 {
+            block = Digest::of(block.as_bytes());
+            bytes.extend_from_slice(block.as_bytes());
+        }
+        let seed128 =
+            u128::from_le_bytes(<[u8; 16]>::try_from(&seed.as_bytes()[..16]).unwrap_or_default());
+        Entropy { bytes, seed128 }
+    }
+}
+
 impl StageState {
     pub(crate) fn new(
         profile: &EngineProfile,
+        entropy: &Entropy,
         limits: Limits,
         mut inputs: Vec<InputStream>,
         outputs: Vec<OutputStream>,
@@ -69,16 +95,7 @@ impl StageState {
         let cap = usize::try_from(limits.log_bytes).unwrap_or(usize::MAX);
         let stdout = Capture::new(cap);
         let stderr = Capture::new(cap);
-        let seed = Digest::of(profile.random_seed.as_bytes());
-        // 4 KiB of seeded bytes, cycled: deterministic, and not a secret.
-        let mut bytes = Vec::with_capacity(4096);
-        let mut block = seed;
-        while bytes.len() < 4096 {
-            block = Digest::of(block.as_bytes());
-            bytes.extend_from_slice(block.as_bytes());
-        }
-        let seed128 =
-            u128::from_le_bytes(<[u8; 16]>::try_from(&seed.as_bytes()[..16]).unwrap_or_default());
+        let Entropy { bytes, seed128 } = entropy.clone();
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())

@@ -7,12 +7,17 @@
 //! record are durable, so a run killed at any moment leaves either a complete
 //! entry or none; running again resumes from the completed stages.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use petri_schedule::{Observation, Span};
 
 use super::db::Database;
 use super::lease::{self, Fence};
+
+/// Keys bound in one `IN (…)` query: well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameters.
+const KEYS_PER_QUERY: usize = 500;
 
 /// Errors of the state database.
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +191,26 @@ impl StateStore {
         Ok(row.map(|r| r.0))
     }
 
+    /// Which of `keys` have a stage-cache entry: one query per
+    /// [`KEYS_PER_QUERY`] keys, so a sweep asks once, not once per stage.
+    pub async fn cached_among(&self, keys: &[String]) -> Result<HashSet<String>, StateError> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(KEYS_PER_QUERY) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT cache_key FROM stage_cache WHERE cache_key IN ({})",
+                marks.join(", ")
+            );
+            // Only `$N` placeholders are spliced in; every key is bound.
+            let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
+            for key in chunk {
+                query = query.bind(key);
+            }
+            found.extend(query.fetch_all(self.pool()).await?.into_iter().map(|r| r.0));
+        }
+        Ok(found)
+    }
+
     /// Remembers that `record_id` (whose file hashes to `seal`) produced the
     /// outputs for `key` (called once the outputs and the record are durable);
     /// one transaction.
@@ -217,19 +242,12 @@ impl StateStore {
         }
         let mut tx = self.db.begin_write().await?;
         lease::check(&mut tx, self.db.backend(), fence).await?;
-        for row in rows {
-            if let Some(key) = &row.cache_key {
-                sqlx::query(
-                    "INSERT INTO stage_cache (cache_key, record_id) VALUES ($1, $2)
-                     ON CONFLICT (cache_key) DO UPDATE SET record_id = excluded.record_id",
-                )
-                .bind(key)
-                .bind(&row.record_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            seal_in(&mut tx, &row.record_id, &row.seal).await?;
-        }
+        let entries = rows
+            .iter()
+            .filter_map(|r| Some((r.cache_key.as_deref()?, &*r.record_id)));
+        upsert_pairs(&mut tx, STAGE_CACHE, entries).await?;
+        let seals = rows.iter().map(|r| (&*r.record_id, &*r.seal));
+        upsert_pairs(&mut tx, RECORD_SEALS, seals).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -357,6 +375,63 @@ impl StateStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A two-column table whose first column is its key.
+struct Pairs {
+    table: &'static str,
+    key: &'static str,
+    value: &'static str,
+}
+
+const STAGE_CACHE: Pairs = Pairs {
+    table: "stage_cache",
+    key: "cache_key",
+    value: "record_id",
+};
+
+const RECORD_SEALS: Pairs = Pairs {
+    table: "record_seals",
+    key: "record_id",
+    value: "sha256",
+};
+
+/// (key, value) rows bound in one `INSERT`: two parameters each.
+const ROWS_PER_INSERT: usize = 250;
+
+/// Inserts or updates (key, value) rows of `into`, one statement per
+/// [`ROWS_PER_INSERT`] rows (a group commit of a thousand stages is a few
+/// statements, not two thousand). A key given twice keeps its last value, as
+/// one upsert after another would (PostgreSQL refuses to update a row twice
+/// in one statement).
+async fn upsert_pairs<'a>(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    into: Pairs,
+    rows: impl DoubleEndedIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), StateError> {
+    let mut seen = HashSet::new();
+    let mut last: Vec<(&str, &str)> = rows.rev().filter(|(k, _)| seen.insert(*k)).collect();
+    last.reverse();
+    for chunk in last.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table} ({key}, {value}) VALUES {values}
+             ON CONFLICT ({key}) DO UPDATE SET {value} = excluded.{value}",
+            table = into.table,
+            key = into.key,
+            value = into.value,
+            values = values.join(", "),
+        );
+        // Only the static names above and `$N` placeholders are spliced in.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (key, value) in chunk {
+            query = query.bind(*key).bind(*value);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn seal_in(

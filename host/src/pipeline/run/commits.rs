@@ -10,6 +10,7 @@
 //! a blob that was already durable is never rewritten unless its bytes no
 //! longer match its digest.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,24 @@ struct Pending {
     rows: Vec<StageRows>,
     /// When the oldest pending row came.
     since: Option<Instant>,
+    /// The cache entries among `rows`: key → (record id, seal).
+    entries: HashMap<String, (String, String)>,
+    /// Cache keys (hex) known to have no entry, neither committed nor
+    /// pending ([`probe`](super::probe)); a key leaves once this run pushes
+    /// its entry.
+    absent: HashSet<String>,
+}
+
+/// What a run knows of a cache key without asking the database.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Known {
+    /// This run made the entry and it waits for the next group commit:
+    /// the record's id and seal.
+    Pending { record_id: String, seal: String },
+    /// No entry when the run started, and this run made none since.
+    Absent,
+    /// Ask the database.
+    Unknown,
 }
 
 impl Commits {
@@ -50,6 +69,12 @@ impl Commits {
         }
     }
 
+    /// Notes cache keys that had no entry when the run started.
+    pub(super) fn absent(self, keys: HashSet<String>) -> Commits {
+        self.pending().absent = keys;
+        self
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         // A Vec and an Instant stay consistent whatever panicked holding them.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
@@ -59,19 +84,27 @@ impl Commits {
     pub(super) fn push(&self, rows: StageRows) {
         let mut pending = self.pending();
         pending.since.get_or_insert_with(Instant::now);
+        if let Some(key) = &rows.cache_key {
+            pending.absent.remove(key);
+            let entry = (rows.record_id.clone(), rows.seal.clone());
+            pending.entries.insert(key.clone(), entry);
+        }
         pending.rows.push(rows);
     }
 
-    /// The record (id and seal) a pending row names for `cache_key`: a later
+    /// What the run knows of `cache_key`: a pending row's record (a later
     /// stage of the run with the same key reuses it as a cache hit, as it
-    /// would once committed.
-    pub(super) fn pending_entry(&self, cache_key: &str) -> Option<(String, String)> {
-        self.pending()
-            .rows
-            .iter()
-            .rev()
-            .find(|r| r.cache_key.as_deref() == Some(cache_key))
-            .map(|r| (r.record_id.clone(), r.seal.clone()))
+    /// would once committed), a key known to have no entry, or neither.
+    pub(super) fn known(&self, cache_key: &str) -> Known {
+        let pending = self.pending();
+        match pending.entries.get(cache_key) {
+            Some((record_id, seal)) => Known::Pending {
+                record_id: record_id.clone(),
+                seal: seal.clone(),
+            },
+            None if pending.absent.contains(cache_key) => Known::Absent,
+            None => Known::Unknown,
+        }
     }
 
     /// How long until the pending rows are due (zero: now; `None`: none pending).
@@ -89,6 +122,7 @@ impl Commits {
         let rows = {
             let mut pending = self.pending();
             pending.since = None;
+            pending.entries.clear();
             std::mem::take(&mut pending.rows)
         };
         if rows.is_empty() {
@@ -142,5 +176,39 @@ mod tests {
             Some(seal.to_hex())
         );
         assert_eq!(commits.due_in(), None);
+    }
+
+    #[test]
+    fn a_key_known_absent_stays_absent_until_the_run_makes_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let petri = Arc::new(Petri::open(dir.path().join("data")).unwrap());
+        let state = rt
+            .block_on(StateStore::open(&dir.path().join("state.db")))
+            .unwrap();
+        let absent = HashSet::from(["k1".to_owned(), "k2".to_owned()]);
+        let commits = Commits::new(petri.clone(), state, None).absent(absent);
+        assert_eq!(commits.known("k1"), Known::Absent);
+        assert_eq!(commits.known("k3"), Known::Unknown, "never asked about");
+
+        let seal = petri.blobs().deferred().put(b"a stage record").unwrap();
+        commits.push(StageRows {
+            record_id: "r1".into(),
+            seal: seal.to_hex(),
+            cache_key: Some("k1".into()),
+        });
+        let made = Known::Pending {
+            record_id: "r1".into(),
+            seal: seal.to_hex(),
+        };
+        assert_eq!(commits.known("k1"), made);
+        assert_eq!(commits.known("k2"), Known::Absent);
+        // Once committed, the database has it: the run must ask again, not
+        // take the key for absent and run the stage a second time.
+        rt.block_on(commits.flush()).unwrap();
+        assert_eq!(commits.known("k1"), Known::Unknown);
     }
 }

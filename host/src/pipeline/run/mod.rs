@@ -26,6 +26,7 @@ use crate::store::state::StateStore;
 
 mod commits;
 mod inputs;
+mod probe;
 mod recover;
 mod remote;
 mod skips;
@@ -240,11 +241,12 @@ pub async fn run_plan(
         )),
         _ => None,
     };
-    let commits = Arc::new(Commits::new(
-        petri.clone(),
-        state.clone(),
-        options.fence.clone(),
-    ));
+    let absent = match options.no_cache {
+        true => HashSet::new(),
+        false => probe::absent_keys(&petri, state, plan, &samples, &inputs).await?,
+    };
+    let commits =
+        Arc::new(Commits::new(petri.clone(), state.clone(), options.fence.clone()).absent(absent));
     let mut results: HashMap<(String, String), RunStage> = HashMap::new();
     let mut running = JoinSet::new();
     let mut flight = InFlight::default();

@@ -371,7 +371,7 @@ fn task_of(petri: &Petri, stage: &PlanStage, request: &RunRequest) -> Task {
         inputs,
         request.limits,
         request.attempt,
-        petri.profile().id(),
+        petri.profile_id(),
     )
 }
 

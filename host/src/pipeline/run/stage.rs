@@ -2,7 +2,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::commits::Commits;
+use super::commits::{Commits, Known};
 use super::recover::{ask_recover, with_changes};
 use super::remote::{Attempted, Remote};
 use super::skips::skipped_stage;
@@ -28,7 +28,7 @@ pub fn cache_key(petri: &Petri, stage: &PlanStage, inputs: &[(String, Digest)]) 
         stage.module.digest,
         stage.params.digest(),
         inputs,
-        petri.profile().id(),
+        petri.profile_id(),
     ]);
     Digest::of(key.to_string().as_bytes())
 }
@@ -333,23 +333,23 @@ fn quota_cut(failure: &Failure, grant: Option<&Grant>) -> Option<String> {
 /// hit): a tampered or damaged output or record is never reused; the entry is
 /// forgotten and the stage runs again, which stores (heals) the right bytes.
 /// An entry this run has made but not yet committed (`commits`) is found
-/// first, and checked the same way.
+/// first, and checked the same way; a key the run found without an entry
+/// when it started (and has made none for since) is not looked up again.
 pub(super) async fn cached_record(
     petri: &Arc<Petri>,
     state: &StateStore,
     key: &Digest,
     commits: &Commits,
 ) -> Result<Option<(StageRecord, Digest)>, Error> {
-    let pending = commits.pending_entry(&key.to_hex());
-    let committed = pending.is_none();
-    let (id, seal) = match pending {
-        Some((id, seal)) => (id, Some(seal)),
-        None => {
+    let (id, seal, committed) = match commits.known(&key.to_hex()) {
+        Known::Pending { record_id, seal } => (record_id, Some(seal), false),
+        Known::Absent => return Ok(None),
+        Known::Unknown => {
             let Some(id) = state.cached(&key.to_hex()).await? else {
                 return Ok(None);
             };
             let seal = state.seal_of(&id).await?;
-            (id, seal)
+            (id, seal, true)
         }
     };
     let seal = seal.and_then(|s| s.parse::<Digest>().ok());
