@@ -656,6 +656,9 @@ mod slurm;
 #[path = "cli/slurm.rs"]
 mod slurm_exec;
 
+#[path = "cli/slurm_acct.rs"]
+mod slurm_acct;
+
 #[path = "cli/export.rs"]
 mod export;
 

@@ -19,7 +19,7 @@ pub struct Slurm {
 /// The cluster of this test process, started on first use.
 pub fn shared() -> &'static Slurm {
     static SLURM: OnceLock<Slurm> = OnceLock::new();
-    SLURM.get_or_init(start)
+    SLURM.get_or_init(|| start(false))
 }
 
 /// A second cluster of this test process, for tests that take its node down
@@ -27,10 +27,19 @@ pub fn shared() -> &'static Slurm {
 #[allow(dead_code)]
 pub fn expendable() -> &'static Slurm {
     static SLURM: OnceLock<Slurm> = OnceLock::new();
-    SLURM.get_or_init(start)
+    SLURM.get_or_init(|| start(false))
 }
 
-fn start() -> Slurm {
+/// A cluster with accounting (slurmdbd and its MariaDB, `MinJobAge=2`), for
+/// tests of jobs that slurmctld has forgotten but `sacct` knows; the others
+/// prove petri needs no accounting.
+#[allow(dead_code)]
+pub fn accounted() -> &'static Slurm {
+    static SLURM: OnceLock<Slurm> = OnceLock::new();
+    SLURM.get_or_init(|| start(true))
+}
+
+fn start(accounting: bool) -> Slurm {
     let dir = tempfile::Builder::new()
         .prefix("petri-slurm")
         .tempdir_in("/tmp")
@@ -41,6 +50,7 @@ fn start() -> Slurm {
         .arg(&dir)
         .arg("start")
         .env("PETRI_SLURM_OWNER", std::process::id().to_string())
+        .env("PETRI_SLURM_ACCOUNTING", if accounting { "1" } else { "0" })
         .output()
         .unwrap();
     assert!(

@@ -20,7 +20,7 @@ use super::slurm::{Slurm, expendable, shared};
 use super::{json, petri, stderr};
 
 /// A data dir with the testkit module in its store; returns the store and the module digest.
-fn store(data: &Path) -> (BlobStore, Digest) {
+pub(super) fn store(data: &Path) -> (BlobStore, Digest) {
     let blobs = BlobStore::open(DataDir::new(data).blobs()).unwrap();
     let wasm = std::fs::read(petri_plugins::TESTKIT).unwrap();
     let module = blobs.put(&wasm).unwrap();
@@ -28,7 +28,7 @@ fn store(data: &Path) -> (BlobStore, Digest) {
 }
 
 /// A testkit task in `mode` over `input`, stored; returns its digest and the task.
-fn task(
+pub(super) fn task(
     blobs: &BlobStore,
     module: Digest,
     mode: &str,
@@ -133,12 +133,17 @@ fn exec_twice_gives_the_same_digests_and_fuel_and_exit_codes_name_outcomes() {
 
 /// An executor on the shared test cluster for the data dir `data`.
 fn executor(data: &Path, poll: Duration) -> SlurmExecutor {
+    executor_on(shared(), data, poll)
+}
+
+/// An executor on `cluster` for the data dir `data`.
+pub(super) fn executor_on(cluster: &Slurm, data: &Path, poll: Duration) -> SlurmExecutor {
     let mut config = SlurmConfig::new(
         PathBuf::from(env!("CARGO_BIN_EXE_petri")),
         data.to_owned(),
         data.join("spool"),
     );
-    config.slurm_conf = Some(shared().conf.clone());
+    config.slurm_conf = Some(cluster.conf.clone());
     config
         .partitions
         .insert("sequencer".into(), "sequencer".into());
@@ -147,7 +152,7 @@ fn executor(data: &Path, poll: Duration) -> SlurmExecutor {
 }
 
 /// A data dir under /tmp that jobs (root, another process) can reach.
-fn shared_tempdir() -> tempfile::TempDir {
+pub(super) fn shared_tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("petri-slurm-data")
         .tempdir_in("/tmp")

@@ -14,7 +14,15 @@
 //! (see `state.rs`). Jobs are submitted with `--no-requeue`: a job lost with
 //! its node is petri's to run again ([`Recovery::Requeue`]), so retries are
 //! counted in one place.
+//!
+//! A job slurmctld no longer knows is read from its report in the spool.
+//! Without one, where the cluster keeps accounting (`AccountingStorageType`
+//! in `scontrol show config`, asked once per executor and shared by its
+//! clones), `sacct -X -n -P -j ARRAY_JOB_ID` (one call per array) says how
+//! it ended, mapped like a state `scontrol` shows (`acct.rs`); a job neither
+//! knows is [`LostCause::Vanished`]. A failing `sacct` counts as no answer.
 
+pub mod acct;
 pub mod find;
 pub mod priority;
 pub mod resources;
@@ -37,6 +45,7 @@ use crate::executor::task::Task;
 use crate::store::digest::Digest;
 use petri_schedule::{Priority, Span};
 
+use self::acct::{Accounting, AcctJob};
 use self::resources::Resources;
 use self::shared::SharedShows;
 use self::show::JobInfo;
@@ -156,6 +165,25 @@ pub enum JobStatus {
     },
     /// Slurm no longer knows the job (purged after `MinJobAge`).
     Gone,
+    /// slurmctld no longer knows the job; its accounting (`sacct`) shows it
+    /// in this state (`exit_code`/`signal` from `ExitCode`).
+    Accounted {
+        state: JobState,
+        exit_code: i32,
+        signal: i32,
+    },
+}
+
+/// What one poll tells of a job.
+enum Seen {
+    /// Not ended yet.
+    Going,
+    /// Ended for good.
+    Ended(SlurmEnd),
+    /// Ended, but what is known may still change: its report not visible
+    /// yet (a shared filesystem's attribute cache), or its accounting not
+    /// final yet (slurmdbd behind slurmctld). Taken after [`REPORT_POLLS`] polls.
+    Settling(SlurmEnd),
 }
 
 /// A task that ended on Slurm.
@@ -193,6 +221,8 @@ pub enum SlurmError {
     JobId(String),
     #[error("scontrol show job: {0}")]
     Parse(String),
+    #[error("sacct: {0}")]
+    Acct(String),
     /// A shared `scontrol show job` failed (its error, as text).
     #[error("{0}")]
     Shown(String),
@@ -210,6 +240,10 @@ pub struct SlurmExecutor {
     /// The latest `scontrol show job` of each array, shared by every clone
     /// (and every copy charged to another account or named for another run).
     shows: std::sync::Arc<SharedShows>,
+    /// Whether the cluster keeps accounting, once known (shared like `shows`).
+    accounting: std::sync::Arc<tokio::sync::OnceCell<Accounting>>,
+    /// The latest `sacct` of each array with forgotten tasks (shared like `shows`).
+    accts: std::sync::Arc<SharedShows<Vec<AcctJob>>>,
 }
 
 impl SlurmExecutor {
@@ -224,10 +258,17 @@ impl SlurmExecutor {
             path: config.spool.clone(),
             source,
         })?;
-        Ok(SlurmExecutor {
+        Ok(SlurmExecutor::unchecked(config))
+    }
+
+    /// An executor of `config` sharing nothing with another (no path checks).
+    fn unchecked(config: SlurmConfig) -> SlurmExecutor {
+        SlurmExecutor {
             config: config.into(),
             shows: Default::default(),
-        })
+            accounting: Default::default(),
+            accts: Default::default(),
+        }
     }
 
     pub fn config(&self) -> &SlurmConfig {
@@ -251,6 +292,8 @@ impl SlurmExecutor {
         SlurmExecutor {
             config: config.into(),
             shows: self.shows.clone(),
+            accounting: self.accounting.clone(),
+            accts: self.accts.clone(),
         }
     }
 
@@ -261,6 +304,8 @@ impl SlurmExecutor {
         SlurmExecutor {
             config: config.into(),
             shows: self.shows.clone(),
+            accounting: self.accounting.clone(),
+            accts: self.accts.clone(),
         }
     }
 
@@ -457,6 +502,81 @@ impl SlurmExecutor {
         Ok(out)
     }
 
+    /// Whether the cluster keeps accounting (`scontrol show config`), asked
+    /// once and shared by every clone; an error is not remembered.
+    pub async fn accounting(&self) -> Result<Accounting, SlurmError> {
+        let ask = || async {
+            let mut cmd = self.command("scontrol");
+            cmd.args(["show", "config"]);
+            let out = checked("scontrol", self.output("scontrol", cmd).await?)?;
+            Ok::<_, SlurmError>(Accounting::of_config(&String::from_utf8_lossy(&out.stdout)))
+        };
+        self.accounting.get_or_try_init(ask).await.cloned()
+    }
+
+    /// `sacct -X` of one array: every task accounting knows (an empty list
+    /// for an array it does not).
+    pub async fn accounted(&self, array_job: u64) -> Result<Vec<AcctJob>, SlurmError> {
+        let mut cmd = self.command("sacct");
+        cmd.args(["-X", "-n", "-P", "--format=JobID,State,ExitCode", "-j"])
+            .arg(array_job.to_string());
+        let out = checked("sacct", self.output("sacct", cmd).await?)?;
+        acct::parse(&String::from_utf8_lossy(&out.stdout)).map_err(SlurmError::Acct)
+    }
+
+    /// How many `sacct` calls tracking has made (every clone's).
+    pub fn acct_calls(&self) -> u64 {
+        self.accts.calls()
+    }
+
+    /// [`Self::accounted`], or the answer another waiter got less than half a poll ago.
+    async fn accounted_shared(&self, array_job: u64) -> Result<Vec<AcctJob>, SlurmError> {
+        let fresh = self.config.poll / 2;
+        let ask = async { self.accounted(array_job).await.map_err(|e| e.to_string()) };
+        self.accts
+            .get(array_job, fresh, ask)
+            .await
+            .map_err(SlurmError::Shown)
+    }
+
+    /// `statuses` (of `jobs`, in order) with each job that is gone and left
+    /// no report replaced by what accounting says of it, where the cluster
+    /// keeps accounting (one `sacct` per array, shared with the other
+    /// waiters on it within half a poll). Without accounting, or if `sacct`
+    /// fails, such a job stays gone.
+    async fn account_for_gone(
+        &self,
+        jobs: &[SlurmJob],
+        mut statuses: Vec<JobStatus>,
+    ) -> Vec<JobStatus> {
+        let gone: Vec<usize> = (0..jobs.len())
+            .filter(|&i| statuses[i] == JobStatus::Gone && self.report(&jobs[i]).is_none())
+            .collect();
+        if gone.is_empty() || !self.accounting().await.is_ok_and(|a| a.is_present()) {
+            return statuses;
+        }
+        let mut accounted: HashMap<u64, Vec<AcctJob>> = HashMap::new();
+        for i in gone {
+            let job = &jobs[i];
+            if let Entry::Vacant(slot) = accounted.entry(job.array_job) {
+                let rows = self.accounted_shared(job.array_job).await;
+                slot.insert(rows.unwrap_or_default());
+            }
+            let rows = accounted.get(&job.array_job).map_or(&[][..], Vec::as_slice);
+            if let Some(row) = rows
+                .iter()
+                .find(|r| r.job == job.array_job && r.array_tasks.contains(&job.index))
+            {
+                statuses[i] = JobStatus::Accounted {
+                    state: row.state.clone(),
+                    exit_code: row.exit_code,
+                    signal: row.signal,
+                };
+            }
+        }
+        statuses
+    }
+
     /// Cancels the jobs (`scancel ARRAY_INDEX…`); ended jobs are left as they are.
     pub async fn cancel(&self, jobs: &[SlurmJob]) -> Result<(), SlurmError> {
         if jobs.is_empty() {
@@ -534,7 +654,7 @@ impl SlurmExecutor {
         nice: impl Fn() -> Option<u32>,
     ) -> Result<Vec<SlurmEnd>, SlurmError> {
         let mut ends: Vec<Option<SlurmEnd>> = vec![None; jobs.len()];
-        let mut unreported = vec![0u32; jobs.len()];
+        let mut settling = vec![0u32; jobs.len()];
         loop {
             let open: Vec<usize> = (0..jobs.len()).filter(|&i| ends[i].is_none()).collect();
             if open.is_empty() {
@@ -542,7 +662,9 @@ impl SlurmExecutor {
             }
             let pending: Vec<SlurmJob> = open.iter().map(|&i| jobs[i].clone()).collect();
             let wanted = nice();
-            for (i, status) in open.into_iter().zip(self.status(&pending).await?) {
+            let statuses = self.status(&pending).await?;
+            let statuses = self.account_for_gone(&pending, statuses).await;
+            for (i, status) in open.into_iter().zip(statuses) {
                 if let (
                     Some(want),
                     JobStatus::Known {
@@ -556,12 +678,14 @@ impl SlurmExecutor {
                     // Refused only if the job left the queue meanwhile.
                     let _ = self.renice(&jobs[i], want).await;
                 }
-                ends[i] = self.end_of(&jobs[i], status).filter(|end| {
-                    let waiting = end.report.is_none()
-                        && matches!(end.outcome, TaskOutcome::Exited { exit } if exit.has_record());
-                    unreported[i] += u32::from(waiting);
-                    !waiting || unreported[i] > REPORT_POLLS
-                });
+                ends[i] = match self.end_of(&jobs[i], status) {
+                    Seen::Going => None,
+                    Seen::Ended(end) => Some(end),
+                    Seen::Settling(end) => {
+                        settling[i] += 1;
+                        (settling[i] > REPORT_POLLS).then_some(end)
+                    }
+                };
             }
             if ends.iter().any(Option::is_none) {
                 tokio::time::sleep(self.config.poll).await;
@@ -569,36 +693,52 @@ impl SlurmExecutor {
         }
     }
 
-    /// The end of `job` given its status; `None` while it is still going.
-    fn end_of(&self, job: &SlurmJob, status: JobStatus) -> Option<SlurmEnd> {
-        let (outcome, state, report) = match status {
+    /// What `status` tells of `job`.
+    fn end_of(&self, job: &SlurmJob, status: JobStatus) -> Seen {
+        let end = |outcome, state, report| SlurmEnd {
+            job: job.clone(),
+            outcome,
+            state,
+            report,
+        };
+        let vanished = TaskOutcome::Lost {
+            cause: LostCause::Vanished,
+        };
+        let (state, exit_code, signal) = match status {
             JobStatus::Known {
                 state,
                 exit_code,
                 signal,
                 ..
-            } => (
-                state.outcome(exit_code, signal)?,
-                Some(state),
-                self.report(job),
-            ),
-            JobStatus::Gone => match self.report(job) {
-                Some(r) => (TaskOutcome::Exited { exit: r.exit }, None, Some(r)),
-                None => (
-                    TaskOutcome::Lost {
-                        cause: LostCause::Vanished,
-                    },
-                    None,
-                    None,
-                ),
+            } => (state, exit_code, signal),
+            JobStatus::Gone => {
+                return Seen::Ended(match self.report(job) {
+                    Some(r) => end(TaskOutcome::Exited { exit: r.exit }, None, Some(r)),
+                    None => end(vanished, None, None),
+                });
+            }
+            JobStatus::Accounted {
+                state,
+                exit_code,
+                signal,
+            } => match state.outcome(exit_code, signal) {
+                Some(_) => (state, exit_code, signal),
+                // Gone from slurmctld but not ended in accounting yet.
+                None => return Seen::Settling(end(vanished, Some(state), None)),
             },
         };
-        Some(SlurmEnd {
-            job: job.clone(),
-            outcome,
-            state,
-            report,
-        })
+        let Some(outcome) = state.outcome(exit_code, signal) else {
+            return Seen::Going;
+        };
+        let report = self.report(job);
+        let unreported = report.is_none()
+            && matches!(outcome, TaskOutcome::Exited { exit } if exit.has_record());
+        let ended = end(outcome, Some(state), report);
+        if unreported {
+            Seen::Settling(ended)
+        } else {
+            Seen::Ended(ended)
+        }
     }
 }
 
@@ -643,10 +783,7 @@ mod tests {
             PathBuf::from("/shared/data dir"),
             PathBuf::from("/shared/spool"),
         );
-        let ex = SlurmExecutor {
-            config: config.into(),
-            shows: Default::default(),
-        };
+        let ex = SlurmExecutor::unchecked(config);
         let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
         let s = ex.script(&[a, b]);
         assert!(s.starts_with("#!/bin/bash\n"));
@@ -661,26 +798,17 @@ mod tests {
     fn classes_pick_partitions() {
         let mut config = SlurmConfig::new("/p".into(), "/d".into(), "/s".into());
         config.partitions.insert("sequencer".into(), "seq".into());
-        let ex = SlurmExecutor {
-            config: config.clone().into(),
-            shows: Default::default(),
-        };
+        let ex = SlurmExecutor::unchecked(config.clone());
         assert_eq!(ex.partition(Some("sequencer")), Some("seq"));
         assert_eq!(ex.partition(Some("other")), None);
         assert_eq!(ex.partition(None), None);
         config.default_partition = Some("compute".into());
-        let ex = SlurmExecutor {
-            config: config.clone().into(),
-            shows: Default::default(),
-        };
+        let ex = SlurmExecutor::unchecked(config.clone());
         assert_eq!(ex.partition(Some("other")), Some("compute"));
         // Every class runs on Slurm unless `classes` names some.
         assert!(ex.runs_class("sequencer") && ex.runs_class("other"));
         config.classes = Some(["sequencer".to_owned()].into());
-        let ex = SlurmExecutor {
-            config: config.into(),
-            shows: Default::default(),
-        };
+        let ex = SlurmExecutor::unchecked(config);
         assert!(ex.runs_class("sequencer") && !ex.runs_class("other"));
     }
 }

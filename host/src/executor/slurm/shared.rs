@@ -1,11 +1,13 @@
-//! One `scontrol show job` per array per poll: the answers the waiters of one array's tasks share.
+//! One `scontrol show job` (or `sacct`) per array per poll: the answers the waiters of one array's tasks share.
 //!
 //! A fan-out over many samples is one job array, and each sample's stage
 //! waits for its own task. Asked separately, every waiter would run its own
 //! `scontrol` each poll; here the first to ask for an array runs it and the
 //! others that ask within half a poll get the same answer (a waiter asking
 //! while the call is under way waits for it). An answer is dropped once its
-//! array's task is re-niced, so the next poll reads the new value.
+//! array's task is re-niced, so the next poll reads the new value. The
+//! `sacct` answers for tasks slurmctld has forgotten are shared the same way
+//! (a daemon back after `MinJobAge` finds a whole array's tasks gone at once).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,34 +17,42 @@ use tokio::sync::OnceCell;
 
 use super::show::JobInfo;
 
-/// What one `scontrol show job` of an array gave: its jobs, or why it failed.
-pub type Shown = Result<Vec<JobInfo>, String>;
+/// What one call about an array gave (`scontrol show job`: its jobs), or why it failed.
+pub type Shown<T = Vec<JobInfo>> = Result<T, String>;
 
 /// One array's answer (or the call under way) and when it was asked.
-struct Answer {
+struct Answer<T> {
     asked: Instant,
-    cell: Arc<OnceCell<Shown>>,
+    cell: Arc<OnceCell<Shown<T>>>,
 }
 
 /// The latest answer for each array, shared by every clone of an executor.
-#[derive(Default)]
-pub struct SharedShows {
-    answers: Mutex<HashMap<u64, Answer>>,
-    /// How many `scontrol show job` calls were made (for tests and logs).
+pub struct SharedShows<T = Vec<JobInfo>> {
+    answers: Mutex<HashMap<u64, Answer<T>>>,
+    /// How many calls were made (for tests and logs).
     calls: std::sync::atomic::AtomicU64,
 }
 
-impl std::fmt::Debug for SharedShows {
+impl<T> Default for SharedShows<T> {
+    fn default() -> Self {
+        SharedShows {
+            answers: Mutex::default(),
+            calls: std::sync::atomic::AtomicU64::default(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SharedShows<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedShows").finish_non_exhaustive()
     }
 }
 
-impl SharedShows {
+impl<T: Clone> SharedShows<T> {
     /// The answer for `array` asked less than `fresh` ago, or a new one from `show`.
-    pub async fn get<F>(&self, array: u64, fresh: Duration, show: F) -> Shown
+    pub async fn get<F>(&self, array: u64, fresh: Duration, show: F) -> Shown<T>
     where
-        F: Future<Output = Shown>,
+        F: Future<Output = Shown<T>>,
     {
         let cell = self.cell(array, fresh);
         cell.get_or_init(|| {
@@ -59,14 +69,14 @@ impl SharedShows {
         self.lock().remove(&array);
     }
 
-    /// How many `scontrol show job` calls were made.
+    /// How many calls were made.
     pub fn calls(&self) -> u64 {
         self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The cell to read `array`'s answer from: the current one if fresh,
     /// else a new, empty one (answers older than a minute are pruned).
-    fn cell(&self, array: u64, fresh: Duration) -> Arc<OnceCell<Shown>> {
+    fn cell(&self, array: u64, fresh: Duration) -> Arc<OnceCell<Shown<T>>> {
         let mut answers = self.lock();
         let now = Instant::now();
         if let Some(a) = answers.get(&array)
@@ -86,7 +96,7 @@ impl SharedShows {
         cell
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Answer>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Answer<T>>> {
         // A panic while holding the lock leaves a map of plain values: still usable.
         self.answers
             .lock()
@@ -100,7 +110,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_within_the_window_share_one_call_and_a_forgotten_array_is_asked_again() {
-        let shared = SharedShows::default();
+        let shared: SharedShows = SharedShows::default();
         let fresh = Duration::from_secs(30);
         let (a, b) = tokio::join!(
             shared.get(7, fresh, async { Ok(Vec::new()) }),
