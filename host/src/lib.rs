@@ -50,5 +50,5 @@ pub use store::records::{RecordError, RecordStore};
 pub use store::registry::{
     Added, Change, Move, NamedModule, Registration, Registry, RegistryEntry, RegistryError,
 };
-pub use store::state::{StateError, StateStore};
+pub use store::state::{StageRows, StateError, StateStore};
 pub use store::triggers::{Deliveries, Delivery};

@@ -568,7 +568,7 @@ fn a_late_heartbeat_keeps_the_place_until_the_run_is_claimed_again() {
 
 #[test]
 fn a_group_commit_of_many_rows_keeps_the_last_entry_of_a_key_given_twice() {
-    use petri_host::store::state::StageRows;
+    use petri_host::StageRows;
     on_both(|store| async move {
         let row = |i: usize, key: &str| StageRows {
             record_id: format!("rec-{i}"),
