@@ -50,7 +50,8 @@ fn a_blob_this_process_wrote_is_fed_from_memory_and_a_fresh_process_checks_the_d
     let (petri, dir) = host();
     let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
     let bytes = b"written and hashed by this process".repeat(1000);
-    let digest = petri.blobs().put(&bytes).unwrap();
+    // As a stage's output or a run's input is stored: from memory.
+    let digest = petri.blobs().in_memory().put(&bytes).unwrap();
     let forged = b"forged on disk afterwards".repeat(1000);
     overwrite(&petri.blobs().local_path(&digest).unwrap(), &forged);
     let copy = |petri: &petri_host::Petri| {

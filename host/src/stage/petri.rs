@@ -361,7 +361,13 @@ impl Petri {
         let outputs = manifest
             .outputs
             .iter()
-            .map(|p| OutputStream::new(p.name.clone(), blobs.clone(), request.limits.output_bytes))
+            .map(|p| {
+                OutputStream::new(
+                    p.name.clone(),
+                    blobs.in_memory(),
+                    request.limits.output_bytes,
+                )
+            })
             .collect();
 
         let budget = request.limits.fuel;
@@ -526,7 +532,11 @@ impl Petri {
                 }
                 let file =
                     File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                let tee = self.blobs.unhashed_writer().map_err(|e| e.to_string())?;
+                let tee = self
+                    .blobs
+                    .in_memory()
+                    .unhashed_writer()
+                    .map_err(|e| e.to_string())?;
                 let reader = Box::new(BufReader::with_capacity(1 << 16, file));
                 Ok(InputStream::new(port, reader, Some(tee)))
             }

@@ -1,17 +1,18 @@
 //! The content-addressed blob store: every artifact is an object named by its SHA-256.
 //!
-//! Blobs are hashed as they are written, kept in memory while they fit (a
-//! store-wide budget, [`super::staging_budget`]) and in a temp file on local
-//! disk (`tmp/`) otherwise, fsynced, then published under their digest by the
+//! Blobs are hashed as they are written, kept in memory while small (or,
+//! through an [`BlobStore::in_memory`] view, while they fit a store-wide
+//! budget, [`super::staging_budget`]) and in a temp file on local disk
+//! (`tmp/`) otherwise, fsynced, then published under their digest by the
 //! [`Objects`] backend at once, so a name always means the complete bytes:
 //! nothing half-written is ever visible as complete. A blob already stored
 //! (and still holding exactly the bytes just written: compared byte for byte,
 //! not hashed again) is not written again. The backend today is a directory
 //! every daemon shares (`objects::Directory`).
 //!
-//! A blob committed from memory is also kept among the store's recent blobs
-//! ([`super::recent`]), from which a later stage is fed without a second
-//! hash: those bytes never left this process.
+//! A blob an `in_memory` view commits from memory is also kept among the
+//! store's recent blobs ([`super::recent`]), from which a later stage is fed
+//! without a second hash: those bytes never left this process.
 //!
 //! A [`BlobStore::deferred`] view publishes without the fsyncs: its blobs are
 //! visible at once and durable after the next [`BlobStore::sync`] (one
@@ -46,6 +47,9 @@ pub struct BlobStore {
     objects: Arc<dyn Objects>,
     /// Whether commits through this view skip the fsyncs ([`BlobStore::deferred`]).
     deferred: bool,
+    /// Whether writers of this view stage in memory within the budget and
+    /// keep what they commit as recent blobs ([`BlobStore::in_memory`]).
+    in_memory: bool,
     /// Shared by every view of the store.
     unsynced: Arc<Unsynced>,
     /// Memory writers may stage in, shared by every view.
@@ -97,6 +101,7 @@ impl BlobStore {
             root,
             objects,
             deferred: false,
+            in_memory: false,
             unsynced: Arc::default(),
             budget: Arc::default(),
             recent: Arc::default(),
@@ -109,6 +114,18 @@ impl BlobStore {
     pub fn deferred(&self) -> BlobStore {
         BlobStore {
             deferred: true,
+            ..self.clone()
+        }
+    }
+
+    /// A view whose writers stage blobs up to [`IN_MEMORY_MAX`] in memory
+    /// (within the store's budget) and keep what they commit from memory as
+    /// recent blobs, fed to later stages without a second hash: for the
+    /// stage outputs and inputs of a run. Other writers (uploads, records)
+    /// stage on disk past 64 KiB and keep nothing.
+    pub fn in_memory(&self) -> BlobStore {
+        BlobStore {
+            in_memory: true,
             ..self.clone()
         }
     }
@@ -436,7 +453,9 @@ impl BlobWriter {
                     store.publish(file, &digest)?;
                 }
                 reserved.release();
-                store.recent.insert(digest, bytes);
+                if store.in_memory {
+                    store.recent.insert(digest, bytes);
+                }
             }
             Sink::File(file) => {
                 let file = file.into_inner().map_err(|e| CasError::Io {
@@ -459,7 +478,9 @@ impl BlobWriter {
         if let Sink::Memory(bytes) = &self.sink {
             let total = bytes.len() + more;
             let fits = total <= IN_MEMORY
-                || (total <= IN_MEMORY_MAX && self.reserved.grow_to(total - IN_MEMORY));
+                || (self.store.in_memory
+                    && total <= IN_MEMORY_MAX
+                    && self.reserved.grow_to(total - IN_MEMORY));
             if !fits {
                 let mut file = io::BufWriter::with_capacity(IN_MEMORY, self.store.staging_file()?);
                 file.write_all(bytes)?;
@@ -709,10 +730,14 @@ mod tests {
             vec![5u8; IN_MEMORY * 3],
             vec![6u8; IN_MEMORY_MAX + 1],
         ] {
-            for view in [false, true] {
+            for view in 0..3 {
                 let dir = tempfile::tempdir().unwrap();
                 let store = BlobStore::open(dir.path()).unwrap();
-                let store = if view { store.deferred() } else { store };
+                let store = match view {
+                    0 => store,
+                    1 => store.deferred(),
+                    _ => store.deferred().in_memory(),
+                };
                 let d = store.put(&bytes).unwrap();
                 flip_a_byte(&store, &d);
                 assert!(!store.verify(&d).unwrap(), "tampered");
@@ -728,7 +753,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let medium = vec![9u8; IN_MEMORY * 4];
-        let d = store.deferred().put(&medium).unwrap();
+        assert!(
+            store.recent(&store.put(&medium).unwrap()).is_none(),
+            "not this view"
+        );
+        let d = store.deferred().in_memory().put(&medium).unwrap();
         let recent = store.recent(&d).expect("kept in memory");
         assert_eq!(*recent, store.read(&d).unwrap(), "the stored bytes");
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
@@ -740,7 +769,7 @@ mod tests {
         assert!(!other.verify(&d).unwrap(), "tampering on disk is found out");
         // A blob staged on disk is not kept in memory.
         let big = vec![8u8; IN_MEMORY_MAX + 1];
-        let b = store.put(&big).unwrap();
+        let b = store.in_memory().put(&big).unwrap();
         assert!(store.recent(&b).is_none());
         // Nor is one no longer stored.
         store.remove(&d).unwrap();
@@ -750,7 +779,7 @@ mod tests {
     #[test]
     fn writers_stage_on_disk_once_the_memory_budget_is_spent() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
+        let store = BlobStore::open(dir.path()).unwrap().in_memory();
         let chunk = vec![1u8; IN_MEMORY_MAX];
         let mut writers: Vec<BlobWriter> = Vec::new();
         for _ in 0..crate::store::staging_budget::BUDGET / IN_MEMORY_MAX + 2 {
