@@ -6,9 +6,15 @@ use petri_tests::{Fixture, block_on, failed, host, overwrite, request, run, stag
 
 #[test]
 fn a_tampered_input_blob_fails_the_stage_as_integrity() {
-    let (petri, _dir) = host();
+    let (petri, dir) = host();
     let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
-    let digest = petri.blobs().put(b"the bytes that were stored").unwrap();
+    // Stored by another process: this one has no copy in memory, so the
+    // stage is fed from disk and the bytes are hashed as they are read.
+    let digest = petri_host::Petri::open(dir.path())
+        .unwrap()
+        .blobs()
+        .put(b"the bytes that were stored")
+        .unwrap();
     overwrite(
         &petri.blobs().local_path(&digest).unwrap(),
         b"the bytes that were forged",
@@ -36,6 +42,43 @@ fn a_tampered_input_blob_fails_the_stage_as_integrity() {
             _ => unreachable!(),
         },
         "the record names what the bytes hash to, not the digest they claimed"
+    );
+}
+
+#[test]
+fn a_blob_this_process_wrote_is_fed_from_memory_and_a_fresh_process_checks_the_disk() {
+    let (petri, dir) = host();
+    let stage = petri.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let bytes = b"written and hashed by this process".repeat(1000);
+    // As a stage's output or a run's input is stored: from memory.
+    let digest = petri.blobs().in_memory().put(&bytes).unwrap();
+    let forged = b"forged on disk afterwards".repeat(1000);
+    overwrite(&petri.blobs().local_path(&digest).unwrap(), &forged);
+    let copy = |petri: &petri_host::Petri| {
+        let mut req = request(&[("mode", "copy")], &[]);
+        req.inputs = vec![("data".into(), InputSource::Blob(digest))];
+        run(petri, &stage, req)
+    };
+    // This process still holds the bytes it hashed: the stage gets them.
+    let record = copy(&petri);
+    assert!(
+        matches!(record.outcome, Outcome::Succeeded { .. }),
+        "{record:#?}"
+    );
+    assert_eq!(record.inputs[0].sha256, digest);
+    assert_eq!(record.outputs[0].sha256, digest, "fed the bytes written");
+    // Storing the copy's output (the same bytes) healed the stored blob.
+    assert!(petri.blobs().verify(&digest).unwrap());
+    overwrite(&petri.blobs().local_path(&digest).unwrap(), &forged);
+    // A fresh process reads the disk, and the digest check catches it.
+    let fresh = petri_host::Petri::open(dir.path()).unwrap();
+    let stage = fresh.load_file(petri_plugins::TESTKIT.as_ref()).unwrap();
+    let mut req = request(&[("mode", "copy")], &[]);
+    req.inputs = vec![("data".into(), InputSource::Blob(digest))];
+    let record = run(&fresh, &stage, req);
+    assert!(
+        matches!(failed(&record), Failure::Integrity { .. }),
+        "{record:#?}"
     );
 }
 

@@ -74,12 +74,6 @@ impl RunRequest {
     }
 }
 
-/// An opened input and, for files, the blob its bytes are copied into.
-type OpenedInput = (
-    Box<dyn std::io::Read + Send>,
-    Option<crate::store::blobs::BlobWriter>,
-);
-
 /// A component loaded and ready to instantiate.
 pub struct LoadedStage {
     pub digest: Digest,
@@ -385,7 +379,13 @@ impl Petri {
         let outputs = manifest
             .outputs
             .iter()
-            .map(|p| OutputStream::new(p.name.clone(), blobs.clone(), request.limits.output_bytes))
+            .map(|p| {
+                OutputStream::new(
+                    p.name.clone(),
+                    blobs.in_memory(),
+                    request.limits.output_bytes,
+                )
+            })
             .collect();
 
         let budget = request.limits.fuel;
@@ -537,15 +537,18 @@ impl Petri {
                 }
                 continue;
             };
-            match self.open_source(source) {
-                Ok((reader, tee)) => streams.push(InputStream::new(spec.name.clone(), reader, tee)),
+            match self.open_source(spec.name.clone(), source) {
+                Ok(stream) => streams.push(stream),
                 Err(e) => problem(&spec.name, e),
             }
         }
         streams
     }
 
-    fn open_source(&self, source: &InputSource) -> Result<OpenedInput, String> {
+    /// A stream over `source`: a file (copied into the store as it is read),
+    /// a recent blob (from memory), or a stored blob (from the store); all
+    /// but a recent blob are hashed as they are read.
+    fn open_source(&self, port: String, source: &InputSource) -> Result<InputStream, String> {
         match source {
             InputSource::Path(path) => {
                 if path.is_dir() {
@@ -553,13 +556,22 @@ impl Petri {
                 }
                 let file =
                     File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                let tee = self.blobs.unhashed_writer().map_err(|e| e.to_string())?;
-                Ok((Box::new(BufReader::with_capacity(1 << 16, file)), Some(tee)))
+                let tee = self
+                    .blobs
+                    .in_memory()
+                    .unhashed_writer()
+                    .map_err(|e| e.to_string())?;
+                let reader = Box::new(BufReader::with_capacity(1 << 16, file));
+                Ok(InputStream::new(port, reader, Some(tee)))
             }
-            InputSource::Blob(d) => {
-                let file = self.blobs.open_blob(d).map_err(|e| e.to_string())?;
-                Ok((Box::new(BufReader::with_capacity(1 << 16, file)), None))
-            }
+            InputSource::Blob(d) => match self.blobs.recent(d) {
+                Some(bytes) => Ok(InputStream::recent(port, *d, bytes)),
+                None => {
+                    let blob = self.blobs.open_blob(d).map_err(|e| e.to_string())?;
+                    let reader = Box::new(BufReader::with_capacity(1 << 16, blob));
+                    Ok(InputStream::new(port, reader, None))
+                }
+            },
         }
     }
 

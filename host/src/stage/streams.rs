@@ -2,6 +2,7 @@
 //! byte, each call metered in fuel, inputs and outputs capped.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -81,11 +82,29 @@ impl Tee {
     }
 }
 
+/// How an input's digest is known.
+enum Check {
+    /// Hashed as it is read: bytes from a file or the blob store.
+    Hash(Hasher),
+    /// The store's recent blob `digest`, hashed as this process wrote it and
+    /// never out of its memory since ([`BlobStore::recent`]).
+    Known { digest: Digest, bytes: Arc<Vec<u8>> },
+}
+
+/// A recent blob's bytes as a reader's source.
+struct Shared(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// One input port: the source, its running digest, and the copy kept in the store.
 pub(crate) struct InputStream {
     pub port: String,
     source: Box<dyn Read + Send>,
-    hasher: Hasher,
+    check: Check,
     tee: Option<Tee>,
     eof: bool,
     /// Bytes handed out (and hashed) so far.
@@ -109,13 +128,22 @@ impl InputStream {
         InputStream {
             port,
             source,
-            hasher: Hasher::default(),
+            check: Check::Hash(Hasher::default()),
             tee: tee.map(Tee::new),
             eof: false,
             len: 0,
             limit: u64::MAX,
             over_limit: false,
         }
+    }
+
+    /// An input fed from the recent blob `digest` (`bytes`, which hash to
+    /// it): read from memory, not hashed again.
+    pub fn recent(port: String, digest: Digest, bytes: Arc<Vec<u8>>) -> Self {
+        let mut input =
+            InputStream::new(port, Box::new(io::Cursor::new(Shared(bytes.clone()))), None);
+        input.check = Check::Known { digest, bytes };
+        input
     }
 
     /// Caps the bytes this input may have.
@@ -154,7 +182,9 @@ impl InputStream {
             return Err(io::Error::other(OverLimit { limit: self.limit }));
         }
         self.len += filled as u64;
-        self.hasher.update(&chunk);
+        if let Check::Hash(hasher) = &mut self.check {
+            hasher.update(&chunk);
+        }
         if let Some(tee) = &mut self.tee {
             tee.send(&chunk)?;
         }
@@ -178,7 +208,17 @@ impl InputStream {
     /// (all of it, unless it was over its limit) and the stored copy.
     pub fn finish(mut self) -> io::Result<(Digest, u64, Option<BlobWriter>)> {
         self.drain()?;
-        let (digest, len) = self.hasher.finish();
+        let (digest, len) = match self.check {
+            Check::Hash(hasher) => hasher.finish(),
+            // Over its limit, the digest covers what was read.
+            Check::Known { bytes, .. } if self.over_limit => {
+                let read = &bytes[..bytes
+                    .len()
+                    .min(usize::try_from(self.len).unwrap_or(usize::MAX))];
+                (Digest::of(read), self.len)
+            }
+            Check::Known { digest, .. } => (digest, self.len),
+        };
         let blob = match &mut self.tee {
             Some(tee) => Some(tee.finish()?),
             None => None,
@@ -398,7 +438,7 @@ mod tests {
     use super::*;
 
     /// What a blob writer keeps in memory before it stages a file.
-    const IN_MEMORY: usize = 1 << 16;
+    const IN_MEMORY: usize = crate::store::blobs::IN_MEMORY_MAX;
 
     fn tmp_files(root: &std::path::Path) -> usize {
         std::fs::read_dir(root.join("tmp")).map_or(0, |d| d.count())
@@ -423,6 +463,24 @@ mod tests {
         assert_eq!((written.sha256, written.size), (Digest::of(b"bytes"), 5));
         let empty = outputs.swap_remove(0).commit().unwrap();
         assert_eq!((empty.sha256, empty.size), (Digest::of(b""), 0));
+    }
+
+    #[test]
+    fn an_input_fed_from_memory_ends_like_one_hashed_as_it_is_read() {
+        let chunk = CHUNK_SIZE as usize;
+        let bytes: Vec<u8> = (0..3 * chunk + 5).map(|i| i as u8).collect();
+        let digest = Digest::of(&bytes);
+        let shared = Arc::new(bytes.clone());
+        for limit in [u64::MAX, 2 * chunk as u64] {
+            let mut hashed =
+                InputStream::new("in".into(), Box::new(io::Cursor::new(bytes.clone())), None);
+            let mut known = InputStream::recent("in".into(), digest, shared.clone());
+            hashed.set_limit(limit);
+            known.set_limit(limit);
+            assert_eq!(hashed.next_chunk().unwrap(), known.next_chunk().unwrap());
+            let (h, k) = (hashed.finish().unwrap(), known.finish().unwrap());
+            assert_eq!((h.0, h.1), (k.0, k.1), "limit {limit}");
+        }
     }
 
     #[test]

@@ -1,19 +1,25 @@
 //! The content-addressed blob store: every artifact is an object named by its SHA-256.
 //!
-//! Blobs are hashed as they are written, kept in memory while small and in a
-//! temp file on local disk (`tmp/`) once larger, fsynced, then published
-//! under their digest by the [`Objects`] backend at once, so a name always
-//! means the complete bytes: nothing half-written is ever visible as
-//! complete. A blob already stored (and still matching its name) is not
-//! written again. The backend today is a directory every daemon shares
-//! (`objects::Directory`).
+//! Blobs are hashed as they are written, kept in memory while small (or,
+//! through an [`BlobStore::in_memory`] view, while they fit a store-wide
+//! budget, [`super::staging_budget`]) and in a temp file on local disk
+//! (`tmp/`) otherwise, fsynced, then published under their digest by the
+//! [`Objects`] backend at once, so a name always means the complete bytes:
+//! nothing half-written is ever visible as complete. A blob already stored
+//! (and still holding exactly the bytes just written: compared byte for byte,
+//! not hashed again) is not written again. The backend today is a directory
+//! every daemon shares (`objects::Directory`).
+//!
+//! A blob an `in_memory` view commits from memory is also kept among the
+//! store's recent blobs ([`super::recent`]), from which a later stage is fed
+//! without a second hash: those bytes never left this process.
 //!
 //! A [`BlobStore::deferred`] view publishes without the fsyncs: its blobs are
 //! visible at once and durable after the next [`BlobStore::sync`] (one
 //! `syncfs` for a whole group of blobs). Whoever commits a pointer to such a
 //! blob (a stage-cache entry, a sealed run record) syncs first. A blob torn by
 //! a crash before that sync is never pointed at, and is found out by its
-//! digest wherever it is met again (`persist` and every reuse verify).
+//! digest wherever it is met again (`persist` compares, every reuse verifies).
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -23,10 +29,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::store::digest::{Digest, Hasher};
 use crate::store::objects::{Directory, Objects, ReadSeek};
+use crate::store::recent::Recent;
+use crate::store::staging_budget::{Reservation, StagingBudget};
 
-/// Blobs up to this size are kept in memory until committed: a small blob
-/// that is already stored costs no temp file at all.
+/// Blobs up to this size are always kept in memory until committed: a small
+/// blob that is already stored costs no temp file at all.
 const IN_MEMORY: usize = 1 << 16;
+
+/// Blobs up to this size are kept in memory while the store's staging
+/// budget allows; bigger ones are staged on disk.
+pub(crate) const IN_MEMORY_MAX: usize = 32 << 20;
 
 /// A blob store: local staging under `root`, objects in a backend.
 #[derive(Debug, Clone)]
@@ -35,8 +47,15 @@ pub struct BlobStore {
     objects: Arc<dyn Objects>,
     /// Whether commits through this view skip the fsyncs ([`BlobStore::deferred`]).
     deferred: bool,
+    /// Whether writers of this view stage in memory within the budget and
+    /// keep what they commit as recent blobs ([`BlobStore::in_memory`]).
+    in_memory: bool,
     /// Shared by every view of the store.
     unsynced: Arc<Unsynced>,
+    /// Memory writers may stage in, shared by every view.
+    budget: Arc<StagingBudget>,
+    /// Blobs committed from memory, shared by every view.
+    recent: Arc<Recent>,
 }
 
 /// Blobs published without fsync and not yet synced, shared by every view
@@ -82,7 +101,10 @@ impl BlobStore {
             root,
             objects,
             deferred: false,
+            in_memory: false,
             unsynced: Arc::default(),
+            budget: Arc::default(),
+            recent: Arc::default(),
         })
     }
 
@@ -92,6 +114,18 @@ impl BlobStore {
     pub fn deferred(&self) -> BlobStore {
         BlobStore {
             deferred: true,
+            ..self.clone()
+        }
+    }
+
+    /// A view whose writers stage blobs up to [`IN_MEMORY_MAX`] in memory
+    /// (within the store's budget) and keep what they commit from memory as
+    /// recent blobs, fed to later stages without a second hash: for the
+    /// stage outputs and inputs of a run. Other writers (uploads, records)
+    /// stage on disk past 64 KiB and keep nothing.
+    pub fn in_memory(&self) -> BlobStore {
+        BlobStore {
+            in_memory: true,
             ..self.clone()
         }
     }
@@ -158,6 +192,13 @@ impl BlobStore {
         let mut hasher = Hasher::default();
         io::copy(&mut file, &mut hasher).map_err(|e| self.error(digest, e))?;
         Ok(hasher.finish().0 == *digest)
+    }
+
+    /// The bytes of `digest` if this process wrote them from memory (and
+    /// hashed them as it did) and still keeps them, and the blob is stored:
+    /// what a stage may be fed without hashing them again.
+    pub fn recent(&self, digest: &Digest) -> Option<Arc<Vec<u8>>> {
+        self.recent.get(digest).filter(|_| self.contains(digest))
     }
 
     /// The size in bytes of a stored blob.
@@ -244,6 +285,7 @@ impl BlobStore {
             sink: Sink::Memory(Vec::new()),
             hasher,
             len: 0,
+            reserved: Reservation::new(self.budget.clone()),
         })
     }
 
@@ -255,13 +297,31 @@ impl BlobStore {
         Ok(file)
     }
 
-    /// Whether `digest` is stored and its bytes still hash to it: then it
-    /// need not be written again. One that is stored but not yet durable
-    /// (published by a deferred view) is synced first, unless this view
-    /// defers too.
-    fn already_stored(&self, digest: &Digest) -> Result<bool, CasError> {
-        if !(self.contains(digest) && self.verify(digest).unwrap_or(false)) {
+    /// Whether `digest` is stored and holds exactly the bytes `written`
+    /// yields (compared, not hashed: those bytes were hashed as they were
+    /// written): then it need not be written again. A stored copy that
+    /// differs, or cannot be read, is replaced (healed) by the caller. One
+    /// that is stored but not yet durable (published by a deferred view) is
+    /// synced first, unless this view defers too.
+    fn already_stored<R: Read>(
+        &self,
+        digest: &Digest,
+        len: u64,
+        written: impl FnOnce() -> io::Result<R>,
+    ) -> Result<bool, CasError> {
+        if self.objects.size(digest).ok() != Some(len) {
             return Ok(false);
+        }
+        let Ok(stored) = self.objects.open(digest) else {
+            return Ok(false);
+        };
+        let written = written().map_err(io_at(&self.root.join("tmp")))?;
+        // Buffers no bigger than the blob: most blobs are small records.
+        let buffer = usize::try_from(len).unwrap_or(usize::MAX).clamp(1, 1 << 16);
+        match same_bytes(stored, written, buffer) {
+            Ok(true) => {}
+            Ok(false) | Err(Side::Stored) => return Ok(false),
+            Err(Side::Written(e)) => return Err(io_at(&self.root.join("tmp"))(e)),
         }
         if !self.deferred && self.unsynced().contains(digest) {
             self.sync()?;
@@ -289,9 +349,45 @@ impl BlobStore {
 
 /// Where a blob's bytes are until it is committed.
 enum Sink {
-    /// Small so far: in memory, no file yet.
+    /// Small so far, or within the staging budget: in memory, no file yet.
     Memory(Vec<u8>),
     File(io::BufWriter<tempfile::NamedTempFile>),
+}
+
+/// Which of two compared sources failed to read.
+enum Side {
+    Stored,
+    Written(io::Error),
+}
+
+/// Whether `stored` and `written` yield the same bytes (read side by side,
+/// a buffer at a time).
+fn same_bytes(mut stored: impl Read, mut written: impl Read, buffer: usize) -> Result<bool, Side> {
+    let (mut a, mut b) = (vec![0u8; buffer], vec![0u8; buffer]);
+    loop {
+        let n = fill(&mut stored, &mut a).map_err(|_| Side::Stored)?;
+        let m = fill(&mut written, &mut b).map_err(Side::Written)?;
+        if a[..n] != b[..m] {
+            return Ok(false);
+        }
+        if n < a.len() {
+            return Ok(true);
+        }
+    }
+}
+
+/// Reads until `buf` is full or the source ends; how many bytes were read.
+fn fill(source: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match source.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Whether the staged file at `path` was left by a writer that is gone:
@@ -312,6 +408,8 @@ pub struct BlobWriter {
     sink: Sink,
     hasher: Option<Hasher>,
     len: u64,
+    /// What a memory sink holds of the store's staging budget.
+    reserved: Reservation,
 }
 
 impl BlobWriter {
@@ -338,38 +436,57 @@ impl BlobWriter {
 
     fn persist(self, digest: Digest) -> Result<(Digest, u64), CasError> {
         let BlobWriter {
-            store, sink, len, ..
+            store,
+            sink,
+            len,
+            mut reserved,
+            ..
         } = self;
-        // Same name, same bytes: the blob is already stored. A stored copy
-        // that no longer matches its name is replaced (healed) below.
-        if store.already_stored(&digest)? {
-            return Ok((digest, len));
-        }
         let staging = store.root.join("tmp");
-        let tmp = match sink {
+        match sink {
             Sink::Memory(bytes) => {
-                let mut file = store.staging_file().map_err(io_at(&staging))?;
-                file.write_all(&bytes).map_err(io_at(&staging))?;
-                file
+                // Same name, same bytes: the blob is already stored. A stored
+                // copy that no longer matches is replaced (healed).
+                if !store.already_stored(&digest, len, || Ok(&bytes[..]))? {
+                    let mut file = store.staging_file().map_err(io_at(&staging))?;
+                    file.write_all(&bytes).map_err(io_at(&staging))?;
+                    store.publish(file, &digest)?;
+                }
+                reserved.release();
+                if store.in_memory {
+                    store.recent.insert(digest, bytes);
+                }
             }
-            Sink::File(file) => file.into_inner().map_err(|e| CasError::Io {
-                path: staging,
-                source: e.into_error(),
-            })?,
-        };
-        store.publish(tmp, &digest)?;
+            Sink::File(file) => {
+                let file = file.into_inner().map_err(|e| CasError::Io {
+                    path: staging.clone(),
+                    source: e.into_error(),
+                })?;
+                let written = || file.reopen().map(|f| BufReader::with_capacity(1 << 16, f));
+                if !store.already_stored(&digest, len, written)? {
+                    store.publish(file, &digest)?;
+                }
+            }
+        }
         Ok((digest, len))
     }
 
-    /// The staging file, created (with what memory held) once the blob
-    /// outgrows [`IN_MEMORY`].
+    /// Where the next `more` bytes go: memory while the blob is small, or
+    /// within [`IN_MEMORY_MAX`] and the store's staging budget; else the
+    /// staging file, created (with what memory held) when it is outgrown.
     fn sink_for(&mut self, more: usize) -> io::Result<&mut dyn Write> {
-        if let Sink::Memory(bytes) = &self.sink
-            && bytes.len() + more > IN_MEMORY
-        {
-            let mut file = io::BufWriter::with_capacity(IN_MEMORY, self.store.staging_file()?);
-            file.write_all(bytes)?;
-            self.sink = Sink::File(file);
+        if let Sink::Memory(bytes) = &self.sink {
+            let total = bytes.len() + more;
+            let fits = total <= IN_MEMORY
+                || (self.store.in_memory
+                    && total <= IN_MEMORY_MAX
+                    && self.reserved.grow_to(total - IN_MEMORY));
+            if !fits {
+                let mut file = io::BufWriter::with_capacity(IN_MEMORY, self.store.staging_file()?);
+                file.write_all(bytes)?;
+                self.sink = Sink::File(file);
+                self.reserved.release();
+            }
         }
         Ok(match &mut self.sink {
             Sink::Memory(bytes) => bytes,
@@ -450,7 +567,7 @@ mod tests {
             .unwrap();
         // Another process's blob in progress (too big for memory, so in a
         // staged file): old, but its writer holds the lock.
-        let big = vec![7u8; IN_MEMORY + 1];
+        let big = vec![7u8; IN_MEMORY_MAX + 1];
         let mut writing = store.writer().unwrap();
         writing.write_all(&big).unwrap();
         writing.flush().unwrap();
@@ -575,7 +692,11 @@ mod tests {
     fn a_blob_torn_before_its_sync_is_found_out_and_healed() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        for bytes in [b"small".to_vec(), vec![3u8; IN_MEMORY * 3]] {
+        for bytes in [
+            b"small".to_vec(),
+            vec![3u8; IN_MEMORY * 3],
+            vec![4u8; IN_MEMORY_MAX + 1],
+        ] {
             let d = store.deferred().put(&bytes).unwrap();
             tear(&store, &d);
             assert!(
@@ -587,6 +708,98 @@ mod tests {
             assert!(store.verify(&d).unwrap(), "healed");
         }
         store.sync().unwrap();
+    }
+
+    /// Rewrites a stored blob in place with other bytes of the same size:
+    /// what only a byte-for-byte comparison (or a hash) finds out.
+    fn flip_a_byte(store: &BlobStore, d: &Digest) {
+        let path = store.local_path(d).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[0] ^= 1;
+        let mut perms = fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&path, perms).unwrap();
+        fs::write(&path, &bytes).unwrap();
+    }
+
+    #[test]
+    fn a_tampered_stored_blob_of_the_same_size_is_healed_by_writing_it_again() {
+        for bytes in [
+            b"small".to_vec(),
+            vec![5u8; IN_MEMORY * 3],
+            vec![6u8; IN_MEMORY_MAX + 1],
+        ] {
+            for view in 0..3 {
+                let dir = tempfile::tempdir().unwrap();
+                let store = BlobStore::open(dir.path()).unwrap();
+                let store = match view {
+                    0 => store,
+                    1 => store.deferred(),
+                    _ => store.deferred().in_memory(),
+                };
+                let d = store.put(&bytes).unwrap();
+                flip_a_byte(&store, &d);
+                assert!(!store.verify(&d).unwrap(), "tampered");
+                assert_eq!(store.put(&bytes).unwrap(), d);
+                assert!(store.verify(&d).unwrap(), "healed");
+                assert_eq!(store.read(&d).unwrap(), bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn a_blob_committed_from_memory_is_kept_as_a_recent_blob_equal_to_the_stored_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let medium = vec![9u8; IN_MEMORY * 4];
+        assert!(
+            store.recent(&store.put(&medium).unwrap()).is_none(),
+            "not this view"
+        );
+        let d = store.deferred().in_memory().put(&medium).unwrap();
+        let recent = store.recent(&d).expect("kept in memory");
+        assert_eq!(*recent, store.read(&d).unwrap(), "the stored bytes");
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        // Another process (another store on the same directory) has no such
+        // copy: what it reads comes from disk and is checked there.
+        let other = BlobStore::open(dir.path()).unwrap();
+        assert!(other.recent(&d).is_none());
+        flip_a_byte(&store, &d);
+        assert!(!other.verify(&d).unwrap(), "tampering on disk is found out");
+        // A blob staged on disk is not kept in memory.
+        let big = vec![8u8; IN_MEMORY_MAX + 1];
+        let b = store.in_memory().put(&big).unwrap();
+        assert!(store.recent(&b).is_none());
+        // Nor is one no longer stored.
+        store.remove(&d).unwrap();
+        assert!(store.recent(&d).is_none());
+    }
+
+    #[test]
+    fn writers_stage_on_disk_once_the_memory_budget_is_spent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap().in_memory();
+        let chunk = vec![1u8; IN_MEMORY_MAX];
+        let mut writers: Vec<BlobWriter> = Vec::new();
+        for _ in 0..crate::store::staging_budget::BUDGET / IN_MEMORY_MAX + 2 {
+            let mut w = store.writer().unwrap();
+            w.write_all(&chunk).unwrap();
+            w.flush().unwrap();
+            writers.push(w);
+        }
+        let staged = fs::read_dir(dir.path().join("tmp")).unwrap().count();
+        assert!(staged >= 2, "{staged} writers went to disk");
+        drop(writers);
+        let mut w = store.writer().unwrap();
+        w.write_all(&chunk).unwrap();
+        w.flush().unwrap();
+        assert_eq!(
+            fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0,
+            "the budget was given back"
+        );
+        assert_eq!(w.commit().unwrap().0, Digest::of(&chunk));
     }
 
     #[test]

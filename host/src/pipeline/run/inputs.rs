@@ -29,7 +29,7 @@ pub(super) async fn ingest_inputs(
                 None => {
                     let p = petri.clone();
                     let path2 = path.clone();
-                    tokio::task::spawn_blocking(move || p.blobs().put_file(&path2))
+                    tokio::task::spawn_blocking(move || p.blobs().in_memory().put_file(&path2))
                         .await
                         .map_err(|e| Error::State(e.to_string()))??
                 }
