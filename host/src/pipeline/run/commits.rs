@@ -141,8 +141,13 @@ impl Commits {
 mod tests {
     use super::*;
 
-    #[test]
-    fn rows_wait_for_the_sync_of_the_blobs_they_name() {
+    /// A data dir and state database in a temp dir, and a runtime to drive them.
+    fn fixture() -> (
+        tempfile::TempDir,
+        tokio::runtime::Runtime,
+        Arc<Petri>,
+        StateStore,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -152,6 +157,12 @@ mod tests {
         let state = rt
             .block_on(StateStore::open(&dir.path().join("state.db")))
             .unwrap();
+        (dir, rt, petri, state)
+    }
+
+    #[test]
+    fn rows_wait_for_the_sync_of_the_blobs_they_name() {
+        let (_dir, rt, petri, state) = fixture();
         let commits = Commits::new(petri.clone(), state.clone(), None);
         assert_eq!(commits.due_in(), None, "nothing pending");
 
@@ -180,15 +191,7 @@ mod tests {
 
     #[test]
     fn a_key_known_absent_stays_absent_until_the_run_makes_its_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let petri = Arc::new(Petri::open(dir.path().join("data")).unwrap());
-        let state = rt
-            .block_on(StateStore::open(&dir.path().join("state.db")))
-            .unwrap();
+        let (_dir, rt, petri, state) = fixture();
         let absent = HashSet::from(["k1".to_owned(), "k2".to_owned()]);
         let commits = Commits::new(petri.clone(), state, None).absent(absent);
         assert_eq!(commits.known("k1"), Known::Absent);
